@@ -1,0 +1,181 @@
+"""The command line: a thin click layer over the library, one command per stage.
+
+Every command takes ``--db`` (default ``db/casestudy.db`` or ``$CASESTUDY_DB``) and
+runs in one transaction. Bad input ends in a one-line error and a non-zero exit,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from . import consent as consent_lib
+from . import db as dblib
+from . import ingest as ingest_lib
+from .errors import CasestudyError
+
+
+class Group(click.Group):
+    """A click group that turns our errors into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CasestudyError as error:
+            click.echo(f"Error: {error.message}", err=True)
+            sys.exit(1)
+        except sqlite3.Error as error:
+            click.echo(f"Error: database: {error}", err=True)
+            sys.exit(1)
+
+
+def db_option(function):
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False),
+        default=dblib.default_db_path,
+        show_default="db/casestudy.db or $CASESTUDY_DB",
+        help="The working SQLite database.",
+    )(function)
+
+
+def coder_option(function):
+    return click.option(
+        "--coder",
+        default=lambda: os.environ.get("CASESTUDY_CODER") or getpass.getuser(),
+        show_default="$CASESTUDY_CODER or your login name",
+        help="Who is doing this: recorded in the audit log and on codings.",
+    )(function)
+
+
+def open_existing(db_path: str):
+    """Open a database that `init` (or `demo`) has already made."""
+    return dblib.open_db(db_path, create=False)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="casestudy")
+def cli():
+    """casestudy: qualitative case-study research on NHS provider collaboratives.
+
+    Ingest transcripts, board papers, policies and observation notes into SQLite,
+    code them to the study's six research questions, review every suggestion, and
+    publish consent-safe evidence to Datasette, Word and REFI-QDA.
+    """
+
+
+@cli.command()
+@db_option
+def init(db_path):
+    """Create an empty database with the schema (or upgrade an old one)."""
+    existed = Path(db_path).exists()
+    db = dblib.open_db(db_path)
+    click.echo(f"{'Upgraded' if existed else 'Created'} {db_path} (schema version {dblib.schema_version(db)}).")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--kind", type=click.Choice(ingest_lib.KINDS), help="What the files are (overrides the manifest).")
+@click.option("--ics", help="The Integrated Care System, e.g. 'Ashmoor'.")
+@click.option("--collaborative", help="The provider collaborative the files concern.")
+@click.option("--wave", type=click.IntRange(min=1), help="Fieldwork wave (1 = 2024, 2 = 2025, 3 = 2026).")
+@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Date of the interview, meeting or document.")
+@click.option("--participant", "participant_id", metavar="ID", help="Participant ID of a transcript, e.g. P03.")
+@click.option("--title", help="A title for the source (one file only).")
+@click.option("--skip-bad", is_flag=True, help="Skip files that cannot be read (reporting each) instead of ingesting nothing.")
+@coder_option
+@db_option
+def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, skip_bad, coder, db_path):
+    """Ingest files or folders of evidence (a folder through its manifest.csv).
+
+    Transcripts: .docx .txt .md .vtt. Board papers, policies, observation notes:
+    .pdf .docx .txt .md. Consent registers: .csv .xlsx. Re-ingesting an unchanged
+    file changes nothing; a changed file replaces its excerpts.
+    """
+    overrides = {
+        "kind": kind,
+        "ics": ics,
+        "collaborative": collaborative,
+        "wave": wave,
+        "date": date_,
+        "participant_id": participant_id,
+        "title": title,
+    }
+    db = dblib.open_db(db_path)
+    jobs = ingest_lib.plan(paths, overrides)
+    with click.progressbar(length=len(jobs), label="Ingesting", file=sys.stderr, show_pos=True) as bar:
+        report = ingest_lib.ingest_jobs(db, jobs, actor=coder, skip_bad=skip_bad, progress=lambda job: bar.update(1))
+    for path, problem in report.skipped:
+        click.echo(f"Skipped {path}: {problem}", err=True)
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(report.summary())
+
+
+@cli.group(cls=Group)
+def consent():
+    """Consent: who agreed to what, withdrawals and the register."""
+
+
+@consent.command("status")
+@db_option
+def consent_status(db_path):
+    """A table of participants: consent scope, withdrawal and how many excerpts."""
+    db = open_existing(db_path)
+    rows = consent_lib.status(db)
+    if not rows:
+        click.echo("No participants yet: ingest a consent register.")
+        return
+    yn = lambda v: "-" if v is None else ("yes" if v else "no")  # noqa: E731
+    header = f"{'ID':<6} {'ICS':<16} {'org type':<20} {'form':<14} {'intvw':<5} {'rec':<4} {'quote':<5} {'arch':<4} {'withdrawn':<10} {'excerpts':>8}"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for r in rows:
+        click.echo(
+            f"{r['participant']:<6} {(r['ics'] or '')[:16]:<16} {(r['org_type'] or '')[:20]:<20} {(r['form_version'] or '')[:14]:<14} "
+            f"{yn(r['interview']):<5} {yn(r['recording']):<4} {yn(r['quotes']):<5} {yn(r['archive']):<4} "
+            f"{(r['withdrawn_date'] or ''):<10} {r['excerpts']:>8}"
+        )
+
+
+@consent.command("withdraw")
+@click.argument("participant_id")
+@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Date of withdrawal (default today).")
+@coder_option
+@db_option
+def consent_withdraw(participant_id, date_, coder, db_path):
+    """Record that PARTICIPANT_ID withdrew: their excerpts leave every view and export."""
+    db = open_existing(db_path)
+    with dblib.transaction(db):
+        row = consent_lib.withdraw(db, participant_id, date_, coder)
+    click.echo(f"{participant_id} withdrawn as of {row['withdrawn_date']}; excluded from evidence and exports.")
+
+
+@consent.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@coder_option
+@db_option
+def consent_import(file, coder, db_path):
+    """Import a consent register (.csv or .xlsx): the same as ingesting it."""
+    db = dblib.open_db(db_path)
+    with dblib.transaction(db):
+        counts = consent_lib.import_register(db, file, coder)
+    click.echo(f"{counts['participants']} participants: {counts['added']} added, {counts['changed']} changed.")
+
+
+@cli.command()
+@click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), help="The study folder (default: the shipped corpus/).")
+@db_option
+def demo(corpus, db_path):
+    """Build the sample study into the database end to end and say what to open next."""
+    from . import demo as demo_lib
+
+    demo_lib.run(db_path, corpus, echo=click.echo)

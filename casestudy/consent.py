@@ -1,0 +1,227 @@
+"""Consent: the register of participants and what each agreed to (SPEC rules 1 and 2).
+
+A consent file (.csv or .xlsx) fills ``ics``, ``organisations``, ``participants``,
+``consents`` and the participants' ``pseudonyms``. Every change is written to
+``audit_log``; names never are.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import sqlite_utils
+
+from . import pseudonyms
+from .db import audit, now
+from .errors import CasestudyError
+from .tables import iso_date, read_table
+
+REQUIRED_COLUMNS = [
+    "participant_id",
+    "ics",
+    "organisation",
+    "org_type",
+    "role",
+    "consent_date",
+    "consent_interview",
+    "consent_recording",
+    "consent_quotes",
+    "withdrawn_date",
+]
+OPTIONAL_COLUMNS = ["name", "consent_form_version", "consent_archive"]
+
+COLUMN_ALIASES = {
+    "id": "participant_id",
+    "participant": "participant_id",
+    "pid": "participant_id",
+    "organization": "organisation",
+    "org": "organisation",
+    "organisation_type": "org_type",
+    "organization_type": "org_type",
+    "type": "org_type",
+    "job_title": "role",
+    "withdrawn": "withdrawn_date",
+    "withdrawal_date": "withdrawn_date",
+    "date_withdrawn": "withdrawn_date",
+    "form_version": "consent_form_version",
+    "version": "consent_form_version",
+    "consent_quote": "consent_quotes",
+    "consent_quotation": "consent_quotes",
+    "consent_verbatim_quotes": "consent_quotes",
+    "consent_archiving": "consent_archive",
+    "full_name": "name",
+    "participant_name": "name",
+}
+
+YES = {"yes", "y", "true", "1", "x", "✓", "agreed", "agree"}
+NO = {"no", "n", "false", "0", "", "✗", "declined", "refused"}
+
+
+def parse_flag(value: str, column: str, row: int, path: Path) -> int:
+    text = value.strip().lower()
+    if text in YES:
+        return 1
+    if text in NO:
+        return 0
+    raise CasestudyError(f"row {row}: {column} must be yes or no, got {value!r}", path)
+
+
+def parse_date(value: str, column: str, row: int, path: Path, required: bool = False) -> str | None:
+    if not value.strip():
+        if required:
+            raise CasestudyError(f"row {row}: {column} is empty", path)
+        return None
+    return iso_date(value, f"row {row}: {column}", path)
+
+
+def read_register(path: Path) -> list[dict]:
+    """Validate a consent register and return one clean record per participant."""
+    rows = read_table(path, COLUMN_ALIASES)
+    if not rows:
+        raise CasestudyError("no participants found (the consent file has a header but no rows)", path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
+    if missing:
+        raise CasestudyError(f"missing required column(s): {', '.join(missing)}", path)
+    records, seen = [], set()
+    for number, row in enumerate(rows, start=2):  # row 1 is the header
+        pid = row["participant_id"].strip()
+        if not pid:
+            raise CasestudyError(f"row {number}: participant_id is empty", path)
+        if pid in seen:
+            raise CasestudyError(f"row {number}: participant {pid} appears twice", path)
+        seen.add(pid)
+        if not row["ics"].strip():
+            raise CasestudyError(f"row {number}: ics is empty", path)
+        records.append(
+            {
+                "participant_id": pid,
+                "name": row.get("name", "").strip() or None,
+                "ics": row["ics"].strip(),
+                "organisation": row["organisation"].strip() or None,
+                "org_type": row["org_type"].strip() or None,
+                "role": row["role"].strip() or None,
+                "form_version": row.get("consent_form_version", "").strip() or None,
+                "consent_date": parse_date(row["consent_date"], "consent_date", number, path, required=True),
+                "interview": parse_flag(row["consent_interview"], "consent_interview", number, path),
+                "recording": parse_flag(row["consent_recording"], "consent_recording", number, path),
+                "quotes": parse_flag(row["consent_quotes"], "consent_quotes", number, path),
+                "archive": parse_flag(row.get("consent_archive", "yes") or "no", "consent_archive", number, path)
+                if "consent_archive" in row
+                else None,
+                "withdrawn_date": parse_date(row["withdrawn_date"], "withdrawn_date", number, path),
+            }
+        )
+    return records
+
+
+def get_or_create(db: sqlite_utils.Database, table: str, name: str, **extra) -> int:
+    """The id of the row named ``name`` (case-insensitive), creating it if needed."""
+    row = db.execute(f"SELECT id FROM [{table}] WHERE lower(name) = lower(?)", [name]).fetchone()
+    if row:
+        if extra:
+            updates = {k: v for k, v in extra.items() if v is not None}
+            if updates:
+                db[table].update(row[0], updates)
+        return row[0]
+    return db[table].insert({"name": name, **{k: v for k, v in extra.items()}}).last_pk
+
+
+def import_register(db: sqlite_utils.Database, path: Path, actor: str) -> dict:
+    """Upsert every participant and consent in a register file; return counts."""
+    records = read_register(path)
+    added = changed = 0
+    names: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    for record in records:
+        ics_id = get_or_create(db, "ics", record["ics"])
+        org_id = (
+            get_or_create(db, "organisations", record["organisation"], org_type=record["org_type"], ics_id=ics_id)
+            if record["organisation"]
+            else None
+        )
+        pid = record["participant_id"]
+        participant = {
+            "id": pid,
+            "name": record["name"],
+            "role": record["role"],
+            "organisation_id": org_id,
+            "org_type": record["org_type"],
+            "ics_id": ics_id,
+        }
+        consent = {
+            "participant_id": pid,
+            "form_version": record["form_version"],
+            "consent_date": record["consent_date"],
+            "interview": record["interview"],
+            "recording": record["recording"],
+            "quotes": record["quotes"],
+            "archive": record["archive"],
+            "withdrawn_date": record["withdrawn_date"],
+        }
+        before = _current(db, pid)
+        db["participants"].upsert(participant, pk="id")
+        if before is None:
+            db["consents"].insert({**consent, "source_path": str(path), "updated_at": now()})
+            audit(db, actor, "consent.add", pid, **_public(consent))
+            added += 1
+        elif _public(before) != _public(consent):
+            db["consents"].update(pid, {**consent, "source_path": str(path), "updated_at": now()})
+            audit(db, actor, "consent.change", pid, before=_public(before), after=_public(consent))
+            changed += 1
+        if record["name"]:
+            names[record["name"]] = f"[{pid}]"
+            ids[record["name"]] = pid
+    if pseudonyms.set_names(db, names, origin=f"consent register {path.name}", participant_ids=ids):
+        pseudonyms.refresh_display_text(db)
+    return {"participants": len(records), "added": added, "changed": changed}
+
+
+def _current(db: sqlite_utils.Database, pid: str) -> dict | None:
+    try:
+        return db["consents"].get(pid)
+    except sqlite_utils.db.NotFoundError:
+        return None
+
+
+def _public(consent: dict) -> dict:
+    keys = ("form_version", "consent_date", "interview", "recording", "quotes", "archive", "withdrawn_date")
+    return {k: consent.get(k) for k in keys}
+
+
+def check_interview_consent(db: sqlite_utils.Database, pid: str, path: Path) -> dict:
+    """Refuse a transcript whose participant has no consent covering interviews (rule 1)."""
+    consent = _current(db, pid)
+    if consent is None:
+        raise CasestudyError(f"participant {pid} has no consent record; ingest the consent register first", path)
+    if not consent["interview"]:
+        raise CasestudyError(f"participant {pid} did not consent to interview; transcript refused", path)
+    return consent
+
+
+def withdraw(db: sqlite_utils.Database, pid: str, date: str | None, actor: str) -> dict:
+    """Record a withdrawal; the participant leaves the evidence view at once."""
+    consent = _current(db, pid)
+    if consent is None:
+        raise CasestudyError(f"no participant {pid} in the consent register")
+    when = iso_date(date, "--date") if date else _dt.date.today().isoformat()
+    if consent["withdrawn_date"] == when:
+        return consent
+    db["consents"].update(pid, {"withdrawn_date": when, "updated_at": now()})
+    audit(db, actor, "consent.withdraw", pid, withdrawn_date=when, previous=consent["withdrawn_date"])
+    return db["consents"].get(pid)
+
+
+def status(db: sqlite_utils.Database) -> list[dict]:
+    """Who consented to what, whether withdrawn, and how many excerpts each has."""
+    sql = """
+    SELECT p.id AS participant, p.role, p.org_type, i.name AS ics,
+           c.form_version, c.consent_date, c.interview, c.recording, c.quotes, c.archive,
+           c.withdrawn_date,
+           (SELECT count(*) FROM excerpts e WHERE e.participant_id = p.id AND e.is_interviewer = 0) AS excerpts
+    FROM participants p
+    LEFT JOIN consents c ON c.participant_id = p.id
+    LEFT JOIN ics i ON i.id = p.ics_id
+    ORDER BY p.id
+    """
+    return [dict(row) for row in db.query(sql)]

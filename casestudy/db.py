@@ -1,0 +1,354 @@
+"""The working database: the schema, declared once, and the migrations that build it.
+
+Every table, index, view and full-text index lives here. A migration is a small
+function; ``migrate`` applies the ones a database has not had yet and records each in
+``schema_migrations``, so an old database is upgraded in place.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import sqlite_utils
+
+from .errors import CasestudyError
+
+DEFAULT_DB = "db/casestudy.db"
+
+# The consent rule in one place: which excerpts may be shown at all (SPEC rule 1).
+# An excerpt is evidence when it is not the interviewer's, and either it belongs to no
+# participant (a board paper, a policy, an observation) or its participant consented to
+# interview and has not withdrawn. A transcript excerpt with no participant is never shown.
+CONSENTED_EXCERPT = """
+    e.is_interviewer = 0
+    AND (
+      (e.participant_id IS NULL AND s.kind != 'transcript')
+      OR (cs.interview = 1 AND cs.withdrawn_date IS NULL)
+    )
+"""
+
+EVIDENCE_VIEW = f"""
+SELECT
+  c.id AS coding_id,
+  e.id AS excerpt_id,
+  e.display_text AS text,
+  cd.rq AS rq,
+  cd.name AS code,
+  cd.id AS code_id,
+  c.status AS status,
+  c.coder AS coder,
+  c.terms AS terms,
+  c.score AS score,
+  s.id AS source_id,
+  s.kind AS source_kind,
+  s.title AS source_title,
+  i.name AS ics,
+  col.name AS collaborative,
+  s.wave AS wave,
+  s.date AS date,
+  e.page AS page,
+  e.heading AS heading,
+  e.turn AS turn,
+  e.speaker_role AS speaker_role,
+  e.participant_id AS participant_id,
+  p.role AS participant_role,
+  p.org_type AS org_type,
+  CASE WHEN e.participant_id IS NULL THEN 1 ELSE cs.quotes END AS quotable
+FROM codings c
+JOIN excerpts e ON e.id = c.excerpt_id
+JOIN codes cd ON cd.id = c.code_id
+JOIN sources s ON s.id = e.source_id
+LEFT JOIN ics i ON i.id = s.ics_id
+LEFT JOIN collaboratives col ON col.id = s.collaborative_id
+LEFT JOIN participants p ON p.id = e.participant_id
+LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+WHERE c.status != 'rejected' AND {CONSENTED_EXCERPT}
+"""
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601 seconds, for every timestamp we write."""
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def default_db_path() -> str:
+    return os.environ.get("CASESTUDY_DB") or DEFAULT_DB
+
+
+def open_db(path: "str | Path", create: bool = True) -> sqlite_utils.Database:
+    """Open (and by default create and migrate) the working database at ``path``."""
+    path = Path(path)
+    if not path.exists():
+        if not create:
+            raise CasestudyError("no such database (run `casestudy init` first)", path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite_utils.Database(path)
+        db.execute("PRAGMA foreign_keys = ON")
+        if db.journal_mode != "wal":
+            db.enable_wal()
+        migrate(db)
+    except CasestudyError:
+        raise
+    except Exception as exc:  # sqlite3.DatabaseError and friends: not a database
+        raise CasestudyError(f"cannot open database: {exc}", path) from None
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One transaction per command: everything inside commits together or not at all."""
+    with db.atomic():
+        yield db
+
+
+def audit(db: sqlite_utils.Database, actor: str, action: str, target: str = "", **detail) -> None:
+    """Record who did what to which thing, and when, in ``audit_log``."""
+    db["audit_log"].insert(
+        {
+            "at": now(),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "detail": json.dumps(detail, sort_keys=True, default=str) if detail else None,
+        }
+    )
+
+
+# --- migrations -------------------------------------------------------------------
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    """The tables of SPEC "Schema", their indexes, full-text search and the evidence view."""
+    db["ics"].create({"id": int, "name": str, "full_name": str}, pk="id", not_null={"name"})
+    db["ics"].create_index(["name"], unique=True)
+
+    db["organisations"].create(
+        {"id": int, "name": str, "org_type": str, "ics_id": int},
+        pk="id",
+        not_null={"name"},
+        foreign_keys=[("ics_id", "ics", "id")],
+    )
+    db["organisations"].create_index(["name"], unique=True)
+
+    db["collaboratives"].create(
+        {"id": int, "name": str, "ics_id": int, "type": str, "governance_model": str},
+        pk="id",
+        not_null={"name"},
+        foreign_keys=[("ics_id", "ics", "id")],
+    )
+    db["collaboratives"].create_index(["name"], unique=True)
+
+    db["memberships"].create(
+        {"collaborative_id": int, "organisation_id": int, "member_role": str},
+        pk=("collaborative_id", "organisation_id"),
+        foreign_keys=[
+            ("collaborative_id", "collaboratives", "id"),
+            ("organisation_id", "organisations", "id"),
+        ],
+    )
+
+    db["participants"].create(
+        {
+            "id": str,
+            "name": str,  # the real name: raw table only, never published
+            "role": str,
+            "organisation_id": int,
+            "org_type": str,
+            "ics_id": int,
+        },
+        pk="id",
+        foreign_keys=[("organisation_id", "organisations", "id"), ("ics_id", "ics", "id")],
+    )
+
+    db["consents"].create(
+        {
+            "participant_id": str,
+            "form_version": str,
+            "consent_date": str,
+            "interview": int,
+            "recording": int,
+            "quotes": int,
+            "archive": int,
+            "withdrawn_date": str,
+            "source_path": str,
+            "updated_at": str,
+        },
+        pk="participant_id",
+        foreign_keys=[("participant_id", "participants", "id")],
+    )
+
+    db["sources"].create(
+        {
+            "id": int,
+            "path": str,
+            "sha256": str,
+            "kind": str,
+            "format": str,
+            "title": str,
+            "ics_id": int,
+            "collaborative_id": int,
+            "wave": int,
+            "date": str,
+            "participant_id": str,
+            "text": str,
+            "pages": int,
+            "words": int,
+            "ingested_at": str,
+        },
+        pk="id",
+        not_null={"path", "sha256", "kind"},
+        foreign_keys=[
+            ("ics_id", "ics", "id"),
+            ("collaborative_id", "collaboratives", "id"),
+            ("participant_id", "participants", "id"),
+        ],
+    )
+    db["sources"].create_index(["path"], unique=True)
+    db["sources"].create_index(["sha256"])
+    db["sources"].create_index(["kind"])
+    db["sources"].create_index(["ics_id"])
+    db["sources"].create_index(["participant_id"])
+
+    db["excerpts"].create(
+        {
+            "id": int,
+            "source_id": int,
+            "seq": int,
+            "text": str,
+            "display_text": str,  # the text with register names replaced by pseudonyms
+            "text_sha": str,
+            "speaker": str,
+            "speaker_role": str,
+            "participant_id": str,
+            "is_interviewer": int,
+            "turn": int,
+            "start_time": str,
+            "end_time": str,
+            "page": int,
+            "heading": str,
+            "char_start": int,
+            "char_end": int,
+        },
+        pk="id",
+        not_null={"source_id", "text"},
+        defaults={"is_interviewer": 0},
+        foreign_keys=[("source_id", "sources", "id"), ("participant_id", "participants", "id")],
+    )
+    db["excerpts"].create_index(["source_id", "seq"], unique=True)
+    db["excerpts"].create_index(["participant_id"])
+    db["excerpts"].create_index(["text_sha"])
+    db["excerpts"].enable_fts(["text"], create_triggers=True, tokenize="porter")
+
+    db["codes"].create(
+        {
+            "id": str,
+            "rq": str,
+            "parent_id": str,
+            "name": str,
+            "description": str,
+            "inclusion": str,
+            "exclusion": str,
+            "example": str,
+            "colour": str,
+            "codable": int,
+            "sort": int,
+            "codebook_version": str,
+        },
+        pk="id",
+        not_null={"name", "rq"},
+        foreign_keys=[("parent_id", "codes", "id")],
+    )
+    db["codes"].create_index(["rq"])
+
+    db["codings"].create(
+        {
+            "id": int,
+            "excerpt_id": int,
+            "code_id": str,
+            "coder": str,
+            "status": str,
+            "terms": str,  # JSON list of matched terms
+            "offsets": str,  # JSON list of [start, end] character offsets in the excerpt
+            "score": float,
+            "codebook_version": str,
+            "created_at": str,
+            "updated_at": str,
+            "reviewed_by": str,
+            "reviewed_at": str,
+        },
+        pk="id",
+        not_null={"excerpt_id", "code_id", "coder", "status"},
+        foreign_keys=[("excerpt_id", "excerpts", "id"), ("code_id", "codes", "id")],
+    )
+    db["codings"].create_index(["excerpt_id", "code_id", "coder"], unique=True)
+    db["codings"].create_index(["code_id"])
+    db["codings"].create_index(["status"])
+    db["codings"].create_index(["codebook_version"])
+
+    db["memos"].create(
+        {
+            "id": int,
+            "excerpt_id": int,
+            "code_id": str,
+            "source_id": int,
+            "author": str,
+            "text": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"text"},
+        foreign_keys=[
+            ("excerpt_id", "excerpts", "id"),
+            ("code_id", "codes", "id"),
+            ("source_id", "sources", "id"),
+        ],
+    )
+
+    db["pseudonyms"].create(
+        {"name": str, "pseudonym": str, "participant_id": str, "origin": str},
+        pk="name",
+        not_null={"pseudonym"},
+    )
+
+    db["audit_log"].create(
+        {"id": int, "at": str, "actor": str, "action": str, "target": str, "detail": str},
+        pk="id",
+    )
+    db["audit_log"].create_index(["action"])
+
+    db["codebooks"].create(
+        {"version": str, "path": str, "loaded_at": str, "n_codes": int}, pk="version"
+    )
+
+    db.create_view("evidence", EVIDENCE_VIEW, replace=True)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
+    (1, "initial schema", _m001_initial),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> list[int]:
+    """Apply every migration this database has not had; return the ids applied."""
+    if "schema_migrations" not in db.table_names():
+        db["schema_migrations"].create({"id": int, "name": str, "applied_at": str}, pk="id")
+    done = {row["id"] for row in db["schema_migrations"].rows}
+    applied = []
+    for number, name, step in MIGRATIONS:
+        if number in done:
+            continue
+        with db.atomic():
+            step(db)
+            db["schema_migrations"].insert({"id": number, "name": name, "applied_at": now()})
+        applied.append(number)
+    return applied
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return max((row["id"] for row in db["schema_migrations"].rows), default=0)

@@ -1,0 +1,61 @@
+"""`casestudy demo`: the sample study built end to end, idempotently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from . import db as dblib
+from . import ingest
+from .errors import CasestudyError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_corpus() -> Path:
+    """The shipped sample study: ``corpus/`` beside the package, or in the working directory."""
+    for candidate in (REPO_ROOT / "corpus", Path.cwd() / "corpus"):
+        if (candidate / ingest.MANIFEST).is_file():
+            return candidate
+    raise CasestudyError("cannot find the sample study (corpus/manifest.csv); give --corpus")
+
+
+def run(db_path: str, corpus: Path | None, echo: Callable[[str], None]) -> None:
+    corpus = corpus or default_corpus()
+    db = dblib.open_db(db_path)
+    echo(f"Building the sample study from {corpus} into {db_path}")
+    jobs = ingest.plan([corpus])
+    with click.progressbar(length=len(jobs), label="Ingesting", show_pos=True) as bar:
+        report = ingest.ingest_jobs(db, jobs, actor="demo", progress=lambda job: bar.update(1))
+    echo(report.summary())
+    echo("")
+    echo(summary(db))
+
+
+def summary(db) -> str:
+    """Sources, excerpts and participants by ICS and wave, as plain text."""
+    lines = ["Sources by kind:"]
+    for kind, n, words in db.execute("SELECT kind, count(*), sum(words) FROM sources GROUP BY kind ORDER BY kind"):
+        lines.append(f"  {kind:<12} {n:>4} files {words or 0:>8,} words")
+    excerpts, turns = db.execute(
+        "SELECT count(*), sum(CASE WHEN speaker_role = 'participant' THEN 1 ELSE 0 END) FROM excerpts"
+    ).fetchone()
+    lines.append(f"Excerpts: {excerpts:,} ({turns or 0:,} participant turns)")
+    lines.append("Participants interviewed, by ICS and wave:")
+    rows = db.execute(
+        """SELECT i.name, s.wave, count(DISTINCT s.participant_id)
+           FROM sources s LEFT JOIN ics i ON i.id = s.ics_id
+           WHERE s.kind = 'transcript' GROUP BY i.name, s.wave ORDER BY i.name, s.wave"""
+    ).fetchall()
+    waves = sorted({w for _, w, _ in rows if w is not None})
+    table: dict[str, dict] = {}
+    for ics, wave, n in rows:
+        table.setdefault(ics or "(no ICS)", {})[wave] = n
+    lines.append("  " + f"{'ICS':<18}" + "".join(f"wave {w:<3}" for w in waves))
+    for ics, counts in table.items():
+        lines.append("  " + f"{ics:<18}" + "".join(f"{counts.get(w, 0):<8}" for w in waves))
+    withdrawn = db.execute("SELECT count(*) FROM consents WHERE withdrawn_date IS NOT NULL").fetchone()[0]
+    lines.append(f"Consent register: {db['participants'].count} participants, {withdrawn} withdrawn.")
+    return "\n".join(lines)

@@ -1,0 +1,480 @@
+"""Ingest: files and folders of evidence into ``sources`` and ``excerpts``.
+
+A folder is read through its ``manifest.csv``; options given on the command line
+override the manifest. Each file is identified by its SHA-256: an unchanged file is
+left alone, a changed one has its excerpts replaced (human codings and memos follow
+their text to the new excerpts). Consent files are read first, so a transcript is only
+stored when its participant consented to interview (SPEC rule 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import sqlite_utils
+
+from . import consent, pseudonyms, readers
+from .db import audit, now
+from .errors import CasestudyError
+from .tables import iso_date, read_table
+
+KINDS = ("transcript", "board-paper", "policy", "observation", "consent", "names")
+META_FIELDS = ("kind", "ics", "collaborative", "wave", "date", "participant_id", "title")
+MANIFEST = "manifest.csv"
+MANIFEST_ALIASES = {"file": "path", "filename": "path", "participant": "participant_id", "type": "kind"}
+# Kinds that are read before everything else, so transcripts can be checked against them.
+FIRST_KINDS = ("consent", "names")
+
+
+@dataclass
+class Job:
+    """One file to ingest, with the metadata that applies to it."""
+
+    path: Path
+    meta: dict = field(default_factory=dict)
+    origin: str = "command line"
+
+    @property
+    def kind(self) -> str | None:
+        return self.meta.get("kind")
+
+
+@dataclass
+class Report:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    consent_files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    excerpts: int = 0
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.replaced)} replaced",
+            f"{len(self.unchanged)} unchanged",
+        ]
+        if self.consent_files:
+            parts.append(f"{len(self.consent_files)} consent/name lists")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        return f"Ingested {', '.join(parts)}; {self.excerpts} excerpts written."
+
+
+# --- planning: which files, with which metadata --------------------------------------
+
+
+def clean_meta(meta: dict, where: "Path | str") -> dict:
+    """Validate and normalise metadata values (kind, wave, date); drop empty ones."""
+    clean = {k: (str(v).strip() if v is not None else "") for k, v in meta.items() if k in META_FIELDS}
+    clean = {k: v for k, v in clean.items() if v}
+    if "kind" in clean:
+        kind = clean["kind"].lower().replace("_", "-").replace(" ", "-")
+        kind = {"board-papers": "board-paper", "boardpaper": "board-paper", "transcripts": "transcript"}.get(kind, kind)
+        if kind not in KINDS:
+            raise CasestudyError(f"unknown kind {clean['kind']!r} (use one of {', '.join(KINDS)})", where)
+        clean["kind"] = kind
+    if "wave" in clean:
+        if not re.fullmatch(r"\d{1,2}", clean["wave"]) or int(clean["wave"]) < 1:
+            raise CasestudyError(f"wave must be a whole number from 1, got {clean['wave']!r}", where)
+        clean["wave"] = int(clean["wave"])
+    if "date" in clean:
+        clean["date"] = iso_date(clean["date"], "date", where)
+    return clean
+
+
+def read_manifest(folder: Path) -> list[Job]:
+    """The files listed in ``folder/manifest.csv`` with their metadata."""
+    manifest = folder / MANIFEST
+    rows = read_table(manifest, MANIFEST_ALIASES)
+    if not rows:
+        raise CasestudyError("manifest lists no files", manifest)
+    if "path" not in rows[0]:
+        raise CasestudyError("missing required column: path", manifest)
+    jobs = []
+    for number, row in enumerate(rows, start=2):
+        where = f"{manifest} row {number}"
+        if not row["path"]:
+            raise CasestudyError("path is empty", where)
+        path = (folder / row["path"]).resolve()
+        if not path.is_file():
+            raise CasestudyError(f"file not found: {row['path']}", where)
+        jobs.append(Job(path, clean_meta(row, where), origin=where))
+    return jobs
+
+
+def _manifest_row_for(path: Path) -> Job | None:
+    """A single file's row in the manifest beside it, if there is one."""
+    for folder in [path.parent, *path.parent.parents][:3]:
+        if (folder / MANIFEST).is_file():
+            try:
+                jobs = read_manifest(folder)
+            except CasestudyError:
+                return None
+            return next((j for j in jobs if j.path == path.resolve()), None)
+    return None
+
+
+def plan(paths: Iterable["str | Path"], overrides: dict | None = None) -> list[Job]:
+    """Expand files and folders into jobs; command-line ``overrides`` beat the manifest."""
+    overrides = clean_meta(overrides or {}, "command line")
+    jobs: list[Job] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise CasestudyError("no such file or folder", path)
+        if path.is_dir():
+            if (path / MANIFEST).is_file():
+                found = read_manifest(path)
+            elif overrides.get("kind"):
+                found = [Job(p.resolve()) for p in sorted(path.rglob("*")) if p.is_file() and _supported(p, overrides["kind"])]
+                if not found:
+                    raise CasestudyError(f"no {overrides['kind']} files found in folder", path)
+            else:
+                raise CasestudyError("folder has no manifest.csv; add one or give --kind", path)
+        else:
+            found = [_manifest_row_for(path) or Job(path.resolve())]
+        for job in found:
+            job.meta = {**job.meta, **overrides}
+            if not job.kind:
+                job.meta["kind"] = guess_kind(job.path)
+            jobs.append(job)
+    # consent registers and name lists first, then everything in the given order
+    return sorted(jobs, key=lambda j: 0 if j.kind in FIRST_KINDS else 1)
+
+
+def _supported(path: Path, kind: str) -> bool:
+    suffix = path.suffix.lower()
+    if path.name == MANIFEST:
+        return False
+    if kind in ("consent", "names"):
+        return suffix in readers.CONSENT_FORMATS
+    if kind == "transcript":
+        return suffix in readers.TRANSCRIPT_FORMATS
+    return suffix in readers.DOCUMENT_FORMATS
+
+
+def guess_kind(path: Path) -> str:
+    """The kind of a file nobody described: a WebVTT or a file with interviewer turns is a
+    transcript, a table with consent columns is a consent register; otherwise ask."""
+    suffix = path.suffix.lower()
+    if suffix == ".vtt":
+        return "transcript"
+    if suffix in readers.CONSENT_FORMATS:
+        columns = set(read_table(path)[0]) if path.stat().st_size else set()
+        if {"name", "pseudonym"} <= columns:
+            return "names"
+        return "consent"
+    if suffix in (".txt", ".md", ".docx") and readers.looks_like_transcript(path):
+        return "transcript"
+    raise CasestudyError("cannot tell what kind of evidence this is; give --kind (transcript, board-paper, policy or observation)", path)
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Ingestor:
+    """Ingests jobs into one database within the caller's transaction."""
+
+    def __init__(self, db: sqlite_utils.Database, actor: str = "casestudy"):
+        self.db = db
+        self.actor = actor
+        self._pseudonymise: pseudonyms.Pseudonymiser | None = None
+
+    @property
+    def pseudonymise(self) -> pseudonyms.Pseudonymiser:
+        if self._pseudonymise is None:
+            self._pseudonymise = pseudonyms.from_db(self.db)
+        return self._pseudonymise
+
+    def run(self, jobs: list[Job], skip_bad: bool = False, progress: Callable[[Job], None] | None = None) -> Report:
+        report = Report()
+        for job in jobs:
+            try:
+                with self.db.atomic():  # a savepoint: a bad file leaves no trace
+                    self.ingest_one(job, report)
+            except CasestudyError as error:
+                if not skip_bad:
+                    raise
+                report.skipped.append((str(job.path), error.problem))
+            if progress:
+                progress(job)
+        return report
+
+    def ingest_one(self, job: Job, report: Report) -> None:
+        if job.kind == "consent":
+            consent.import_register(self.db, job.path, self.actor)
+            self._pseudonymise = None
+            report.consent_files.append(str(job.path))
+            return
+        if job.kind == "names":
+            self.import_names(job.path)
+            report.consent_files.append(str(job.path))
+            return
+        status, excerpts = self.ingest_source(job)
+        getattr(report, status).append(str(job.path))
+        report.excerpts += excerpts
+        if status != "unchanged" and job.kind == "transcript":
+            pid = job.meta.get("participant_id")
+            withdrawn = self.db.execute("SELECT withdrawn_date FROM consents WHERE participant_id = ?", [pid]).fetchone()
+            if withdrawn and withdrawn[0]:
+                report.warnings.append(
+                    f"{job.path}: participant {pid} withdrew on {withdrawn[0]}; stored but excluded from all evidence "
+                    f"(use `casestudy consent withdraw {pid} --purge` to erase)"
+                )
+
+    def import_names(self, path: Path) -> None:
+        """A list of extra names (``name, pseudonym``), e.g. staff named in board minutes."""
+        rows = read_table(path)
+        if rows and not {"name", "pseudonym"} <= set(rows[0]):
+            raise CasestudyError("a name list needs the columns name and pseudonym", path)
+        names = {}
+        for number, row in enumerate(rows, start=2):
+            if not row["name"] or not row["pseudonym"]:
+                raise CasestudyError(f"row {number}: name and pseudonym must both be given", path)
+            names[row["name"]] = row["pseudonym"]
+        if pseudonyms.set_names(self.db, names, origin=f"name list {path.name}"):
+            self._pseudonymise = None
+            pseudonyms.refresh_display_text(self.db)
+            audit(self.db, self.actor, "names.import", path.name, names=len(names))
+
+    # -- sources and excerpts --
+
+    def ingest_source(self, job: Job) -> tuple[str, int]:
+        """Store one file of evidence; return ('added'|'replaced'|'unchanged', excerpts)."""
+        path = job.path
+        if path.stat().st_size == 0:
+            raise CasestudyError("file is empty", path)
+        digest = sha256_file(path)
+        existing = self.db.execute("SELECT id, sha256 FROM sources WHERE path = ?", [str(path)]).fetchone()
+        if existing and existing[1] == digest:
+            self._update_metadata(existing[0], job)
+            return "unchanged", 0
+        twin = self.db.execute("SELECT path FROM sources WHERE sha256 = ? AND path != ?", [digest, str(path)]).fetchone()
+        if twin and not existing:
+            return "unchanged", 0  # the same file under another name is already stored
+        excerpts, title, pages = self.parse(job)
+        record = self._source_record(job, digest, excerpts, title, pages)
+        if existing:
+            self._replace(existing[0], record, excerpts)
+            return "replaced", len(excerpts)
+        source_id = self.db["sources"].insert(record).last_pk
+        self._insert_excerpts(source_id, excerpts)
+        audit(self.db, self.actor, "source.add", str(source_id), path=path.name, kind=job.kind, sha256=digest)
+        return "added", len(excerpts)
+
+    def parse(self, job: Job) -> tuple[list[dict], str | None, int | None]:
+        if job.kind == "transcript":
+            parsed = readers.read_transcript(job.path, self._known_speakers())
+            pid = self._transcript_participant(job, parsed)
+            consent.check_interview_consent(self.db, pid, job.path)
+            rows = [self._turn_row(turn, pid) for turn in parsed.excerpts]
+        else:
+            parsed = readers.read_document(job.path)
+            rows = [
+                {"text": ex.text, "page": ex.page, "heading": ex.heading, "speaker_role": None, "is_interviewer": 0}
+                for ex in parsed.excerpts
+            ]
+        return rows, parsed.title, parsed.pages
+
+    def _known_speakers(self) -> set[str]:
+        names = {row[0] for row in self.db.execute("SELECT name FROM participants WHERE name IS NOT NULL")}
+        return names | {row[0] for row in self.db.execute("SELECT id FROM participants")}
+
+    def _transcript_participant(self, job: Job, parsed: readers.ParsedFile) -> str:
+        """The participant of a transcript: from --participant, the manifest, or the speaker label."""
+        labels = {label: self._participant_for_label(label) for label in parsed.speakers}
+        pid = job.meta.get("participant_id")
+        if not pid:
+            found = {p for p in labels.values() if p}
+            if len(found) != 1:
+                raise CasestudyError(
+                    "cannot tell who the participant is; give --participant or a participant_id in the manifest", job.path
+                )
+            pid = found.pop()
+        if self.db.execute("SELECT 1 FROM participants WHERE id = ?", [pid]).fetchone() is None:
+            raise CasestudyError(f"participant {pid} has no consent record; ingest the consent register first", job.path)
+        others = [label for label, owner in labels.items() if owner not in (None, pid)]
+        unknown = [label for label, owner in labels.items() if owner is None]
+        if others or len(unknown) > 1:
+            speaker = (others or unknown)[0]
+            raise CasestudyError(
+                f"speaker {speaker!r} is neither the interviewer nor participant {pid}; one transcript holds one participant",
+                job.path,
+            )
+        job.meta["participant_id"] = pid
+        return pid
+
+    def _participant_for_label(self, label: str) -> str | None:
+        row = self.db.execute(
+            "SELECT id FROM participants WHERE lower(id) = lower(?) OR lower(name) = lower(?)", [label, label]
+        ).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _turn_row(turn: readers.Excerpt, pid: str) -> dict:
+        return {
+            "text": turn.text,
+            "speaker": turn.speaker,
+            "speaker_role": "interviewer" if turn.is_interviewer else "participant",
+            "participant_id": None if turn.is_interviewer else pid,
+            "is_interviewer": int(turn.is_interviewer),
+            "turn": turn.turn,
+            "start_time": turn.start_time,
+            "end_time": turn.end_time,
+        }
+
+    def _source_record(self, job: Job, digest: str, excerpts: list[dict], title: str | None, pages: int | None) -> dict:
+        meta = job.meta
+        text = "\n\n".join(e["text"] for e in excerpts)
+        return {
+            "path": str(job.path),
+            "sha256": digest,
+            "kind": job.kind,
+            "format": job.path.suffix.lower().lstrip("."),
+            "title": self._title(job, title),
+            "ics_id": consent.get_or_create(self.db, "ics", meta["ics"]) if meta.get("ics") else None,
+            "collaborative_id": self._collaborative_id(meta),
+            "wave": meta.get("wave"),
+            "date": meta.get("date"),
+            "participant_id": meta.get("participant_id") if job.kind == "transcript" else None,
+            "text": text,
+            "pages": pages,
+            "words": len(text.split()),
+            "ingested_at": now(),
+        }
+
+    def _title(self, job: Job, parsed_title: str | None) -> str:
+        if job.meta.get("title"):
+            return self.pseudonymise(job.meta["title"])
+        if job.kind == "transcript":
+            when = job.meta.get("date") or (f"wave {job.meta['wave']}" if job.meta.get("wave") else "undated")
+            return f"Interview with {job.meta['participant_id']} ({when})"
+        return self.pseudonymise(parsed_title or job.path.stem.replace("-", " ").replace("_", " "))
+
+    def _collaborative_id(self, meta: dict) -> int | None:
+        if not meta.get("collaborative"):
+            return None
+        ics_id = consent.get_or_create(self.db, "ics", meta["ics"]) if meta.get("ics") else None
+        return consent.get_or_create(self.db, "collaboratives", meta["collaborative"], ics_id=ics_id)
+
+    def _update_metadata(self, source_id: int, job: Job) -> None:
+        """An unchanged file whose manifest row changed gets the new metadata only."""
+        if not any(job.meta.get(k) for k in ("ics", "collaborative", "wave", "date", "title")):
+            return
+        current = self.db["sources"].get(source_id)
+        updates = {
+            "ics_id": consent.get_or_create(self.db, "ics", job.meta["ics"]) if job.meta.get("ics") else current["ics_id"],
+            "collaborative_id": self._collaborative_id(job.meta) or current["collaborative_id"],
+            "wave": job.meta.get("wave", current["wave"]),
+            "date": job.meta.get("date", current["date"]),
+        }
+        if job.meta.get("title"):
+            updates["title"] = self.pseudonymise(job.meta["title"])
+        changed = {k: v for k, v in updates.items() if current[k] != v}
+        if changed:
+            self.db["sources"].update(source_id, changed)
+            audit(self.db, self.actor, "source.metadata", str(source_id), **changed)
+
+    def _insert_excerpts(self, source_id: int, excerpts: list[dict]) -> dict[str, int]:
+        """Insert excerpts with offsets into the source text; return text hash → excerpt id."""
+        offset = 0
+        rows = []
+        for seq, excerpt in enumerate(excerpts, start=1):
+            text = excerpt["text"]
+            rows.append(
+                {
+                    **excerpt,
+                    "source_id": source_id,
+                    "seq": seq,
+                    "display_text": self.pseudonymise(text),
+                    "text_sha": sha256_text(text),
+                    "char_start": offset,
+                    "char_end": offset + len(text),
+                }
+            )
+            offset += len(text) + 2
+        self.db["excerpts"].insert_all(rows, batch_size=500)
+        by_hash: dict[str, int] = {}
+        for excerpt_id, text_sha in self.db.execute(
+            "SELECT id, text_sha FROM excerpts WHERE source_id = ? ORDER BY seq", [source_id]
+        ):
+            by_hash.setdefault(text_sha, excerpt_id)
+        return by_hash
+
+    def _replace(self, source_id: int, record: dict, excerpts: list[dict]) -> None:
+        """A changed file: new excerpts, human codings and memos kept where their text survives."""
+        db = self.db
+        kept_codings = [
+            dict(row)
+            for row in db.query(
+                """SELECT c.*, e.text_sha FROM codings c JOIN excerpts e ON e.id = c.excerpt_id
+                   WHERE e.source_id = ? AND (c.coder NOT LIKE 'auto:%' OR c.status != 'suggested')""",
+                [source_id],
+            )
+        ]
+        kept_memos = [
+            dict(row)
+            for row in db.query(
+                "SELECT m.*, e.text_sha FROM memos m JOIN excerpts e ON e.id = m.excerpt_id WHERE e.source_id = ?",
+                [source_id],
+            )
+        ]
+        old_ids = "SELECT id FROM excerpts WHERE source_id = ?"
+        db.execute(f"DELETE FROM codings WHERE excerpt_id IN ({old_ids})", [source_id])
+        db.execute(f"DELETE FROM memos WHERE excerpt_id IN ({old_ids})", [source_id])
+        db.execute("DELETE FROM excerpts WHERE source_id = ?", [source_id])
+        db["sources"].update(source_id, record)
+        by_hash = self._insert_excerpts(source_id, excerpts)
+        moved = lost = 0
+        for row in kept_codings:
+            new_id = by_hash.get(row.pop("text_sha"))
+            row.pop("id")
+            if new_id is None:
+                lost += 1
+                continue
+            db["codings"].insert({**row, "excerpt_id": new_id}, ignore=True)
+            moved += 1
+        for memo in kept_memos:
+            new_id = by_hash.get(memo.pop("text_sha"))
+            memo.pop("id")
+            if new_id is not None:
+                db["memos"].insert({**memo, "excerpt_id": new_id})
+        audit(
+            db,
+            self.actor,
+            "source.replace",
+            str(source_id),
+            path=Path(record["path"]).name,
+            sha256=record["sha256"],
+            human_codings_kept=moved,
+            human_codings_lost=lost,
+        )
+
+
+def ingest_jobs(db: sqlite_utils.Database, jobs: list[Job], *, actor: str = "casestudy", skip_bad: bool = False, progress=None) -> Report:
+    """Ingest planned jobs in one transaction: all or nothing unless ``skip_bad``."""
+    with db.atomic():
+        return Ingestor(db, actor).run(jobs, skip_bad=skip_bad, progress=progress)
+
+
+def ingest(db: sqlite_utils.Database, paths: Iterable["str | Path"], overrides: dict | None = None, **options) -> Report:
+    """Plan and ingest ``paths`` (files or folders) in one transaction."""
+    return ingest_jobs(db, plan(paths, overrides), **options)

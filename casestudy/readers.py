@@ -1,0 +1,529 @@
+"""Readers: turn one file of evidence into a list of excerpts, without touching the database.
+
+Transcripts (.txt .md .docx .vtt) become speaker turns; board papers, policies and
+observation notes (.pdf .docx .txt .md) become paragraphs with their page and heading.
+Every problem is raised as a ``CasestudyError`` that names the file.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import CasestudyError
+
+TRANSCRIPT_FORMATS = {".txt", ".md", ".docx", ".vtt"}
+DOCUMENT_FORMATS = {".pdf", ".docx", ".txt", ".md"}
+CONSENT_FORMATS = {".csv", ".xlsx"}
+
+INTERVIEWER_LABELS = {"interviewer", "int", "i", "q", "researcher", "moderator", "facilitator"}
+
+
+@dataclass
+class Excerpt:
+    """One turn of a transcript or one paragraph of a document."""
+
+    text: str
+    speaker: str | None = None
+    is_interviewer: bool = False
+    turn: int | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    page: int | None = None
+    heading: str | None = None
+
+
+@dataclass
+class ParsedFile:
+    excerpts: list[Excerpt]
+    title: str | None = None
+    pages: int | None = None
+    speakers: list[str] = field(default_factory=list)
+
+
+# --- plain text ---------------------------------------------------------------------
+
+
+def read_text(path: Path) -> str:
+    """The file's text (UTF-8, with or without BOM, else Windows-1252); empty is an error."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise CasestudyError("file is empty", path)
+    if b"\x00" in data[:4096]:
+        raise CasestudyError("not a text file (binary content)", path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_MD_EMPHASIS = re.compile(r"(\*\*|__|(?<!\w)\*(?=\S)|(?<=\S)\*(?!\w))")
+
+
+def strip_markdown(line: str) -> str:
+    """Remove bold/italic markers and a leading blockquote from one Markdown line."""
+    line = re.sub(r"^\s*>\s?", "", line)
+    return _MD_EMPHASIS.sub("", line)
+
+
+# --- .docx --------------------------------------------------------------------------
+
+
+@dataclass
+class Block:
+    """A paragraph-level block of a document, before it becomes an excerpt."""
+
+    text: str
+    page: int | None = None
+    is_heading: bool = False
+    level: int = 0
+
+
+def _open_docx(path: Path):
+    import docx  # python-docx
+
+    if path.stat().st_size == 0:
+        raise CasestudyError("file is empty", path)
+    try:
+        return docx.Document(str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise CasestudyError(f"not a valid .docx file ({exc.__class__.__name__})", path) from None
+    except Exception as exc:  # lxml errors on corrupt XML parts
+        raise CasestudyError(f"not a valid .docx file ({exc})", path) from None
+
+
+def read_docx_blocks(path: Path) -> tuple[list[Block], str | None]:
+    """Body paragraphs and table rows of a .docx in reading order, and its title property."""
+    from docx.table import Table
+
+    document = _open_docx(path)
+    blocks: list[Block] = []
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            for row in item.rows:
+                cells: list[str] = []
+                for cell in row.cells:
+                    value = " ".join(cell.text.split())
+                    if value and (not cells or cells[-1] != value):
+                        cells.append(value)
+                if cells:
+                    blocks.append(Block(" | ".join(cells)))
+            continue
+        text = item.text.strip()
+        if not text:
+            continue
+        style = (item.style.name if item.style is not None else "") or ""
+        level = _heading_level(style)
+        blocks.append(Block(text, is_heading=level > 0, level=level))
+    title = (document.core_properties.title or "").strip() or None
+    return blocks, title
+
+
+def _heading_level(style_name: str) -> int:
+    if style_name == "Title":
+        return 1
+    match = re.match(r"Heading (\d)", style_name)
+    return int(match.group(1)) if match else 0
+
+
+# --- PDF ----------------------------------------------------------------------------
+
+_PAGE_NUMBER = re.compile(r"^(page\s*)?\d+(\s*(of|/)\s*\d+)?$", re.I)
+_BULLET = re.compile(r"^\s*([•▪◦●‣∙·\-–]|\d+[.)])\s+")
+
+
+def read_pdf_blocks(path: Path) -> tuple[list[Block], int]:
+    """Paragraphs of a PDF with their page numbers; running headers and footers removed."""
+    import pdfplumber
+
+    if path.stat().st_size == 0:
+        raise CasestudyError("file is empty", path)
+    try:
+        with pdfplumber.open(str(path)) as pdf:
+            pages = [(page.height, page.extract_text_lines(return_chars=True)) for page in pdf.pages]
+    except CasestudyError:
+        raise
+    except Exception as exc:
+        raise CasestudyError(f"not a readable PDF ({exc.__class__.__name__}: {exc})".rstrip(": )") + ")", path) from None
+    if not pages:
+        raise CasestudyError("PDF has no pages", path)
+    lines_by_page = _drop_running_lines(pages)
+    body_size = _body_font_size(lines_by_page)
+    blocks: list[Block] = []
+    for page_number, lines in enumerate(lines_by_page, start=1):
+        blocks.extend(_pdf_page_blocks(lines, page_number, body_size))
+    return _join_across_pages(blocks), len(pages)
+
+
+def _line_key(text: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
+
+
+def _drop_running_lines(pages: list[tuple[float, list[dict]]]) -> list[list[dict]]:
+    """Remove lines repeated in the top or bottom margin of most pages, and page numbers."""
+    margin_counts: Counter[str] = Counter()
+    for height, lines in pages:
+        keys = {_line_key(l["text"]) for l in lines if _in_margin(l, height)}
+        margin_counts.update(keys)
+    threshold = max(2, len(pages) // 2 + (len(pages) % 2))
+    kept = []
+    for height, lines in pages:
+        kept.append(
+            [
+                l
+                for l in lines
+                if not (
+                    _in_margin(l, height)
+                    and (margin_counts[_line_key(l["text"])] >= threshold or _PAGE_NUMBER.match(l["text"].strip()))
+                )
+            ]
+        )
+    return kept
+
+
+def _in_margin(line: dict, height: float) -> bool:
+    return line["top"] < height * 0.1 or line["bottom"] > height * 0.9
+
+
+def _line_size(line: dict) -> float:
+    sizes = [c.get("size", 0) for c in line.get("chars", []) if c.get("text", "").strip()]
+    return round(statistics.median(sizes), 1) if sizes else 0.0
+
+
+def _line_bold(line: dict) -> bool:
+    fonts = [c.get("fontname", "") for c in line.get("chars", []) if c.get("text", "").strip()]
+    return bool(fonts) and all("bold" in f.lower() for f in fonts)
+
+
+def _body_font_size(lines_by_page: list[list[dict]]) -> float:
+    weights: Counter[float] = Counter()
+    for lines in lines_by_page:
+        for line in lines:
+            weights[_line_size(line)] += len(line["text"])
+    return weights.most_common(1)[0][0] if weights else 0.0
+
+
+def _pdf_page_blocks(lines: list[dict], page: int, body_size: float) -> Iterator[Block]:
+    gaps = [b["top"] - a["bottom"] for a, b in zip(lines, lines[1:]) if b["top"] > a["bottom"]]
+    usual_gap = statistics.median(gaps) if gaps else 2.0
+    current: list[str] = []
+    current_heading = False
+    previous = None
+    for line in lines:
+        text = line["text"].strip()
+        if not text:
+            continue
+        size = _line_size(line)
+        heading = len(text.split()) <= 16 and (size >= body_size * 1.15 or (_line_bold(line) and not text.endswith(".")))
+        starts_new = (
+            previous is None
+            or heading != current_heading
+            or heading
+            and size != _line_size(previous)
+            or line["top"] - previous["bottom"] > usual_gap * 1.6 + 1.0
+            or bool(_BULLET.match(text))
+            or line["top"] < previous["top"]  # a new column or a jump back up
+        )
+        if starts_new and current:
+            yield Block(join_lines(current), page=page, is_heading=current_heading, level=1 if current_heading else 0)
+            current = []
+        current.append(text)
+        current_heading = heading
+        previous = line
+    if current:
+        yield Block(join_lines(current), page=page, is_heading=current_heading, level=1 if current_heading else 0)
+
+
+def _join_across_pages(blocks: list[Block]) -> list[Block]:
+    """Join a paragraph that a page break cut in two (no full stop, next starts lower case)."""
+    joined: list[Block] = []
+    for block in blocks:
+        last = joined[-1] if joined else None
+        if (
+            last is not None
+            and not last.is_heading
+            and not block.is_heading
+            and last.page != block.page
+            and not re.search(r"[.:;!?)\"”’]$", last.text)
+            and block.text[:1].islower()
+        ):
+            last.text = join_lines([last.text, block.text])
+            continue
+        joined.append(block)
+    return joined
+
+
+def join_lines(lines: Iterable[str]) -> str:
+    """Reflow wrapped lines into one paragraph, undoing end-of-line hyphenation."""
+    text = ""
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if not text:
+            text = line
+        elif re.search(r"[A-Za-z]-$", text) and line[:1].islower():
+            text = text[:-1] + line
+        elif text.endswith("\u00ad"):
+            text = text[:-1] + line
+        else:
+            text = f"{text} {line}"
+    return text.replace("\u00ad", "")
+
+
+# --- documents: paragraphs with headings as context --------------------------------
+
+
+def text_blocks(text: str, markdown: bool) -> list[Block]:
+    """Blank-line separated paragraphs of a .txt/.md; Markdown headings and bullets kept apart."""
+    blocks: list[Block] = []
+    current: list[str] = []
+
+    def flush():
+        if current:
+            blocks.append(Block(join_lines(current)))
+            current.clear()
+
+    for raw in text.split("\n"):
+        line = raw.rstrip()
+        if not line.strip():
+            flush()
+            continue
+        heading = re.match(r"^(#{1,6})\s+(.*)$", line) if markdown else None
+        if heading:
+            flush()
+            blocks.append(Block(strip_markdown(heading.group(2)).strip(), is_heading=True, level=len(heading.group(1))))
+            continue
+        if markdown:
+            line = strip_markdown(line)
+        if _BULLET.match(line) or (markdown and line.lstrip().startswith("|")):
+            flush()
+        current.append(line)
+        if markdown and line.lstrip().startswith("|"):
+            flush()
+    flush()
+    return [b for b in blocks if b.text and not re.fullmatch(r"[|\-:\s]+", b.text)]
+
+
+def blocks_to_excerpts(blocks: list[Block], path: Path) -> list[Excerpt]:
+    """Paragraph blocks become excerpts; headings become the context of what follows."""
+    excerpts: list[Excerpt] = []
+    trail: dict[int, str] = {}
+    for block in blocks:
+        if block.is_heading:
+            level = max(block.level, 1)
+            trail = {k: v for k, v in trail.items() if k < level}
+            trail[level] = block.text
+            continue
+        text = " ".join(block.text.split())
+        if not text:
+            continue
+        heading = " › ".join(trail[k] for k in sorted(trail)) or None
+        excerpts.append(Excerpt(text=text, page=block.page, heading=heading))
+    if not excerpts:
+        raise CasestudyError("no paragraphs of text found", path)
+    return excerpts
+
+
+def read_document(path: Path) -> ParsedFile:
+    """A board paper, policy or observation note as paragraph excerpts."""
+    suffix = path.suffix.lower()
+    title = None
+    pages = None
+    if suffix == ".pdf":
+        blocks, pages = read_pdf_blocks(path)
+        if not any(b.text.strip() for b in blocks):
+            raise CasestudyError("PDF has no extractable text (a scan? run OCR first)", path)
+    elif suffix == ".docx":
+        blocks, title = read_docx_blocks(path)
+    elif suffix in (".txt", ".md"):
+        blocks = text_blocks(read_text(path), markdown=suffix == ".md")
+    else:
+        raise CasestudyError(f"unsupported format {suffix or '(none)'} for a document (use .pdf, .docx, .txt or .md)", path)
+    if title is None:
+        title = next((b.text for b in blocks if b.is_heading), None)
+    return ParsedFile(excerpts=blocks_to_excerpts(blocks, path), title=title, pages=pages)
+
+
+# --- transcripts ---------------------------------------------------------------------
+
+_TURN = re.compile(
+    r"^\s*(?:\[?(?P<ts>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)\]?\s*[-–]?\s*)?"
+    r"(?P<label>[A-Za-z][\w.'’()\- ]{0,48}?)\s*:\s+(?P<text>\S.*)$"
+)
+_TIMESTAMP_ONLY = re.compile(r"^\s*\[?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\]?\s*$")
+
+
+def is_interviewer_label(label: str) -> bool:
+    plain = re.sub(r"[\d()]+", " ", label.lower()).strip()
+    plain = plain.split()[0] if plain.split() else plain
+    return plain in INTERVIEWER_LABELS or plain.startswith("interviewer")
+
+
+def _plausible_label(label: str) -> bool:
+    words = label.split()
+    return 0 < len(words) <= 5 and all(w[:1].isupper() or w[:1].isdigit() or w[:1] == "(" for w in words)
+
+
+def parse_turn_lines(lines: list[str], known_labels: set[str], path: Path) -> list[Excerpt]:
+    """Speaker turns from lines like ``Interviewer: …``, ``P03: …``, ``[00:01:23] Name: …``.
+
+    A label counts as a speaker when it is an interviewer label, a participant ID, a
+    known name, or recurs in the file; other ``Word: …`` lines continue the turn.
+    """
+    candidates = []
+    for line in lines:
+        match = _TURN.match(line)
+        candidates.append(match if match and _plausible_label(match.group("label").strip()) else None)
+    counts = Counter(m.group("label").strip() for m in candidates if m)
+    known = {k.lower() for k in known_labels}
+
+    def accepted(label: str) -> bool:
+        return (
+            is_interviewer_label(label)
+            or re.fullmatch(r"P\d+", label) is not None
+            or label.lower() in known
+            or counts[label] >= 2
+        )
+
+    turns: list[Excerpt] = []
+    for line, match in zip(lines, candidates):
+        if not line.strip() or _TIMESTAMP_ONLY.match(line):
+            continue
+        if match and accepted(match.group("label").strip()):
+            label = match.group("label").strip()
+            turns.append(
+                Excerpt(
+                    text=match.group("text").strip(),
+                    speaker=label,
+                    is_interviewer=is_interviewer_label(label),
+                    start_time=_normalise_time(match.group("ts")),
+                )
+            )
+        elif turns:
+            turns[-1].text = join_lines([turns[-1].text, line])
+        # text before the first turn (a heading, a note about the recording) is preamble
+    return _number_turns(turns, path)
+
+
+def _number_turns(turns: list[Excerpt], path: Path) -> list[Excerpt]:
+    turns = [t for t in turns if t.text.strip()]
+    if not turns:
+        raise CasestudyError("no speaker turns found (expected lines like 'Interviewer: …' or 'P03: …')", path)
+    for number, turn in enumerate(turns, start=1):
+        turn.turn = number
+        turn.text = " ".join(turn.text.split())
+    return turns
+
+
+def _normalise_time(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.replace(",", ".")
+    parts = value.split(":")
+    if len(parts) == 2:
+        parts = ["0"] + parts
+    hours, minutes, seconds = parts
+    return f"{int(hours):02d}:{int(minutes):02d}:{seconds.zfill(2) if '.' not in seconds else seconds.zfill(6)}"
+
+
+_CUE_TIMING = re.compile(
+    r"^(?P<start>(?:\d+:)?\d{2}:\d{2}[.,]\d{3})\s+-->\s+(?P<end>(?:\d+:)?\d{2}:\d{2}[.,]\d{3})"
+)
+_VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>")
+_TAG = re.compile(r"</?[^>]+>")
+
+
+def parse_vtt(text: str, path: Path) -> list[Excerpt]:
+    """Turns from WebVTT cues; consecutive cues of one voice (``<v Name>``) make one turn."""
+    lines = text.split("\n")
+    if not lines or not lines[0].lstrip("\ufeff").startswith("WEBVTT"):
+        raise CasestudyError("not a WebVTT file (the first line must be WEBVTT)", path)
+    turns: list[Excerpt] = []
+    index = 1
+    while index < len(lines):
+        timing = _CUE_TIMING.match(lines[index].strip())
+        if not timing:
+            if "-->" in lines[index]:
+                raise CasestudyError(f"line {index + 1}: malformed cue timing {lines[index].strip()!r}", path)
+            index += 1
+            continue
+        payload = []
+        index += 1
+        while index < len(lines) and lines[index].strip():
+            payload.append(lines[index].strip())
+            index += 1
+        _add_cue(turns, " ".join(payload), timing.group("start"), timing.group("end"))
+    return _number_turns(turns, path)
+
+
+def _add_cue(turns: list[Excerpt], payload: str, start: str, end: str) -> None:
+    voice = _VOICE.search(payload)
+    speaker = voice.group(1).strip() if voice else None
+    words = _TAG.sub("", payload).strip()
+    if speaker is None:
+        match = _TURN.match(words)
+        if match and _plausible_label(match.group("label").strip()):
+            speaker, words = match.group("label").strip(), match.group("text").strip()
+    if not words:
+        return
+    start, end = _vtt_time(start), _vtt_time(end)
+    if turns and turns[-1].speaker == speaker:
+        turns[-1].text = f"{turns[-1].text} {words}"
+        turns[-1].end_time = end
+        return
+    turns.append(
+        Excerpt(
+            text=words,
+            speaker=speaker,
+            is_interviewer=bool(speaker) and is_interviewer_label(speaker),
+            start_time=start,
+            end_time=end,
+        )
+    )
+
+
+def _vtt_time(value: str) -> str:
+    value = value.replace(",", ".")
+    return value if value.count(":") == 2 else f"00:{value}"
+
+
+def read_transcript(path: Path, known_labels: set[str] = frozenset()) -> ParsedFile:
+    """An interview transcript as speaker turns."""
+    suffix = path.suffix.lower()
+    if suffix == ".vtt":
+        turns = parse_vtt(read_text(path), path)
+        title = None
+    elif suffix in (".txt", ".md"):
+        text = read_text(path)
+        lines = text.split("\n")
+        if suffix == ".md":
+            lines = ["" if re.match(r"^\s*#", l) else strip_markdown(l) for l in lines]
+        turns = parse_turn_lines(lines, known_labels, path)
+        title = None
+    elif suffix == ".docx":
+        blocks, title = read_docx_blocks(path)
+        turns = parse_turn_lines([b.text for b in blocks if not b.is_heading], known_labels, path)
+    else:
+        raise CasestudyError(f"unsupported format {suffix or '(none)'} for a transcript (use .docx, .txt, .md or .vtt)", path)
+    if any(t.speaker is None for t in turns):
+        raise CasestudyError("a cue or turn has no speaker (expected <v Name> voices or 'Name: …')", path)
+    speakers = list(dict.fromkeys(t.speaker for t in turns if not t.is_interviewer))
+    if not speakers:
+        raise CasestudyError("no participant turns found (only the interviewer speaks)", path)
+    return ParsedFile(excerpts=turns, title=title, speakers=speakers)
+
+
+def looks_like_transcript(path: Path) -> bool:
+    """True when a text-like file has interviewer turns: used to guess a kind."""
+    try:
+        parsed = read_transcript(path)
+    except CasestudyError:
+        return False
+    return any(t.is_interviewer for t in parsed.excerpts)
