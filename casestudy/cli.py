@@ -31,6 +31,11 @@ class Group(click.Group):
         except CasestudyError as error:
             click.echo(f"Error: {error.message}", err=True)
             sys.exit(1)
+        except click.UsageError as error:
+            # one line, like every other bad input (no usage block); exit code 2 as click does
+            where = error.ctx.command_path if error.ctx is not None else "casestudy"
+            click.echo(f"Error: {where}: {' '.join(error.format_message().split())}", err=True)
+            sys.exit(2)
         except sqlite3.Error as error:
             click.echo(f"Error: database: {error}", err=True)
             sys.exit(1)
@@ -54,6 +59,14 @@ def coder_option(function):
         show_default="$CASESTUDY_CODER or your login name",
         help="Who is doing this: recorded in the audit log and on codings.",
     )(function)
+
+
+def progressbar(length: int, label: str):
+    """A progress bar on stderr when it is a terminal; silent otherwise, so that a
+    script (or a test) reading stderr sees only real messages such as the one-line error."""
+    return click.progressbar(
+        length=length, label=label, file=sys.stderr, show_pos=True, hidden=not sys.stderr.isatty()
+    )
 
 
 def open_existing(db_path: str):
@@ -111,7 +124,7 @@ def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, 
     }
     db = dblib.open_db(db_path)
     jobs = ingest_lib.plan(paths, overrides)
-    with click.progressbar(length=len(jobs), label="Ingesting", file=sys.stderr, show_pos=True) as bar:
+    with progressbar(len(jobs), "Ingesting") as bar:
         report = ingest_lib.ingest_jobs(db, jobs, actor=coder, skip_bad=skip_bad, progress=lambda job: bar.update(1))
     for path, problem in report.skipped:
         click.echo(f"Skipped {path}: {problem}", err=True)
