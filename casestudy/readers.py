@@ -22,6 +22,17 @@ DOCUMENT_FORMATS = {".pdf", ".docx", ".txt", ".md"}
 CONSENT_FORMATS = {".csv", ".xlsx"}
 
 INTERVIEWER_LABELS = {"interviewer", "int", "i", "q", "researcher", "moderator", "facilitator"}
+# Words that mark a label as the interviewer's wherever they appear: "Sarah Jones (Interviewer)".
+INTERVIEWER_WORDS = {"interviewer", "interviewers", "researcher", "moderator", "facilitator"}
+# Generic labels for the one participant of an interview: "Respondent 1", "Interviewee", "R2".
+PARTICIPANT_LABEL = re.compile(r"(?i)(respondent|participant|interviewee|p|r)\s*\d*")
+# First halves of compounds that keep their hyphen at a line break ("long-" / "term").
+COMPOUND_HEADS = {
+    "long", "short", "self", "cross", "non", "multi", "step", "well", "lead", "full", "part", "high", "low",
+    "year", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "face", "follow",
+    "joint", "place", "system", "co", "mid", "semi", "anti", "ex", "whole", "risk", "gain", "cost", "value",
+    "patient", "decision", "evidence", "data", "fixed", "front", "open", "closed", "health",
+}
 
 
 @dataclass
@@ -269,7 +280,11 @@ def join_lines(lines: Iterable[str]) -> str:
         if not text:
             text = line
         elif re.search(r"[A-Za-z]-$", text) and line[:1].islower():
-            text = text[:-1] + line
+            head = re.search(r"([A-Za-z]+)-$", text).group(1).lower()
+            # "organ-" + "isation" is a word the typesetter broke; "long-" + "term" is a compound
+            text = text + line if head in COMPOUND_HEADS else text[:-1] + line
+        elif re.search(r"\d-$", text) and line[:1].isdigit():
+            text = text + line  # "2024-" + "25"
         elif text.endswith("\u00ad"):
             text = text[:-1] + line
         else:
@@ -308,7 +323,43 @@ def text_blocks(text: str, markdown: bool) -> list[Block]:
         if markdown and line.lstrip().startswith("|"):
             flush()
     flush()
-    return [b for b in blocks if b.text and not re.fullmatch(r"[|\-:\s]+", b.text)]
+    blocks = [b for b in blocks if b.text and not re.fullmatch(r"[|\-:\s]+", b.text)]
+    if not markdown:
+        _mark_plain_headings(blocks)
+    return blocks
+
+
+_NUMBERED = re.compile(r"^(\d+(?:\.\d+)*)[.)]?\s+\S")
+
+
+def _mark_plain_headings(blocks: list[Block]) -> None:
+    """In plain text, a paragraph of one short line without closing punctuation is a heading:
+    ``DELEGATION FRAMEWORK``, ``1. Scope``, ``Finance report``."""
+    body_follows = [any(not _heading_like(b.text) for b in blocks[i + 1:i + 4]) for i in range(len(blocks))]
+    for index, block in enumerate(blocks):
+        if not (_heading_like(block.text) and body_follows[index]):
+            continue
+        numbered = _NUMBERED.match(block.text)
+        if index == 0 or (block.text.isupper() and not numbered):
+            level = 1
+        elif numbered:
+            level = 1 + numbered.group(1).count(".") + 1
+        else:
+            level = 2
+        block.is_heading, block.level = True, level
+
+
+def _heading_like(text: str) -> bool:
+    words = text.split()
+    return (
+        "\n" not in text
+        and 0 < len(words) <= 10
+        and len(text) <= 80
+        and not re.search(r"[.,;:!?)\]|]$", text)
+        and (text[:1].isupper() or text[:1].isdigit())
+        and not re.match(r"^\s*[•▪◦●‣∙·\-–]", text)
+        and "|" not in text
+    )
 
 
 def blocks_to_excerpts(blocks: list[Block], path: Path) -> list[Excerpt]:
@@ -362,8 +413,11 @@ _TIMESTAMP_ONLY = re.compile(r"^\s*\[?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\]?\s*
 
 def is_interviewer_label(label: str) -> bool:
     plain = re.sub(r"[\d()]+", " ", label.lower()).strip()
-    plain = plain.split()[0] if plain.split() else plain
-    return plain in INTERVIEWER_LABELS or plain.startswith("interviewer")
+    words = re.findall(r"[a-z]+", plain)
+    first = words[0] if words else plain
+    if first in INTERVIEWER_LABELS or first.startswith("interviewer"):
+        return True
+    return any(w in INTERVIEWER_WORDS for w in words)
 
 
 def _plausible_label(label: str) -> bool:
@@ -388,6 +442,7 @@ def parse_turn_lines(lines: list[str], known_labels: set[str], path: Path) -> li
         return (
             is_interviewer_label(label)
             or re.fullmatch(r"P\d+", label) is not None
+            or PARTICIPANT_LABEL.fullmatch(label) is not None
             or label.lower() in known
             or counts[label] >= 2
         )

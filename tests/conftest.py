@@ -1,0 +1,40 @@
+"""Shared pytest fixtures. Append your own below; keep each one small and generic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import filemakers  # tests/filemakers.py: writers of real .docx/.pdf/.vtt/.txt/.md/.csv/.xlsx files
+
+
+# --- ingest fixtures (foundation) ---------------------------------------------------
+
+
+@pytest.fixture
+def make_study():
+    """``make_study(tmp_path)`` → a study folder with a manifest, consent register and every format."""
+    return filemakers.make_study
+
+
+@pytest.fixture
+def study(tmp_path) -> Path:
+    """A fresh sample study folder (see ``filemakers.make_study``)."""
+    return filemakers.make_study(tmp_path)
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    """Path of an initialised, empty working database."""
+    from casestudy import db as dblib
+
+    path = tmp_path / "work.db"
+    dblib.open_db(path).conn.close()
+    return path
+
+
+@pytest.fixture
+def dump_db():
+    """``dump_db(path)`` → every schema line and row of a database, for before/after comparisons."""
+    return filemakers.dump_db
