@@ -184,6 +184,34 @@ def consent_import(file, coder, db_path):
     click.echo(f"{counts['participants']} participants: {counts['added']} added, {counts['changed']} changed.")
 
 
+@cli.command("publish")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--if-changed", is_flag=True, help="Rebuild only if the working database changed since OUT was built.")
+@db_option
+def publish_cmd(out, if_changed, db_path):
+    """Write OUT.db: the consent-safe, pseudonymised database that Datasette and exports read.
+
+    Only excerpts that consent allows, every register name replaced by its pseudonym,
+    no file paths; refused-quotation text replaced by a placeholder.
+    """
+    from . import publish as publish_lib
+
+    if Path(out).resolve() == Path(db_path).resolve():
+        raise CasestudyError("the publish database must be a different file from the working database", out)
+    if if_changed and not publish_lib.ensure_published(db_path, out):
+        click.echo(f"{out} is up to date.")
+        return
+    if not if_changed:
+        counts = publish_lib.publish(open_existing(db_path), out)
+    else:
+        counts = publish_lib.read_counts(out)
+    click.echo(
+        f"Published {out}: {counts.get('sources', 0)} sources, {counts.get('excerpts', 0)} excerpts, "
+        f"{counts.get('evidence', 0)} evidence rows, {counts.get('participants', 0)} participants "
+        f"({counts.get('withheld_quotes', 0)} excerpts withheld from quotation) in {counts.get('seconds', 0)} s."
+    )
+
+
 @cli.command()
 @click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), help="The study folder (default: the shipped corpus/).")
 @db_option

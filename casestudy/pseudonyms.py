@@ -32,6 +32,22 @@ class Pseudonymiser:
             return text
         return self.pattern.sub(self._replace, text)
 
+    def apply(self, text: str) -> tuple[str, list[tuple[int, int, int, int]]]:
+        """The pseudonymised text and the replaced spans ``(old_start, old_end, new_start, new_end)``."""
+        if not text or self.pattern is None:
+            return text, []
+        out, spans, last, shift = [], [], 0, 0
+        for match in self.pattern.finditer(text):
+            start, end = match.span()
+            new = self._replace(match)
+            out.append(text[last:start])
+            out.append(new)
+            spans.append((start, end, start + shift, start + shift + len(new)))
+            shift += len(new) - (end - start)
+            last = end
+        out.append(text[last:])
+        return "".join(out), spans
+
     def _replace(self, match: re.Match) -> str:
         return self.lookup[_key(match.group("name"))]
 
@@ -144,3 +160,19 @@ def refresh_display_text(db: sqlite_utils.Database, source_ids: list[int] | None
     ]
     db.conn.executemany("UPDATE excerpts SET display_text = ? WHERE id = ?", updates)
     return len(updates)
+
+
+def map_offset(pos: int, spans: list[tuple[int, int, int, int]], end: bool = False) -> int:
+    """Where character ``pos`` of the original text lands in the pseudonymised text.
+
+    A position inside a replaced name snaps to the start of its pseudonym (or to its end
+    when ``end`` is true), so a coded span never cuts a pseudonym in half.
+    """
+    shift = 0
+    for old_start, old_end, new_start, new_end in spans:
+        if pos <= old_start:
+            break
+        if pos < old_end:
+            return new_end if end else new_start
+        shift = new_end - old_end
+    return pos + shift

@@ -1,0 +1,712 @@
+"""Publish: the consent-safe, pseudonymised database that every output reads.
+
+``publish(working_db, out_path)`` writes a *separate* SQLite file holding only what the
+consent rules allow, with every register name (and every name of the extra name lists)
+replaced by its pseudonym. Datasette (``casestudy serve``) and every export read this
+file and nothing else, so no permission setting or canned query can show what is not in
+it. The working database, with its real names and raw text, is never served.
+
+What goes in (SPEC rule 1 and 2):
+
+* transcripts only of participants who consented to interview and have not withdrawn;
+  their interviewer turns go in as context (``speaker_role = 'interviewer'``), never as
+  evidence;
+* for a participant who refused verbatim quotation, every turn of their interviews is
+  counted (evidence rows, framework, participants) but its ``text`` is a fixed
+  placeholder, :data:`WITHHELD_QUOTE`;
+* all paragraphs of board papers, policies and observation notes;
+* no file paths, no names, no speaker labels, no withdrawn participant's ID.
+
+As a last line of defence, the published text is scanned for every full name of the
+register and the name lists, and for any run of words of a withdrawn, unconsented or
+refused-quotation participant; an excerpt or memo that still holds one is withheld
+(:data:`WITHHELD_LEAK`) and a full name found anywhere stops the build.
+
+The file is built in a temporary file beside ``out_path`` and renamed over it in one
+step, so a reader never sees half a database. ``ensure_published`` rebuilds only when
+the working database's content fingerprint changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import time
+import unicodedata
+from pathlib import Path
+
+import sqlite_utils
+
+from . import __version__
+from . import db as dblib
+from . import pseudonyms
+from .errors import CasestudyError
+
+# Bump when the published tables or the rules that fill them change: forces a rebuild.
+PUBLISH_FORMAT = 1
+
+WITHHELD_QUOTE = "[withheld: participant did not consent to verbatim quotation]"
+WITHHELD_CONTEXT = "[withheld: interviewer turn in an interview whose participant did not consent to verbatim quotation]"
+WITHHELD_LEAK = "[withheld: contains words of a participant whose words may not be published]"
+
+# Which participants' interviews may be published at all.
+ALLOWED_PARTICIPANTS = """
+SELECT p.id FROM participants p JOIN consents cs ON cs.participant_id = p.id
+WHERE cs.interview = 1 AND cs.withdrawn_date IS NULL
+"""
+
+# Tables of the working database whose content decides what is published.
+_FINGERPRINT_TABLES = (
+    "ics",
+    "organisations",
+    "collaboratives",
+    "memberships",
+    "participants",
+    "consents",
+    "codes",
+    "codings",
+    "memos",
+    "pseudonyms",
+    "codebooks",
+    "schema_migrations",
+)
+
+
+# --- fingerprint ----------------------------------------------------------------------
+
+
+def fingerprint(db: sqlite_utils.Database) -> str:
+    """A content fingerprint of everything ``publish`` reads from the working database.
+
+    Small tables are hashed row by row; the big text tables (sources, excerpts) by count,
+    highest id, total text length and their SHA-256 columns; the audit log by its highest
+    id. Any ingest, coding, review, consent change, name list or purge changes it.
+    """
+    digest = hashlib.sha256()
+    digest.update(f"format {PUBLISH_FORMAT} casestudy {__version__}\n".encode())
+    tables = set(db.table_names())
+    for table in _FINGERPRINT_TABLES:
+        if table not in tables:
+            digest.update(f"{table}: absent\n".encode())
+            continue
+        digest.update(f"{table}\n".encode())
+        for row in db.execute(f"SELECT * FROM [{table}] ORDER BY rowid"):
+            digest.update(repr(row).encode())
+    for table, columns in (
+        ("sources", "id, sha256, kind, title, ics_id, collaborative_id, wave, date, participant_id, pages, words"),
+        ("excerpts", "count(*), max(id), total(length(text)), total(length(display_text))"),
+    ):
+        if table not in tables:
+            continue
+        if table == "sources":
+            for row in db.execute(f"SELECT {columns} FROM sources ORDER BY id"):
+                digest.update(repr(row).encode())
+        else:
+            digest.update(repr(db.execute(f"SELECT {columns} FROM excerpts").fetchone()).encode())
+    if "excerpts" in tables:
+        for row in db.execute("SELECT id, source_id, seq, text_sha, is_interviewer, participant_id FROM excerpts ORDER BY id"):
+            digest.update(repr(row).encode())
+    if "audit_log" in tables:
+        digest.update(repr(db.execute("SELECT count(*), max(id) FROM audit_log").fetchone()).encode())
+    return digest.hexdigest()
+
+
+# --- leak guards ---------------------------------------------------------------------
+
+
+def _fold(text: str) -> str:
+    """Lower case, accents removed, every run of non-letters one space: for scanning."""
+    text = unicodedata.normalize("NFKD", text or "")
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.replace("ø", "o").replace("Ø", "o").replace("ł", "l").replace("Ł", "l")
+    return " " + " ".join(re.findall(r"[^\W_]+", text.casefold())) + " "
+
+
+_SHINGLE = 12  # words in a row that count as "the same words"
+_STOP = {
+    "the", "a", "an", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "by", "from", "as",
+    "is", "are", "was", "were", "be", "been", "it", "its", "that", "this", "we", "i", "you", "they", "he",
+    "she", "our", "my", "your", "their", "them", "us", "me", "so", "if", "not", "no", "do", "does", "did",
+    "have", "has", "had", "there", "what", "which", "who", "when", "where", "how", "about", "into", "than",
+    "then", "just", "like", "very", "really", "think", "know", "mean", "yes", "yeah", "well", "all", "one",
+}
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = _fold(text).split()
+    found = set()
+    for i in range(len(words) - _SHINGLE + 1):
+        gram = tuple(words[i : i + _SHINGLE])
+        if sum(1 for w in gram if w not in _STOP) >= 6:
+            found.add(gram)
+    return found
+
+
+class LeakGuard:
+    """Finds forbidden words in text about to be published.
+
+    ``names``: every full name of the register and the name lists (folded); ``shingles``:
+    every 12-word run of the excerpts that may not be published verbatim (withdrawn,
+    unconsented or refused-quotation participants).
+    """
+
+    def __init__(self, names: list[str], forbidden_texts: list[str]):
+        self.names = sorted({f" {' '.join(_fold(n).split())} " for n in names if len(_fold(n).split()) >= 2})
+        self.shingles: set[tuple[str, ...]] = set()
+        for text in forbidden_texts:
+            self.shingles |= _shingles(text)
+
+    def name_in(self, text: str) -> bool:
+        folded = _fold(text)
+        return any(name in folded for name in self.names)
+
+    def words_in(self, text: str) -> bool:
+        return bool(self.shingles) and not self.shingles.isdisjoint(_shingles(text))
+
+
+# --- building ------------------------------------------------------------------------
+
+
+def _open_working(working) -> tuple[sqlite_utils.Database, Path | None]:
+    if isinstance(working, sqlite_utils.Database):
+        return working, None
+    path = Path(working)
+    return dblib.open_db(path, create=False), path
+
+
+def publish(working, out_path: "str | Path") -> dict:
+    """Write the consent-safe, pseudonymised database to ``out_path``; return counts."""
+    db, _ = _open_working(working)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        tmp.unlink()
+        counts = _build(db, tmp)
+        counts["seconds"] = round(time.perf_counter() - started, 3)
+        out = sqlite_utils.Database(tmp)
+        out["publish_info"].upsert({"key": "counts", "value": json.dumps(counts, sort_keys=True)}, pk="key")
+        out.conn.commit()
+        out.close()
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        os.replace(tmp, out_path)
+        for suffix in ("-wal", "-shm"):  # stale files of an older build must not be replayed
+            Path(f"{out_path}{suffix}").unlink(missing_ok=True)
+    except BaseException:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        raise
+    return counts
+
+
+def published_fingerprint(out_path: "str | Path") -> str | None:
+    """The working-database fingerprint recorded in a publish database, if readable."""
+    out_path = Path(out_path)
+    if not out_path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{out_path}?mode=ro", uri=True)
+        try:
+            info = dict(conn.execute("SELECT key, value FROM publish_info").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    if info.get("format") != str(PUBLISH_FORMAT):
+        return None
+    return info.get("fingerprint")
+
+
+def ensure_published(working_db_path: "str | Path", out_path: "str | Path") -> bool:
+    """Rebuild ``out_path`` only if the working database changed since it was built.
+
+    Returns True when it (re)built the file.
+    """
+    db, _ = _open_working(working_db_path)
+    if published_fingerprint(out_path) == fingerprint(db):
+        return False
+    publish(db, out_path)
+    return True
+
+
+def _build(db: sqlite_utils.Database, path: Path) -> dict:
+    pseudonymise = pseudonyms.from_db(db)
+    out = sqlite_utils.Database(path)
+    out.execute("PRAGMA journal_mode = DELETE")
+    allowed = {row[0] for row in db.execute(ALLOWED_PARTICIPANTS)}
+    no_quotes = {
+        row[0]
+        for row in db.execute("SELECT participant_id FROM consents WHERE quotes = 0 OR quotes IS NULL")
+    } & allowed
+
+    # -- sources: documents, and transcripts of consented, non-withdrawn participants
+    sources = []
+    for row in db.query(
+        """SELECT s.id, s.kind, s.format, s.title, i.name AS ics, col.name AS collaborative,
+                  s.wave, s.date, s.pages, s.words, s.participant_id
+           FROM sources s LEFT JOIN ics i ON i.id = s.ics_id
+           LEFT JOIN collaboratives col ON col.id = s.collaborative_id
+           ORDER BY s.id"""
+    ):
+        if row["kind"] == "transcript" and row["participant_id"] not in allowed:
+            continue
+        if row["kind"] != "transcript":
+            row["participant_id"] = None
+        sources.append(row)
+    source_ids = {s["id"] for s in sources}
+    source_by_id = {s["id"]: s for s in sources}
+
+    # -- the leak guard: names, and the words that may not be published
+    forbidden_texts = [
+        text
+        for (text,) in db.execute(
+            f"""SELECT e.text FROM excerpts e JOIN sources s ON s.id = e.source_id
+                WHERE e.is_interviewer = 0 AND (
+                  (s.kind = 'transcript' AND (s.participant_id IS NULL OR s.participant_id NOT IN ({ALLOWED_PARTICIPANTS})))
+                  OR (e.participant_id IS NOT NULL AND e.participant_id NOT IN ({ALLOWED_PARTICIPANTS}))
+                  OR e.participant_id IN (SELECT participant_id FROM consents WHERE quotes = 0 OR quotes IS NULL))"""
+        )
+    ]
+    guard = LeakGuard(list(pseudonyms.names_from_db(db)), forbidden_texts)
+    leaks_withheld = 0
+
+    def clean(text: str | None) -> tuple[str | None, list]:
+        if text is None:
+            return None, []
+        new, spans = pseudonymise.apply(text)
+        return new, spans
+
+    # -- excerpts
+    excerpts, spans_by_id = [], {}
+    offsets_in_source: dict[int, int] = {}
+    for row in db.query(
+        "SELECT id, source_id, seq, text, speaker_role, participant_id, is_interviewer, turn, page, heading, start_time "
+        "FROM excerpts ORDER BY source_id, seq"
+    ):
+        source = source_by_id.get(row["source_id"])
+        if source is None:
+            continue
+        if source["kind"] == "transcript":
+            owner = source["participant_id"]
+            if row["is_interviewer"]:
+                role, pid = "interviewer", None
+            elif row["participant_id"] == owner:
+                role, pid = "participant", owner
+            else:
+                continue  # a turn that belongs to nobody we may show
+            quotable = 0 if owner in no_quotes else 1
+        else:
+            role, pid, quotable = row["speaker_role"], None, 1
+            if row["is_interviewer"]:
+                continue
+        if quotable:
+            text, spans = clean(row["text"])
+            if guard.words_in(text):
+                text, spans, quotable = WITHHELD_LEAK, None, 0
+                leaks_withheld += 1
+        else:
+            text, spans = (WITHHELD_CONTEXT if role == "interviewer" else WITHHELD_QUOTE), None
+        spans_by_id[row["id"]] = spans
+        start = offsets_in_source.get(row["source_id"], 0)
+        offsets_in_source[row["source_id"]] = start + len(text) + 2
+        excerpts.append(
+            {
+                "id": row["id"],
+                "source_id": row["source_id"],
+                "seq": row["seq"],
+                "text": text,
+                "speaker_role": role,
+                "participant_id": pid,
+                "turn": row["turn"],
+                "page": row["page"],
+                "heading": clean(row["heading"])[0],
+                "start_time": row["start_time"],
+                "char_start": start,
+                "char_end": start + len(text),
+                "quotable": quotable,
+            }
+        )
+    excerpt_by_id = {e["id"]: e for e in excerpts}
+
+    # -- codes
+    codes = [
+        dict(row)
+        for row in db.query(
+            "SELECT id, rq, parent_id, name, description, inclusion, exclusion, example, colour, codable, sort, "
+            "codebook_version FROM codes ORDER BY rq, sort, id"
+        )
+    ]
+    for code in codes:
+        for key in ("description", "inclusion", "exclusion", "example"):
+            code[key] = clean(code[key])[0]
+    colour = {c["id"]: c["colour"] for c in codes}
+
+    # -- evidence: the working db's evidence view, restricted again to published excerpts
+    evidence = []
+    for row in db.query(
+        "SELECT ev.*, c.offsets AS raw_offsets FROM evidence ev JOIN codings c ON c.id = ev.coding_id ORDER BY ev.coding_id"
+    ):
+        excerpt = excerpt_by_id.get(row["excerpt_id"])
+        if excerpt is None or excerpt["speaker_role"] == "interviewer":
+            continue
+        source = source_by_id[row["source_id"]]
+        quotable = excerpt["quotable"]
+        offsets = []
+        spans = spans_by_id.get(row["excerpt_id"])
+        if quotable and spans is not None:
+            try:
+                raw = json.loads(row["raw_offsets"] or "[]")
+            except ValueError:
+                raw = []
+            for pair in raw:
+                if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(v, int) for v in pair):
+                    offsets.append(
+                        [pseudonyms.map_offset(pair[0], spans), pseudonyms.map_offset(pair[1], spans, end=True)]
+                    )
+        evidence.append(
+            {
+                "coding_id": row["coding_id"],
+                "excerpt_id": row["excerpt_id"],
+                "text": excerpt["text"],
+                "rq": row["rq"],
+                "code": row["code"],
+                "code_id": row["code_id"],
+                "status": row["status"],
+                "coder": row["coder"],
+                "terms": row["terms"] if quotable else "[]",
+                "score": row["score"],
+                "offsets": json.dumps(offsets),
+                "colour": colour.get(row["code_id"]),
+                "source_id": row["source_id"],
+                "source_kind": source["kind"],
+                "source_title": None,  # filled below, after titles are pseudonymised
+                "ics": row["ics"],
+                "collaborative": row["collaborative"],
+                "wave": row["wave"],
+                "date": row["date"],
+                "page": row["page"],
+                "heading": excerpt["heading"],
+                "turn": row["turn"],
+                "speaker_role": excerpt["speaker_role"],
+                "participant_id": excerpt["participant_id"],
+                "participant_role": None,
+                "org_type": None,
+                "quotable": quotable,
+            }
+        )
+
+    # -- participants: consented, not withdrawn; no names
+    participants = []
+    excerpt_counts: dict[str, int] = {}
+    for e in excerpts:
+        if e["participant_id"]:
+            excerpt_counts[e["participant_id"]] = excerpt_counts.get(e["participant_id"], 0) + 1
+    waves: dict[str, set] = {}
+    for s in sources:
+        if s["participant_id"] and s["wave"] is not None:
+            waves.setdefault(s["participant_id"], set()).add(s["wave"])
+    for row in db.query(
+        f"""SELECT p.id, p.role, p.org_type, i.name AS ics FROM participants p LEFT JOIN ics i ON i.id = p.ics_id
+            WHERE p.id IN ({ALLOWED_PARTICIPANTS}) ORDER BY p.id"""
+    ):
+        participants.append(
+            {
+                "id": row["id"],
+                "role": clean(row["role"])[0],
+                "org_type": row["org_type"],
+                "ics": row["ics"],
+                "waves": ",".join(str(w) for w in sorted(waves.get(row["id"], ()))) or None,
+                "excerpts": excerpt_counts.get(row["id"], 0),
+            }
+        )
+    participant_by_id = {p["id"]: p for p in participants}
+    for ev in evidence:
+        p = participant_by_id.get(ev["participant_id"])
+        if p:
+            ev["participant_role"], ev["org_type"] = p["role"], p["org_type"]
+
+    # -- sources: pseudonymised titles, published text, excerpt counts
+    per_source: dict[int, list[str]] = {}
+    for e in excerpts:
+        per_source.setdefault(e["source_id"], []).append(e["text"])
+    published_sources = []
+    for s in sources:
+        title = clean(s["title"])[0]
+        if title and guard.name_in(title):
+            title = f"{s['kind']} {s['id']}"
+        published_sources.append(
+            {
+                "id": s["id"],
+                "kind": s["kind"],
+                "format": s["format"],
+                "title": title,
+                "ics": s["ics"],
+                "collaborative": s["collaborative"],
+                "wave": s["wave"],
+                "date": s["date"],
+                "pages": s["pages"],
+                "words": s["words"],
+                "participant_id": s["participant_id"],
+                "excerpts": len(per_source.get(s["id"], [])),
+                "text": "\n\n".join(per_source.get(s["id"], [])),
+            }
+        )
+    title_by_id = {s["id"]: s["title"] for s in published_sources}
+    for ev in evidence:
+        ev["source_title"] = title_by_id.get(ev["source_id"])
+
+    # -- memos: only on published excerpts / codes / sources; never on withheld text
+    memos = []
+    published_codes = {c["id"] for c in codes}
+    for row in db.query("SELECT id, excerpt_id, code_id, source_id, author, text, created_at FROM memos ORDER BY id"):
+        if row["excerpt_id"] is not None:
+            excerpt = excerpt_by_id.get(row["excerpt_id"])
+            if excerpt is None or not excerpt["quotable"]:
+                continue
+        if row["source_id"] is not None:
+            source = source_by_id.get(row["source_id"])
+            if source is None or (source["participant_id"] in no_quotes):
+                continue
+        if row["code_id"] is not None and row["code_id"] not in published_codes:
+            continue
+        text = clean(row["text"])[0]
+        if guard.words_in(text):
+            leaks_withheld += 1
+            continue
+        memos.append({**dict(row), "text": text})
+
+    # -- framework: counts per (rq, code, ics, wave)
+    framework: dict[tuple, dict] = {}
+    for ev in evidence:
+        key = (ev["rq"], ev["code_id"], ev["code"], ev["ics"], ev["wave"])
+        cell = framework.setdefault(key, {"excerpts": set(), "participants": set(), "sources": set(), "accepted": set()})
+        cell["excerpts"].add(ev["excerpt_id"])
+        if ev["participant_id"]:
+            cell["participants"].add(ev["participant_id"])
+        cell["sources"].add(ev["source_id"])
+        if ev["status"] == "accepted":
+            cell["accepted"].add(ev["excerpt_id"])
+    framework_rows = [
+        {
+            "rq": rq,
+            "code_id": code_id,
+            "code": code,
+            "ics": ics,
+            "wave": wave,
+            "excerpts": len(c["excerpts"]),
+            "participants": len(c["participants"]),
+            "sources": len(c["sources"]),
+            "accepted": len(c["accepted"]),
+        }
+        for (rq, code_id, code, ics, wave), c in sorted(framework.items(), key=lambda kv: tuple(str(x) for x in kv[0]))
+    ]
+
+    # -- consent summary: counts only
+    consent_rows = [
+        dict(row)
+        for row in db.query(
+            """SELECT coalesce(i.name, '(no ICS)') AS ics, count(*) AS participants,
+                      sum(CASE WHEN cs.interview = 1 THEN 1 ELSE 0 END) AS interview_consent,
+                      sum(CASE WHEN cs.quotes = 0 OR cs.quotes IS NULL THEN 1 ELSE 0 END) AS quotation_refused,
+                      sum(CASE WHEN cs.withdrawn_date IS NOT NULL THEN 1 ELSE 0 END) AS withdrawn
+               FROM participants p LEFT JOIN consents cs ON cs.participant_id = p.id
+               LEFT JOIN ics i ON i.id = p.ics_id GROUP BY 1 ORDER BY 1"""
+        )
+    ]
+
+    # -- the final check: no full name anywhere in what we are about to write
+    for table, rows, fields in (
+        ("excerpts", excerpts, ("text", "heading")),
+        ("sources", published_sources, ("title", "text")),
+        ("codes", codes, ("name", "description", "inclusion", "exclusion", "example")),
+        ("participants", participants, ("role",)),
+        ("memos", memos, ("text",)),
+    ):
+        for r in rows:
+            for f in fields:
+                if r.get(f) and guard.name_in(r[f]):
+                    raise CasestudyError(
+                        f"publish stopped: a name from the register or a name list survived pseudonymisation in "
+                        f"{table} {r.get('id')} ({f}); nothing was written"
+                    )
+
+    # -- write
+    info = {
+        "built_at": dblib.now(),
+        "format": PUBLISH_FORMAT,
+        "casestudy_version": __version__,
+        "schema_version": dblib.schema_version(db),
+        "codebook_versions": json.dumps(
+            [r[0] for r in db.execute("SELECT version FROM codebooks ORDER BY loaded_at, version")]
+            if "codebooks" in db.table_names()
+            else []
+        ),
+        "fingerprint": fingerprint(db),
+        "counts": None,
+    }
+    out["publish_info"].create({"key": str, "value": str}, pk="key")
+    out["publish_info"].insert_all([{"key": k, "value": None if v is None else str(v)} for k, v in info.items()])
+    out["sources"].create(_SOURCE_COLUMNS, pk="id")
+    out["sources"].insert_all(published_sources)
+    out["codes"].create(_CODE_COLUMNS, pk="id")
+    out["codes"].insert_all(codes)
+    out["participants"].create(_PARTICIPANT_COLUMNS, pk="id")
+    out["participants"].insert_all(participants)
+    out["excerpts"].create(_EXCERPT_COLUMNS, pk="id", foreign_keys=[("source_id", "sources", "id")])
+    out["excerpts"].insert_all(excerpts, batch_size=500)
+    out["evidence"].create(
+        _EVIDENCE_COLUMNS,
+        pk="coding_id",
+        foreign_keys=[("excerpt_id", "excerpts", "id"), ("source_id", "sources", "id"), ("code_id", "codes", "id")],
+    )
+    out["evidence"].insert_all(evidence, batch_size=500)
+    out["memos"].create(_MEMO_COLUMNS, pk="id")
+    out["memos"].insert_all(memos)
+    out["framework"].create(_FRAMEWORK_COLUMNS)
+    out["framework"].insert_all(framework_rows)
+    out["consent_summary"].create(_CONSENT_SUMMARY_COLUMNS, pk="ics")
+    out["consent_summary"].insert_all(consent_rows)
+    for table, columns in (
+        ("evidence", ["rq"]),
+        ("evidence", ["code_id"]),
+        ("evidence", ["ics", "wave"]),
+        ("evidence", ["participant_id"]),
+        ("evidence", ["excerpt_id"]),
+        ("excerpts", ["source_id", "seq"]),
+        ("excerpts", ["participant_id"]),
+        ("framework", ["rq", "ics", "wave"]),
+    ):
+        out[table].create_index(columns)
+    out["evidence"].enable_fts(["text", "code", "source_title"], tokenize="porter")
+    out["excerpts"].enable_fts(["text"], tokenize="porter")
+    out["sources"].enable_fts(["title"], tokenize="porter")
+    out.conn.commit()
+    out.execute("VACUUM")
+    out.close()
+    return {
+        "sources": len(published_sources),
+        "excerpts": len(excerpts),
+        "evidence": len(evidence),
+        "participants": len(participants),
+        "codes": len(codes),
+        "memos": len(memos),
+        "framework": len(framework_rows),
+        "withheld_quotes": sum(1 for e in excerpts if not e["quotable"]),
+        "leaks_withheld": leaks_withheld,
+    }
+
+
+_SOURCE_COLUMNS = {
+    "id": int,
+    "kind": str,
+    "format": str,
+    "title": str,
+    "ics": str,
+    "collaborative": str,
+    "wave": int,
+    "date": str,
+    "pages": int,
+    "words": int,
+    "participant_id": str,
+    "excerpts": int,
+    "text": str,
+}
+_CODE_COLUMNS = {
+    "id": str,
+    "rq": str,
+    "parent_id": str,
+    "name": str,
+    "description": str,
+    "inclusion": str,
+    "exclusion": str,
+    "example": str,
+    "colour": str,
+    "codable": int,
+    "sort": int,
+    "codebook_version": str,
+}
+_PARTICIPANT_COLUMNS = {"id": str, "role": str, "org_type": str, "ics": str, "waves": str, "excerpts": int}
+_EXCERPT_COLUMNS = {
+    "id": int,
+    "source_id": int,
+    "seq": int,
+    "text": str,
+    "speaker_role": str,
+    "participant_id": str,
+    "turn": int,
+    "page": int,
+    "heading": str,
+    "start_time": str,
+    "char_start": int,
+    "char_end": int,
+    "quotable": int,
+}
+_EVIDENCE_COLUMNS = {
+    "coding_id": int,
+    "excerpt_id": int,
+    "text": str,
+    "rq": str,
+    "code": str,
+    "code_id": str,
+    "status": str,
+    "coder": str,
+    "terms": str,
+    "score": float,
+    "offsets": str,
+    "colour": str,
+    "source_id": int,
+    "source_kind": str,
+    "source_title": str,
+    "ics": str,
+    "collaborative": str,
+    "wave": int,
+    "date": str,
+    "page": int,
+    "heading": str,
+    "turn": int,
+    "speaker_role": str,
+    "participant_id": str,
+    "participant_role": str,
+    "org_type": str,
+    "quotable": int,
+}
+_MEMO_COLUMNS = {"id": int, "excerpt_id": int, "code_id": str, "source_id": int, "author": str, "text": str, "created_at": str}
+_FRAMEWORK_COLUMNS = {
+    "rq": str,
+    "code_id": str,
+    "code": str,
+    "ics": str,
+    "wave": int,
+    "excerpts": int,
+    "participants": int,
+    "sources": int,
+    "accepted": int,
+}
+_CONSENT_SUMMARY_COLUMNS = {
+    "ics": str,
+    "participants": int,
+    "interview_consent": int,
+    "quotation_refused": int,
+    "withdrawn": int,
+}
+
+
+def read_counts(out_path: "str | Path") -> dict:
+    """The counts recorded in a publish database's ``publish_info``."""
+    try:
+        conn = sqlite3.connect(f"file:{Path(out_path)}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM publish_info WHERE key = 'counts'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return {}
+    return json.loads(row[0]) if row and row[0] else {}
