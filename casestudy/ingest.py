@@ -299,21 +299,43 @@ class Ingestor:
         return names | {row[0] for row in self.db.execute("SELECT id FROM participants")}
 
     def _transcript_participant(self, job: Job, parsed: readers.ParsedFile) -> str:
-        """The participant of a transcript: from --participant, the manifest, or the speaker label."""
+        """The participant of a transcript: from --participant, the manifest, or the speaker label.
+
+        One transcript holds one participant. When a label names the participant (an ID or
+        a register name) and the file has no interviewer label, the one other voice is the
+        interviewer (Teams and Zoom write the researcher's own name). Any further unknown
+        voice is refused rather than counted as the participant's words.
+        """
         labels = {label: self._participant_for_label(label) for label in parsed.speakers}
         pid = job.meta.get("participant_id")
         if not pid:
-            found = {p for p in labels.values() if p}
-            if len(found) != 1:
+            found = list(dict.fromkeys(p for p in labels.values() if p))
+            if len(found) > 1:
                 raise CasestudyError(
-                    "cannot tell who the participant is; give --participant or a participant_id in the manifest", job.path
+                    f"participants {' and '.join(found)} both speak; one transcript holds one participant", job.path
                 )
-            pid = found.pop()
+            if not found:
+                # an ID-like label that is not in the register: say so, rather than "cannot tell"
+                ids = [label for label in labels if re.fullmatch(r"P\d+", label)]
+                if len(ids) != 1:
+                    raise CasestudyError(
+                        "cannot tell who the participant is; give --participant or a participant_id in the manifest",
+                        job.path,
+                    )
+                found = ids
+            pid = found[0]
         if self.db.execute("SELECT 1 FROM participants WHERE id = ?", [pid]).fetchone() is None:
             raise CasestudyError(f"participant {pid} has no consent record; ingest the consent register first", job.path)
         others = [label for label, owner in labels.items() if owner not in (None, pid)]
         unknown = [label for label, owner in labels.items() if owner is None]
-        if others or len(unknown) > 1:
+        named = any(owner == pid for owner in labels.values())
+        has_interviewer = any(t.is_interviewer for t in parsed.excerpts)
+        if named and len(unknown) == 1 and not has_interviewer and not others:
+            for turn in parsed.excerpts:
+                if turn.speaker == unknown[0]:
+                    turn.is_interviewer = True
+            parsed.speakers = [s for s in parsed.speakers if s != unknown[0]]
+        elif others or len(unknown) > 1 or (named and unknown):
             speaker = (others or unknown)[0]
             raise CasestudyError(
                 f"speaker {speaker!r} is neither the interviewer nor participant {pid}; one transcript holds one participant",
