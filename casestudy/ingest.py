@@ -166,7 +166,8 @@ def guess_kind(path: Path) -> str:
     if suffix == ".vtt":
         return "transcript"
     if suffix in readers.CONSENT_FORMATS:
-        columns = set(read_table(path)[0]) if path.stat().st_size else set()
+        table = read_table(path) if path.stat().st_size else []
+        columns = set(table[0]) if table else set()  # a header-only file: let the register say so
         if {"name", "pseudonym"} <= columns:
             return "names"
         return "consent"

@@ -147,6 +147,7 @@ def _heading_level(style_name: str) -> int:
 
 _PAGE_NUMBER = re.compile(r"^(page\s*)?\d+(\s*(of|/)\s*\d+)?$", re.I)
 _BULLET = re.compile(r"^\s*([•▪◦●‣∙·\-–]|\d+[.)])\s+")
+_CID_GLYPH = re.compile(r"\(cid:\d+\)")
 
 
 def read_pdf_blocks(path: Path) -> tuple[list[Block], int]:
@@ -161,7 +162,11 @@ def read_pdf_blocks(path: Path) -> tuple[list[Block], int]:
     except CasestudyError:
         raise
     except Exception as exc:
-        raise CasestudyError(f"not a readable PDF ({exc.__class__.__name__}: {exc})".rstrip(": )") + ")", path) from None
+        inner = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
+        if "password" in inner.__class__.__name__.lower() or "encrypt" in str(inner).lower():
+            raise CasestudyError("PDF is password-protected; save an unprotected copy and ingest that", path) from None
+        detail = f"{inner.__class__.__name__}: {inner}".rstrip(": ")
+        raise CasestudyError(f"not a readable PDF ({detail})", path) from None
     if not pages:
         raise CasestudyError("PDF has no pages", path)
     lines_by_page = _drop_running_lines(pages)
@@ -227,7 +232,7 @@ def _pdf_page_blocks(lines: list[dict], page: int, body_size: float) -> Iterator
     current_heading = False
     previous = None
     for line in lines:
-        text = line["text"].strip()
+        text = _CID_GLYPH.sub("•", line["text"]).strip()  # unmapped bullet glyphs, e.g. "(cid:127)"
         if not text:
             continue
         size = _line_size(line)

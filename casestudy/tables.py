@@ -29,7 +29,12 @@ def read_table(path: Path, aliases: dict[str, str] | None = None) -> list[dict[s
         raise CasestudyError("file is empty", path)
     try:
         if suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=True)
+            if b"\x00" in path.read_bytes()[:4096]:
+                raise CasestudyError("not a valid .csv file (binary content)", path)
+            try:
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=True)
+            except UnicodeDecodeError:  # Excel on Windows saves "CSV" as Windows-1252
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252", skipinitialspace=True)
         elif suffix == ".xlsx":
             frame = pd.read_excel(path, dtype=object, engine="openpyxl").fillna("")
         else:

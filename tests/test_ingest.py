@@ -82,6 +82,15 @@ def test_consent_register_xlsx(work, tmp_path):
     assert people["P02"]["consent_date"] == "2024-03-02"
 
 
+def test_consent_register_windows_1252_csv(work, tmp_path):
+    """Excel on Windows saves CSV in Windows-1252: names with accents must survive."""
+    table = [",".join(h.strip() for h in fm.CONSENT_HEADER)] + [",".join(r) for r in fm.PARTICIPANTS]
+    table[1] = table[1].replace("Helen Marsh", "Zoë Brontë")
+    path = fm.write_text(tmp_path / "register.csv", "\n".join(table) + "\n", encoding="cp1252", newline="\r\n")
+    ingest.ingest(work, [path])
+    assert work["participants"].get("P01")["name"] == "Zoë Brontë"
+
+
 @pytest.mark.parametrize(
     "edit, problem",
     [
