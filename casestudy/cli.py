@@ -220,3 +220,10 @@ def demo(corpus, db_path):
     from . import demo as demo_lib
 
     demo_lib.run(db_path, corpus, echo=click.echo)
+
+
+# `casestudy export ...` and `casestudy import ...` (casestudy/cli_export.py)
+from .cli_export import export_group, import_group  # noqa: E402
+
+cli.add_command(export_group)
+cli.add_command(import_group)

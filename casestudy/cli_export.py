@@ -1,0 +1,119 @@
+"""The `export` and `import` command groups (registered on the main group in cli.py).
+
+Every export reads the publish database: by default it (re)builds the working
+database's publish database first (``ensure_published``); ``--publish-db PATH`` reads
+an existing one instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import Group, db_option
+
+
+def publish_db_option(function):
+    return click.option(
+        "--publish-db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Read this publish database instead of (re)building the working database's one.",
+    )(function)
+
+
+def filter_options(function):
+    function = click.option("--status", type=click.Choice(["accepted", "all"]), default="all", show_default=True,
+                            help="accepted: only codings a researcher accepted; all: every coding not rejected.")(function)
+    function = click.option("--wave", "waves", multiple=True, type=int, metavar="N", help="Only this wave (repeatable).")(function)
+    function = click.option("--ics", "ics", multiple=True, metavar="NAME", help="Only this ICS (repeatable), e.g. Ashmoor.")(function)
+    function = click.option("--rq", "rqs", multiple=True, metavar="RQn", help="Only this research question (repeatable), e.g. RQ3.")(function)
+    return function
+
+
+@click.group("export", cls=Group)
+def export_group():
+    """Export consent-safe evidence: Word report, REFI-QDA project or codebook, CSV."""
+
+
+@export_group.command("docx")
+@click.argument("out", type=click.Path(path_type=Path))
+@filter_options
+@publish_db_option
+@db_option
+def export_docx_cmd(out, rqs, ics, waves, status, publish_db, db_path):
+    """Write OUT.docx: the thematic summary for the PI (themes, counts, quotes, framework matrix)."""
+    from .export_docx import export_docx
+
+    summary = export_docx(db_path, out, rqs=rqs, ics=ics, waves=waves, status=status, publish_db=publish_db)
+    click.echo(
+        f"Wrote {summary.path}: {len(summary.rqs)} research questions, {summary.themes} themes, "
+        f"{summary.excerpts} excerpts, {summary.quotes} quotes ({summary.withheld} withheld for consent)."
+    )
+
+
+@export_group.command("qdpx")
+@click.argument("out", type=click.Path(path_type=Path))
+@publish_db_option
+@db_option
+def export_qdpx_cmd(out, publish_db, db_path):
+    """Write OUT.qdpx: a REFI-QDA 1.0 project (codes, sources, coded selections, cases, memos)."""
+    from .export_refi import export_qdpx
+
+    s = export_qdpx(db_path, out, publish_db=publish_db)
+    click.echo(
+        f"Wrote {s.path}: {s.codes} codes, {s.sources} sources, {s.selections} coded selections "
+        f"({s.codings} codings), {s.cases} cases, {s.notes} memos."
+    )
+
+
+@export_group.command("qdc")
+@click.argument("out", type=click.Path(path_type=Path))
+@publish_db_option
+@db_option
+def export_qdc_cmd(out, publish_db, db_path):
+    """Write OUT.qdc: the codebook as a REFI-QDA 1.0 codebook."""
+    from .export_refi import export_qdc
+
+    s = export_qdc(db_path, out, publish_db=publish_db)
+    click.echo(f"Wrote {s.path}: {s.codes} codes.")
+
+
+@export_group.command("csv")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), help="File format (default: from OUT's suffix, else csv).")
+@filter_options
+@publish_db_option
+@db_option
+def export_csv_cmd(out, fmt, rqs, ics, waves, status, publish_db, db_path):
+    """Write OUT.csv (or .xlsx): one row per coding with every evidence column."""
+    from .export_csv import export_csv
+
+    s = export_csv(db_path, out, fmt=fmt, rqs=rqs, ics=ics, waves=waves, status=status, publish_db=publish_db)
+    click.echo(f"Wrote {s.path}: {s.rows} codings ({s.format}).")
+
+
+@click.group("import", cls=Group)
+def import_group():
+    """Import from other tools: a REFI-QDA codebook as codebook YAML."""
+
+
+@import_group.command("qdc")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the codebook YAML into (default: FILE's name + '-codebook').")
+@click.option("--patterns-from", type=click.Path(file_okay=False, path_type=Path),
+              help="Reuse the coding patterns of this codebook for codes with the same id (default: the project's codebook).")
+@click.option("--force", is_flag=True, help="Replace the output folder if it is not empty.")
+@db_option
+def import_qdc_cmd(file, out_dir, patterns_from, force, db_path):
+    """Turn a REFI-QDA codebook (FILE.qdc, or the codebook in FILE.qdpx) into codebook YAML.
+
+    Load it with `casestudy code --codebook DIR`. Malformed XML is refused and nothing is written.
+    """
+    from .export_refi import import_codebook
+
+    s = import_codebook(file, out_dir, patterns_from=patterns_from, force=force)
+    extra = f"; {s.sources_in_archive} source texts in the archive" if s.sources_in_archive else ""
+    skipped = f"; skipped {', '.join(s.skipped)} (no themes)" if s.skipped else ""
+    click.echo(f"Wrote {s.out}: {len(s.rqs)} research questions, {s.themes} themes{extra}{skipped}.")

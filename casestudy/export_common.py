@@ -1,0 +1,269 @@
+"""What every export shares: finding (or building) the publish database, reading it,
+filtering its evidence, and writing an output file safely.
+
+Exports read ONLY the publish database (``casestudy publish``), never the working
+database, so consent and pseudonyms hold by construction. As a second line of
+defence every export also treats ``quotable = 0`` as "never quote", whatever text the
+row carries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import CasestudyError
+
+REQUIRED_TABLES = ("evidence", "excerpts", "sources", "codes")
+RQS = tuple(f"RQ{n}" for n in range(1, 7))
+WITHHELD = "[withheld: participant did not consent to verbatim quotation]"
+
+
+# --- the publish database ------------------------------------------------------------
+
+
+def default_publish_path(working_db: "str | Path") -> Path:
+    """Where the publish database of ``working_db`` lives by default."""
+    try:
+        from . import publish  # written by the publish engineer
+
+        finder = getattr(publish, "default_publish_path", None) or getattr(publish, "default_out_path", None)
+        if callable(finder):
+            return Path(finder(working_db))
+    except ImportError:
+        pass
+    working = Path(working_db)
+    return working.with_name(f"{working.stem}-publish.db")
+
+
+def resolve_publish_db(working_db: "str | Path", publish_db: "str | Path | None" = None) -> Path:
+    """The publish database to read: ``publish_db`` as given, or the working
+    database's default publish database, (re)built first if it is stale."""
+    if publish_db:
+        path = Path(publish_db)
+        if not path.is_file():
+            raise CasestudyError("no such publish database (run `casestudy publish` first)", path)
+        return path
+    working = Path(working_db)
+    if not working.is_file():
+        raise CasestudyError("no such database (run `casestudy demo` or `casestudy init` first)", working)
+    try:
+        from . import publish
+    except ImportError:
+        raise CasestudyError(
+            "cannot build the publish database here (casestudy.publish is missing); give --publish-db", working
+        ) from None
+    out = default_publish_path(working)
+    publish.ensure_published(str(working), str(out))
+    return out
+
+
+def open_publish(path: "str | Path") -> sqlite3.Connection:
+    """Open a publish database read-only; refuse anything that is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CasestudyError("no such publish database (run `casestudy publish` first)", path)
+    try:
+        conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    except sqlite3.DatabaseError as exc:
+        raise CasestudyError(f"not a publish database ({exc})", path) from None
+    missing = [t for t in REQUIRED_TABLES if t not in names]
+    if missing:
+        conn.close()
+        raise CasestudyError(
+            f"not a publish database (no table {', '.join(missing)}); make one with `casestudy publish`", path
+        )
+    return conn
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
+
+
+def columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
+
+
+def rows(conn: sqlite3.Connection, sql: str, params: Iterable = ()) -> list[dict]:
+    return [dict(r) for r in conn.execute(sql, tuple(params))]
+
+
+def publish_info(conn: sqlite3.Connection) -> dict[str, str]:
+    """``publish_info`` as a dict, whether it is stored as key/value rows or one wide row."""
+    if not has_table(conn, "publish_info"):
+        return {}
+    cols = columns(conn, "publish_info")
+    data = rows(conn, "SELECT * FROM publish_info")
+    if {"key", "value"} <= set(cols):
+        return {str(r["key"]): "" if r["value"] is None else str(r["value"]) for r in data}
+    return {k: "" if v is None else str(v) for k, v in (data[0].items() if data else [])}
+
+
+def codebook_version(conn: sqlite3.Connection) -> str:
+    info = publish_info(conn)
+    for key in ("codebook_versions", "codebook_version", "codebook"):
+        value = info.get(key)
+        if value:
+            listed = json_list(value) if value.startswith("[") else [value]
+            if listed:
+                return ", ".join(str(v) for v in listed[-1:])
+    if "codebook_version" in columns(conn, "codes"):
+        found = [r[0] for r in conn.execute("SELECT DISTINCT codebook_version FROM codes WHERE codebook_version IS NOT NULL")]
+        if found:
+            return ", ".join(sorted(found))
+    coders = [r[0] for r in conn.execute("SELECT DISTINCT coder FROM evidence WHERE coder LIKE 'auto:%'")]
+    return ", ".join(sorted(c.split(":", 1)[1] for c in coders)) or "unknown"
+
+
+# --- evidence and filters ------------------------------------------------------------
+
+
+def normalise_rq(value: str) -> str:
+    """``rq3``, ``RQ3`` or ``3`` → ``RQ3``; anything else is refused."""
+    text = str(value).strip().upper()
+    if re.fullmatch(r"\d", text):
+        text = f"RQ{text}"
+    if text not in RQS:
+        raise CasestudyError(f"unknown research question {value!r} (use one of {', '.join(RQS)})")
+    return text
+
+
+@dataclass
+class Filters:
+    rqs: list[str] = field(default_factory=list)
+    ics: list[str] = field(default_factory=list)
+    waves: list[int] = field(default_factory=list)
+    status: str = "all"  # "accepted": only accepted codings; "all": every coding that is not rejected
+
+    def describe(self) -> list[tuple[str, str]]:
+        return [
+            ("Research questions", ", ".join(self.rqs) or "all (RQ1–RQ6)"),
+            ("Integrated Care Systems", ", ".join(self.ics) or "all"),
+            ("Waves", ", ".join(str(w) for w in self.waves) or "all"),
+            ("Codings", "accepted only" if self.status == "accepted" else "accepted and suggested (not rejected)"),
+        ]
+
+
+def make_filters(conn: sqlite3.Connection, rqs=(), ics=(), waves=(), status: str = "all") -> Filters:
+    """Check filter values against what the publish database holds."""
+    rq_list = [normalise_rq(r) for r in rqs]
+    known_ics = sorted({r[0] for r in conn.execute("SELECT DISTINCT ics FROM sources WHERE ics IS NOT NULL")})
+    ics_list = []
+    for name in ics:
+        match = [k for k in known_ics if k.lower() == str(name).strip().lower()]
+        if not match:
+            raise CasestudyError(f"unknown ICS {name!r} (known: {', '.join(known_ics) or 'none'})")
+        ics_list.append(match[0])
+    known_waves = sorted({int(r[0]) for r in conn.execute("SELECT DISTINCT wave FROM sources WHERE wave IS NOT NULL")})
+    wave_list = []
+    for wave in waves:
+        try:
+            number = int(wave)
+        except (TypeError, ValueError):
+            raise CasestudyError(f"wave must be a number, not {wave!r}") from None
+        if number not in known_waves:
+            raise CasestudyError(f"unknown wave {wave} (known: {', '.join(map(str, known_waves)) or 'none'})")
+        wave_list.append(number)
+    if status not in ("accepted", "all"):
+        raise CasestudyError(f"unknown status {status!r} (use accepted or all)")
+    return Filters(rq_list, ics_list, wave_list, status)
+
+
+def evidence(conn: sqlite3.Connection, filters: Filters | None = None) -> list[dict]:
+    """Evidence rows (one per excerpt × code) that pass ``filters``, rejected codings
+    never included, unquotable text always replaced by a placeholder."""
+    filters = filters or Filters()
+    where, params = ["(status IS NULL OR status != 'rejected')"], []
+    if filters.status == "accepted":
+        where.append("status = 'accepted'")
+    for column, values in (("rq", filters.rqs), ("ics", filters.ics), ("wave", filters.waves)):
+        if values:
+            where.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+    order = "rq, code_id, excerpt_id"
+    out = rows(conn, f"SELECT * FROM evidence WHERE {' AND '.join(where)} ORDER BY {order}", params)
+    for row in out:
+        safe_row(row)
+    return out
+
+
+def is_quotable(row: dict) -> bool:
+    value = row.get("quotable")
+    return value is None or int(value) == 1
+
+
+def safe_row(row: dict) -> dict:
+    """Make sure an unquotable row carries no verbatim text (in place)."""
+    if not is_quotable(row):
+        text = row.get("text") or ""
+        if not text.startswith("[withheld"):
+            row["text"] = WITHHELD
+        row["offsets"] = "[]"
+        row["terms"] = row.get("terms") if row.get("terms") else "[]"
+    return row
+
+
+def json_list(value) -> list:
+    if value in (None, ""):
+        return []
+    if isinstance(value, list):
+        return value
+    try:
+        data = json.loads(value)
+    except (TypeError, ValueError):
+        return []
+    return data if isinstance(data, list) else []
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+def check_output(out: "str | Path", suffixes: Iterable[str]) -> Path:
+    """Refuse an output path we cannot write before doing any work."""
+    out = Path(out)
+    suffixes = tuple(suffixes)
+    if out.suffix.lower() not in suffixes:
+        raise CasestudyError(f"output must end in {' or '.join(suffixes)}", out)
+    if out.is_dir():
+        raise CasestudyError("is a folder, not a file", out)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise CasestudyError("cannot write here: the folder does not exist", out)
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise CasestudyError("cannot write here: permission denied", out)
+    return out
+
+
+def write_atomically(out: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` on a temporary file beside ``out`` and move it into place,
+    so a failed export never leaves a half-written file."""
+    parent = out.parent if str(out.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise CasestudyError(f"cannot write: {exc.strerror or exc}", out) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out
+
+
+def participant_label(row: dict) -> str:
+    """``P03, Director of Strategy, ICB, Ashmoor, wave 2`` — the pseudonymised attribution."""
+    bits = [row.get("participant_id"), row.get("participant_role") or row.get("role"), row.get("org_type"), row.get("ics")]
+    wave = row.get("wave")
+    if wave not in (None, ""):
+        bits.append(f"wave {wave}")
+    return ", ".join(str(b) for b in bits if b not in (None, ""))
