@@ -1,36 +1,256 @@
-"""Pseudonymisation: real names in excerpt text replaced by stable pseudonyms.
+"""Pseudonymisation: real names in text replaced by stable pseudonyms.
 
 Names come from the ``pseudonyms`` table: every participant of the consent register
 (``Helen Marsh`` → ``[P01]``) and any extra list of names (``Dr Ruth Okafor`` →
-``[the ICB chief executive]``). Full names match in any case; a surname with a title
-(``Dr Okafor``) and a first name alone (``Helen``, ``Helen's``) match when no other
-listed person shares them. ``excerpts.display_text`` holds the result: it is the only
-text the evidence view, the publish database and the exports ever read.
+``[the ICB chief executive]``). ``excerpts.display_text`` and ``sources.title`` hold the
+result in the working database, and the publish database is built from it again, so the
+evidence view, Datasette and every export only ever see pseudonyms.
+
+How a name is found (one compiled regular expression per name list):
+
+* the full name, first + last name, ``Last, First``, an initial + last name
+  (``H. Marsh``), any title + last name (``Dr Okafor``, ``Mrs. Hollis``), a title +
+  first name and common short forms (``Dan Okoro`` for Daniel) — in any case, with any
+  run of spaces or a line break between the words, accents optional (``Sorensen`` finds
+  ``Sørensen`` and back), straight or curly apostrophes (``O'Neill``, ``O’Neill``,
+  ``ONeill``), hyphens optional or split over a line (``Hollis-\\nSmith``), a dot or
+  underscore in an address (``helen.marsh@…``), followed by a possessive (``Marsh's``);
+* a first name, a surname, a short form or one half of a hyphenated surname *on its own*
+  when exactly one listed person has it. Alone, a word that is also an English word
+  (``Marsh``, ``Will``, ``Grace``) is replaced only when written with a capital; a very
+  common one (``Will``, ``May``) not at the start of a sentence, and a month or weekday
+  name not next to a number (``June 2025``); a word that only names people (``Nwosu``)
+  in any case. A word shared by two listed people becomes ``[name]``, never the wrong
+  pseudonym; a word of an organisation or place name is never replaced on its own.
+
+Why regular expressions, not spaCy's PhraseMatcher/Matcher: a blank English pipeline
+tokenises ``O'Neill-Smith's``, ``Hollis-\\nSmith`` and ``helen.marsh@nhs.net`` into
+shapes that differ from the register entry, and misses accent variants; token patterns
+would need every such shape spelled out, where one character class per letter covers
+them all, keeps offsets exact, and runs in milliseconds on the whole study. spaCy's
+English vocabulary (spacy-lookups-data) is used to know which names are also words.
+
+Limits (see docs/readme-consent.md): a name nobody listed, a nickname not in
+:data:`NICKNAMES`, a misspelling, a name split inside a word by hyphenation, or a very
+common word used as a name at the start of a sentence is not found.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
-TITLES = ("Dr", "Dr.", "Prof", "Prof.", "Professor", "Mr", "Mr.", "Mrs", "Mrs.", "Ms", "Ms.", "Miss", "Sir", "Dame", "Cllr")
-_TITLE_RE = r"(?:(?:Dr|Prof|Professor|Mr|Mrs|Ms|Miss|Sir|Dame|Cllr)\.?\s+)?"
+TITLES = (
+    "Dr", "Doctor", "Prof", "Professor", "Mr", "Mrs", "Ms", "Miss", "Mx", "Sir", "Dame",
+    "Lord", "Lady", "Cllr", "Councillor", "Rev", "Revd", "Reverend",
+)
+_TITLE_KEYS = {t.lower() for t in TITLES}
+AMBIGUOUS = "[name]"
+# An optional title before any name: "Dr Okafor", "Mrs. Hollis", "Cllr Ruth".
+_TITLE_RE = r"(?P<title>(?:" + "|".join(sorted(TITLES, key=len, reverse=True)) + r")\.?(?:[\s\u00a0]+|(?<=\.)))"
+
+# Common English short forms of given names (both directions are used).
+NICKNAMES = {
+    "alexander": ["alex", "sandy"], "alexandra": ["alex", "sandra"], "andrew": ["andy", "drew"],
+    "anthony": ["tony"], "benjamin": ["ben"], "catherine": ["cathy", "kate", "cath"],
+    "katherine": ["kathy", "kate", "kath"], "charles": ["charlie", "chas"], "christopher": ["chris"],
+    "christine": ["chris"], "daniel": ["dan", "danny"], "david": ["dave"], "deborah": ["debbie", "deb"],
+    "edward": ["ed", "eddie", "ted"], "elizabeth": ["liz", "beth", "lizzie", "betty"], "frederick": ["fred"],
+    "gregory": ["greg"], "james": ["jim", "jimmy", "jamie"], "jennifer": ["jen", "jenny"],
+    "jonathan": ["jon", "jonny"], "joseph": ["joe"], "kenneth": ["ken"], "margaret": ["maggie", "meg", "peggy"],
+    "matthew": ["matt"], "michael": ["mike", "mick"], "nicholas": ["nick"], "patricia": ["pat", "trish"],
+    "patrick": ["pat", "paddy"], "peter": ["pete"], "philip": ["phil"], "rebecca": ["becky", "becca"],
+    "richard": ["rich", "rick", "dick"], "robert": ["rob", "bob", "bobby"], "samuel": ["sam"],
+    "samantha": ["sam"], "stephen": ["steve"], "steven": ["steve"], "susan": ["sue", "susie"],
+    "thomas": ["tom", "tommy"], "timothy": ["tim"], "victoria": ["vicky", "tori"], "william": ["will", "bill", "billy"],
+    "jacqueline": ["jackie"], "josephine": ["jo"], "joanne": ["jo"], "nathaniel": ["nat", "nate"],
+    "abigail": ["abi", "abby"], "rhys": [], "kieran": [], "bernadette": ["bernie"], "graham": [],
+}
+_NICK_REVERSE: dict[str, set[str]] = defaultdict(set)
+for _full, _shorts in NICKNAMES.items():
+    for _short in _shorts:
+        _NICK_REVERSE[_short].add(_full)
+
+MONTHS_DAYS = {
+    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+    "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+}
+_APOSTROPHES = "'’‘`ʼ"
+_HYPHENS = "-‐‑–—"
+_SEP = r"(?:[\s\u00a0\u200b]+|[._])"  # spaces or a line break; a dot or underscore (e-mail addresses)
+
+
+# --- text folding ------------------------------------------------------------------
+
+
+_EXTRA_FOLD = {"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ı": "i", "æ": "ae", "œ": "oe", "ß": "ss"}
+
+
+def fold(text: str) -> str:
+    """Accents removed (``Sørensen`` → ``Sorensen``), case kept."""
+    text = "".join(_EXTRA_FOLD.get(ch, ch) for ch in text)
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
+def key(text: str) -> str:
+    """The letters of a name, folded and lower case: the lookup key of every variant."""
+    return re.sub(r"[^a-z0-9]", "", fold(text).casefold())
+
+
+@functools.lru_cache(maxsize=1)
+def _accent_classes() -> dict[str, str]:
+    """For each ASCII letter, a regex class of it and every accented Latin letter that folds to it."""
+    variants: dict[str, set[str]] = defaultdict(set)
+    for code in list(range(0x41, 0x7B)) + list(range(0xC0, 0x250)) + list(range(0x1E00, 0x1F00)):
+        ch = chr(code)
+        if not ch.isalpha():
+            continue
+        base = fold(ch)
+        if len(base) == 1 and base.isascii() and base.isalpha():
+            variants[base.lower()].add(ch.lower())
+    # lower case only: the pattern is compiled with IGNORECASE
+    return {b: (b if len(v) == 1 else "[" + "".join(sorted(v)) + "]") for b, v in variants.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _english_words() -> tuple[frozenset, frozenset]:
+    """(every English word form spaCy's lookups know, the very common ones)."""
+    words: set[str] = set()
+    try:
+        import gzip
+        import json
+        from pathlib import Path
+
+        import spacy_lookups_data
+
+        data = Path(spacy_lookups_data.__file__).parent / "data"
+        for name in ("en_lemma_index.json.gz",):
+            path = data / name
+            if path.is_file():
+                with gzip.open(path, "rt", encoding="utf-8") as handle:
+                    table = json.load(handle)
+                for forms in table.values():
+                    if isinstance(forms, dict):
+                        words.update(forms)
+                        for value in forms.values():
+                            words.update(value if isinstance(value, list) else [])
+                    else:
+                        words.update(forms)
+    except Exception:  # no lookups data: every name counts as a possible word (stricter)
+        pass
+    try:
+        from spacy.lang.en.stop_words import STOP_WORDS
+    except Exception:  # pragma: no cover
+        STOP_WORDS = set()
+    common = set(STOP_WORDS) | MONTHS_DAYS
+    return frozenset(w.lower() for w in words if isinstance(w, str)), frozenset(common)
+
+
+def _word_pattern(word: str) -> str:
+    """A regex for one written word of a name: accents, apostrophes and hyphens optional."""
+    classes = _accent_classes()
+    parts = []
+    for ch in word:
+        if ch in _APOSTROPHES:
+            parts.append(rf"(?:[{_APOSTROPHES}]\s?|\s)?")
+        elif ch in _HYPHENS:
+            parts.append(rf"(?:\s*[{_HYPHENS}]\s*|\s+)?")
+        elif ch == ".":
+            parts.append(r"\.?")
+        else:
+            base = fold(ch).lower()
+            parts.append(classes.get(base, re.escape(ch)) if len(base) == 1 else re.escape(ch))
+    return "".join(parts)
+
+
+# --- variants ----------------------------------------------------------------------
+
+
+@dataclass
+class Variant:
+    pattern: str  # regex source
+    words: int  # how many words (longer variants are tried first)
+    single: bool = False  # a single word (first name, surname, short form) on its own
+
+
+@dataclass
+class _Entry:
+    pseudonyms: set = field(default_factory=set)
+    single: bool = False
+    exact: str | None = None  # the pseudonym of the person whose full name this exactly is
+
+
+def split_name(full: str) -> tuple[str | None, list[str]]:
+    """``"Dr Ruth Okafor"`` → ``("Dr", ["Ruth", "Okafor"])``; ``"Marsh, Helen"`` → ``(None, ["Helen", "Marsh"])``."""
+    full = " ".join(full.replace("\u00a0", " ").split())
+    if "," in full:
+        last, _, given = full.partition(",")
+        full = f"{given.strip()} {last.strip()}".strip()
+    words = full.split()
+    title = None
+    while words and words[0].rstrip(".").lower() in _TITLE_KEYS and len(words) > 1:
+        title = words.pop(0).rstrip(".")
+    return title, words
+
+
+def _variants(full: str) -> list[tuple[str, Variant]]:
+    """Every (key, variant) by which the person called ``full`` may be written."""
+    title, words = split_name(full)
+    if not words:
+        return []
+    found: list[tuple[str, Variant]] = []
+
+    def add(tokens: list[str], single: bool = False, comma: bool = False) -> None:
+        if not tokens:
+            return
+        if comma:
+            pattern = _word_pattern(tokens[0]) + r"\s*,\s*" + _SEP.join(_word_pattern(t) for t in tokens[1:])
+        else:
+            pattern = _SEP.join(_word_pattern(t) for t in tokens)
+        found.append((key("".join(tokens)), Variant(pattern, len(tokens), single)))
+
+    first, last = words[0], words[-1]
+    if len(words) == 1:
+        add(words, single=True)
+        return found
+    add(words)
+    add([first, last])
+    firsts = {first} | {n.capitalize() for n in NICKNAMES.get(first.lower(), [])}
+    for given in firsts:
+        add([given, last])
+        add([last, given], comma=True)
+    initial = fold(first[0]).upper()
+    found.append(
+        (key(first[0] + last), Variant(rf"(?-i:{re.escape(initial)})\.?{_SEP}" + _word_pattern(last), 2))
+    )  # H Marsh, H. Marsh (a capital initial only: "a carver" is not A. Carver)
+    add([first], single=True)
+    add([last], single=True)
+    for nick in NICKNAMES.get(first.lower(), []):
+        add([nick.capitalize()], single=True)
+    for part in re.split(f"[{_HYPHENS}]", last):
+        if part != last and len(key(part)) >= 3:
+            add([part], single=True)
+    return found
+
+
+# --- the pseudonymiser -------------------------------------------------------------
 
 
 @dataclass
 class Pseudonymiser:
-    """Replaces every listed name in a text; build once, apply to many excerpts."""
+    """Replaces every listed name in a text; build once, apply to many texts."""
 
     pattern: re.Pattern | None
-    lookup: dict[str, str]
+    lookup: dict[str, _Entry]
+    protected: frozenset = frozenset()
 
     def __call__(self, text: str) -> str:
-        if not text or self.pattern is None:
-            return text
-        return self.pattern.sub(self._replace, text)
+        return self.apply(text)[0]
 
     def apply(self, text: str) -> tuple[str, list[tuple[int, int, int, int]]]:
         """The pseudonymised text and the replaced spans ``(old_start, old_end, new_start, new_end)``."""
@@ -38,8 +258,10 @@ class Pseudonymiser:
             return text, []
         out, spans, last, shift = [], [], 0, 0
         for match in self.pattern.finditer(text):
+            new = self._replacement(match)
+            if new is None:
+                continue
             start, end = match.span()
-            new = self._replace(match)
             out.append(text[last:start])
             out.append(new)
             spans.append((start, end, start + shift, start + shift + len(new)))
@@ -48,72 +270,77 @@ class Pseudonymiser:
         out.append(text[last:])
         return "".join(out), spans
 
-    def _replace(self, match: re.Match) -> str:
-        return self.lookup[_key(match.group("name"))]
-
-
-def _key(name: str) -> str:
-    return " ".join(name.lower().replace("’", "'").split())
-
-
-def _split_name(full: str) -> tuple[str | None, list[str]]:
-    words = full.split()
-    title = words[0] if words and words[0] in TITLES else None
-    return title, words[1:] if title else words
-
-
-def build(names: dict[str, str]) -> Pseudonymiser:
-    """A pseudonymiser for ``{real name: pseudonym}``."""
-    lookup: dict[str, str] = {}
-    first_names: dict[str, set[str]] = defaultdict(set)
-    surnames: dict[str, set[str]] = defaultdict(set)
-    for full, pseudonym in names.items():
-        title, words = _split_name(full.strip())
-        if not words:
-            continue
-        lookup[_key(" ".join(words))] = pseudonym
+    def _replacement(self, match: re.Match) -> str | None:
+        written = match.group(0)
+        title = match.group("title")
         if title:
-            lookup[_key(full)] = pseudonym
-        if len(words) >= 2:
-            first_names[words[0]].add(pseudonym)
-            surnames[words[-1]].add(pseudonym)
-    variants_ci = set(lookup)  # full names: any case
-    variants_cs: set[str] = set()  # single words: as capitalised in the text
-    for first, owners in first_names.items():
-        if len(owners) == 1 and len(first) > 2:
-            lookup[_key(first)] = next(iter(owners))
-            variants_cs.add(first)
-    for surname, owners in surnames.items():
-        if len(owners) == 1:
-            for title in ("Dr", "Prof", "Professor", "Mr", "Mrs", "Ms", "Miss", "Cllr"):
-                lookup[_key(f"{title} {surname}")] = next(iter(owners))
-                variants_ci.add(_key(f"{title} {surname}"))
-    if not lookup:
+            written = written[len(title) :]
+        entry = self.lookup.get(key(written))
+        if entry is None:  # pragma: no cover - every alternative has a key
+            return AMBIGUOUS
+        pseudonym = entry.exact or (next(iter(entry.pseudonyms)) if len(entry.pseudonyms) == 1 else AMBIGUOUS)
+        if not entry.single or title:
+            return pseudonym  # a full name, or a title + name ("Dr Okafor"), is always a name
+        return pseudonym if self._is_name_here(match, written) else None
+
+    def _is_name_here(self, match: re.Match, written: str) -> bool:
+        """Whether a single word that matches a listed name is used as that name here."""
+        word = fold(written).lower()
+        letters = [c for c in written if c.isalpha()]
+        capitalised = bool(letters) and letters[0].isupper()
+        english, common = _english_words()
+        plain = re.sub(r"[^a-z]", "", word)
+        if plain in self.protected:
+            return False
+        if plain not in english and plain not in common:
+            return True  # only ever a name: any case
+        if not capitalised:
+            return False
+        if plain in MONTHS_DAYS:
+            text = match.string
+            before, after = text[max(0, match.start() - 8) : match.start()], text[match.end() : match.end() + 3]
+            if re.search(r"\d(?:st|nd|rd|th)?\s*$", before) or re.match(r"\s*\d", after):
+                return False
+        if plain in common and _sentence_initial(match.string, match.start()):
+            return False
+        return True
+
+
+def _sentence_initial(text: str, start: int) -> bool:
+    i = start - 1
+    while i >= 0 and text[i] in " \t\"'“‘(*_[":
+        i -= 1
+    return i < 0 or text[i] in ".!?:\n\r…"
+
+
+def build(names: dict[str, str], protected: "set[str] | frozenset | None" = None) -> Pseudonymiser:
+    """A pseudonymiser for ``{real name: pseudonym}``.
+
+    ``protected``: words of organisation and place names, never replaced on their own.
+    """
+    lookup: dict[str, _Entry] = {}
+    patterns: dict[str, Variant] = {}
+    for full, pseudonym in names.items():
+        if not full or not full.strip():
+            continue
+        _, words = split_name(full)
+        full_key = key("".join(words))
+        for k, variant in _variants(full):
+            if not k:
+                continue
+            entry = lookup.setdefault(k, _Entry())
+            entry.pseudonyms.add(pseudonym)
+            entry.single = entry.single or variant.single
+            if k == full_key and not variant.single:
+                entry.exact = entry.exact or pseudonym
+            patterns.setdefault(variant.pattern, variant)
+    if not patterns:
         return Pseudonymiser(None, {})
-    alternatives = sorted(
-        [_flexible(v) for v in variants_ci] + [re.escape(v) for v in variants_cs],
-        key=len,
-        reverse=True,
-    )
-    # Full names are matched case-insensitively, single first names only as written.
-    ci = "|".join(a for a in alternatives if a.startswith("(?i:"))
-    cs = "|".join(a for a in alternatives if not a.startswith("(?i:"))
-    body = "|".join(x for x in (ci, cs) if x)
-    pattern = re.compile(rf"(?<![\w-])(?P<name>{body})(?![\w-])")
-    # lookup keys for title variants with a dot ("Dr. Okafor")
-    for key in list(lookup):
-        first, *rest = key.split(" ", 1)
-        if rest and first in {t.lower() for t in TITLES if not t.endswith(".")}:
-            lookup[f"{first}. {rest[0]}"] = lookup[key]
-    return Pseudonymiser(pattern, lookup)
-
-
-def _flexible(variant: str) -> str:
-    """A case-insensitive pattern for a multi-word name, tolerant of spacing and a title dot."""
-    words = [re.escape(w) for w in variant.split()]
-    if words and words[0] in {t.lower() for t in TITLES}:
-        words[0] = words[0] + r"\.?"
-    return "(?i:" + r"\s+".join(words) + ")"
+    protected_keys = frozenset(key(w) for w in (protected or ()) if len(key(w)) >= 2)
+    ordered = sorted(patterns.values(), key=lambda v: (-v.words, -len(v.pattern)))
+    body = "|".join(f"(?:{v.pattern})" for v in ordered)
+    pattern = re.compile(rf"(?<![^\W_])(?:{_TITLE_RE})?(?:{body})(?![^\W_])", re.IGNORECASE)
+    return Pseudonymiser(pattern, lookup, protected_keys)
 
 
 def names_from_db(db: sqlite_utils.Database) -> dict[str, str]:
@@ -122,8 +349,22 @@ def names_from_db(db: sqlite_utils.Database) -> dict[str, str]:
     return {row["name"]: row["pseudonym"] for row in db["pseudonyms"].rows if row["name"]}
 
 
+def protected_words(db: sqlite_utils.Database) -> set[str]:
+    """Words of ICS, organisation and collaborative names (``Kellbridge``, ``Tidewater``)."""
+    words: set[str] = set()
+    tables = set(db.table_names())
+    for table in ("ics", "organisations", "collaboratives"):
+        if table in tables:
+            for (name,) in db.execute(f"SELECT name FROM [{table}] WHERE name IS NOT NULL"):
+                words.update(w for w in re.findall(r"[^\W\d_]+", name) if w[:1].isupper())
+    return words
+
+
 def from_db(db: sqlite_utils.Database) -> Pseudonymiser:
-    return build(names_from_db(db))
+    names = names_from_db(db)
+    # a word of a place or organisation that is also someone's name stays protected only
+    # if it is not that person's whole single-word name
+    return build(names, protected_words(db))
 
 
 def set_names(db: sqlite_utils.Database, names: dict[str, str], origin: str, participant_ids: dict[str, str] | None = None) -> bool:
@@ -146,7 +387,8 @@ def set_names(db: sqlite_utils.Database, names: dict[str, str], origin: str, par
 
 
 def refresh_display_text(db: sqlite_utils.Database, source_ids: list[int] | None = None) -> int:
-    """Recompute ``excerpts.display_text`` (all excerpts, or those of some sources)."""
+    """Recompute ``excerpts.display_text`` (all excerpts, or those of some sources), and
+    pseudonymise ``sources.title`` again with the current names."""
     pseudonymise = from_db(db)
     where, params = "", []
     if source_ids is not None:
@@ -159,6 +401,14 @@ def refresh_display_text(db: sqlite_utils.Database, source_ids: list[int] | None
         for excerpt_id, text in db.execute(f"SELECT id, text FROM excerpts {where}", params).fetchall()
     ]
     db.conn.executemany("UPDATE excerpts SET display_text = ? WHERE id = ?", updates)
+    where_s = where.replace("source_id", "id")
+    titles = [
+        (new, sid)
+        for sid, title in db.execute(f"SELECT id, title FROM sources {where_s}", params).fetchall()
+        if title and (new := pseudonymise(title)) != title
+    ]
+    if titles:
+        db.conn.executemany("UPDATE sources SET title = ? WHERE id = ?", titles)
     return len(updates)
 
 
