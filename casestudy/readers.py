@@ -377,7 +377,7 @@ def blocks_to_excerpts(blocks: list[Block], path: Path) -> list[Excerpt]:
             trail = {k: v for k, v in trail.items() if k < level}
             trail[level] = block.text
             continue
-        text = " ".join(block.text.split())
+        text = re.sub(r"^[•▪◦●‣∙·]\s*", "", " ".join(block.text.split()))
         if not text:
             continue
         heading = " › ".join(trail[k] for k in sorted(trail)) or None
@@ -409,11 +409,19 @@ def read_document(path: Path) -> ParsedFile:
 
 # --- transcripts ---------------------------------------------------------------------
 
+_TS = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
 _TURN = re.compile(
-    r"^\s*(?:\[?(?P<ts>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)\]?\s*[-–]?\s*)?"
-    r"(?P<label>[A-Za-z][\w.'’()\- ]{0,48}?)\s*:\s+(?P<text>\S.*)$"
+    rf"^\s*(?:[\[(]?(?P<ts>{_TS})[\])]?\s*[-–]?\s*)?"
+    r"(?P<label>[^\W\d_][\w.'’()\- ]{0,48}?)"
+    rf"\s*(?:[\[(](?P<ts2>{_TS})[\])])?\s*:\s+(?P<text>\S.*)$"
 )
-_TIMESTAMP_ONLY = re.compile(r"^\s*\[?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\]?\s*$")
+_TIMESTAMP_ONLY = re.compile(rf"^\s*[\[(]?{_TS}[\])]?\s*$")
+# A speaker label alone on its line, the words on the next (Otter.ai, many typists):
+# "Helen Marsh  0:03", "INTERVIEWER", "[00:01:23] P03".
+_LABEL_LINE = re.compile(
+    rf"^\s*(?:[\[(]?(?P<ts>{_TS})[\])]?\s+)?(?P<label>[^\W\d_][\w.'’()\- ]{{0,48}}?)"
+    rf"\s*(?:[\[(]?(?P<ts2>{_TS})[\])]?)?\s*:?\s*$"
+)
 
 
 def is_interviewer_label(label: str) -> bool:
@@ -430,7 +438,7 @@ def _plausible_label(label: str) -> bool:
     return 0 < len(words) <= 5 and all(w[:1].isupper() or w[:1].isdigit() or w[:1] == "(" for w in words)
 
 
-def parse_turn_lines(lines: list[str], known_labels: set[str], path: Path) -> list[Excerpt]:
+def parse_turn_lines(lines: list[str], known_labels: set[str], path: Path, _merging: bool = False) -> list[Excerpt]:
     """Speaker turns from lines like ``Interviewer: …``, ``P03: …``, ``[00:01:23] Name: …``.
 
     A label counts as a speaker when it is an interviewer label, a participant ID, a
@@ -463,13 +471,57 @@ def parse_turn_lines(lines: list[str], known_labels: set[str], path: Path) -> li
                     text=match.group("text").strip(),
                     speaker=label,
                     is_interviewer=is_interviewer_label(label),
-                    start_time=_normalise_time(match.group("ts")),
+                    start_time=_normalise_time(match.group("ts") or match.group("ts2")),
                 )
             )
         elif turns:
             turns[-1].text = join_lines([turns[-1].text, line])
         # text before the first turn (a heading, a note about the recording) is preamble
+    if len({t.speaker for t in turns}) < 2 and not _merging:
+        merged = _merge_label_lines(lines)
+        if merged != lines:
+            try:
+                alternative = parse_turn_lines(merged, known_labels, path, _merging=True)
+            except CasestudyError:
+                alternative = []
+            if len({t.speaker for t in alternative}) >= 2:
+                return alternative
     return _number_turns(turns, path)
+
+
+def _looks_like_label_line(line: str) -> bool:
+    match = _LABEL_LINE.match(line)
+    if not match:
+        return False
+    label = match.group("label").strip()
+    return bool(
+        match.group("ts") or match.group("ts2") or is_interviewer_label(label) or PARTICIPANT_LABEL.fullmatch(label)
+    )
+
+
+def _merge_label_lines(lines: list[str]) -> list[str]:
+    """``Helen Marsh  0:03`` + ``text…`` → ``[0:03] Helen Marsh: text…`` (labels on their own line)."""
+    merged: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        match = _LABEL_LINE.match(line) if line.strip() else None
+        following = index + 1
+        while following < len(lines) and not lines[following].strip():
+            following += 1
+        if (
+            match
+            and _plausible_label(match.group("label").strip())
+            and following < len(lines)
+            and not _looks_like_label_line(lines[following])
+        ):
+            ts = match.group("ts") or match.group("ts2")
+            merged.append(f"{'[' + ts + '] ' if ts else ''}{match.group('label').strip()}: {lines[following].strip()}")
+            index = following + 1
+            continue
+        merged.append(line)
+        index += 1
+    return merged
 
 
 def _number_turns(turns: list[Excerpt], path: Path) -> list[Excerpt]:
@@ -569,7 +621,9 @@ def read_transcript(path: Path, known_labels: set[str] = frozenset()) -> ParsedF
         title = None
     elif suffix == ".docx":
         blocks, title = read_docx_blocks(path)
-        turns = parse_turn_lines([b.text for b in blocks if not b.is_heading], known_labels, path)
+        # a soft line break (Shift+Enter) inside a paragraph is a line of its own
+        lines = [line for b in blocks if not b.is_heading for line in b.text.split("\n")]
+        turns = parse_turn_lines(lines, known_labels, path)
     else:
         raise CasestudyError(f"unsupported format {suffix or '(none)'} for a transcript (use .docx, .txt, .md or .vtt)", path)
     if any(t.speaker is None for t in turns):
