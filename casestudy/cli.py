@@ -161,15 +161,56 @@ def consent_status(db_path):
 
 @consent.command("withdraw")
 @click.argument("participant_id")
-@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Date of withdrawal (default today).")
+@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Date of withdrawal (default today; not in the future).")
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Also erase their transcripts' text, excerpts (and full-text index), codings and memos "
+    "from the database, for an erasure request. Keeps the consent record and an audit entry without text.",
+)
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask before purging (for scripts).")
 @coder_option
 @db_option
-def consent_withdraw(participant_id, date_, coder, db_path):
-    """Record that PARTICIPANT_ID withdrew: their excerpts leave every view and export."""
+def consent_withdraw(participant_id, date_, purge, assume_yes, coder, db_path):
+    """Record that PARTICIPANT_ID withdrew: their excerpts leave every view and export.
+
+    The evidence view drops them at once; publish databases recorded beside the working
+    database are rebuilt. With --purge their words are erased from the database file too.
+    """
+    from . import publish as publish_lib
+
     db = open_existing(db_path)
+    participant_id = participant_id.strip()
+    if purge:
+        if consent_lib._current(db, participant_id) is None:
+            raise CasestudyError(f"no participant {participant_id!r} in the consent register (see `casestudy consent status`)")
+        plan = consent_lib.purge_plan(db, participant_id)
+        click.echo(
+            f"Purge {participant_id}: {len(plan['sources'])} transcript(s), {plan['excerpts']} excerpts, "
+            f"{plan['codings']} codings, {plan['memos']} memos will be deleted from {db_path}. This cannot be undone.",
+            err=True,
+        )
+        if not assume_yes:
+            if not sys.stdin.isatty() and not os.environ.get("CASESTUDY_ASSUME_TTY"):
+                raise CasestudyError("--purge needs confirmation: run it in a terminal or add --yes")
+            if not click.confirm("Erase these now?", default=False, err=True):
+                raise CasestudyError("purge cancelled; nothing changed")
     with dblib.transaction(db):
         row = consent_lib.withdraw(db, participant_id, date_, coder)
+        purged = consent_lib.purge(db, participant_id, coder) if purge else None
     click.echo(f"{participant_id} withdrawn as of {row['withdrawn_date']}; excluded from evidence and exports.")
+    if purged is not None:
+        consent_lib.compact(db)
+        click.echo(
+            f"Purged {purged['sources']} transcript(s), {purged['excerpts']} excerpts, {purged['codings']} codings, "
+            f"{purged['memos']} memos; database compacted."
+        )
+        for path in purged["files"]:
+            click.echo(f"  Delete the original file by hand if the erasure covers it: {path}")
+    rebuilt = publish_lib.refresh_publications(db)
+    for path in rebuilt:
+        click.echo(f"Rebuilt {path} without {participant_id}.")
+    click.echo("Exports written before now (Word, REFI-QDA, CSV) are not changed: export them again.")
 
 
 @consent.command("import")
@@ -177,11 +218,16 @@ def consent_withdraw(participant_id, date_, coder, db_path):
 @coder_option
 @db_option
 def consent_import(file, coder, db_path):
-    """Import a consent register (.csv or .xlsx): the same as ingesting it."""
+    """Import a consent register (.csv or .xlsx): the same as ingesting it.
+
+    A withdrawal already recorded is kept even if the file has no withdrawal date.
+    """
     db = dblib.open_db(db_path)
     with dblib.transaction(db):
         counts = consent_lib.import_register(db, file, coder)
     click.echo(f"{counts['participants']} participants: {counts['added']} added, {counts['changed']} changed.")
+    for pid in counts.get("kept_withdrawals", []):
+        click.echo(f"Warning: {file}: {pid} has withdrawn; the withdrawal is kept (the file has no withdrawal date)", err=True)
 
 
 @cli.command("publish")
@@ -227,3 +273,9 @@ from .cli_export import export_group, import_group  # noqa: E402
 
 cli.add_command(export_group)
 cli.add_command(import_group)
+
+# `casestudy code`, `casestudy codebook ...`, `casestudy review ...` (casestudy/cli_coding.py)
+from .cli_coding import code_cmd, codebook_group  # noqa: E402
+
+cli.add_command(code_cmd)
+cli.add_command(codebook_group)

@@ -329,8 +329,22 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db.create_view("evidence", EVIDENCE_VIEW, replace=True)
 
 
+def _m002_coded_excerpts(db: sqlite_utils.Database) -> None:
+    """Which excerpts each codebook version has coded (so `code` is incremental even for
+    excerpts that got no suggestion). Rows go with their excerpt (ON DELETE CASCADE)."""
+    db.execute(
+        """CREATE TABLE coded_excerpts (
+             excerpt_id INTEGER NOT NULL REFERENCES excerpts(id) ON DELETE CASCADE,
+             codebook_version TEXT NOT NULL,
+             coded_at TEXT,
+             PRIMARY KEY (excerpt_id, codebook_version)
+           )"""
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "initial schema", _m001_initial),
+    (2, "coded_excerpts: incremental coding per codebook version", _m002_coded_excerpts),
 ]
 
 
