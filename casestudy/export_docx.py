@@ -198,7 +198,7 @@ def choose_quotes(rows: list[dict], k: int = QUOTES_PER_THEME) -> list[dict]:
 
     def merit(r):
         words = len((r.get("text") or "").split())
-        value = 4.0 if r.get("status") == "accepted" else 0.0
+        value = 3.0 if r.get("status") == "accepted" else 0.0
         value += 2.0 * (r.get("ics") not in seen["ics"])
         value += 1.5 * (r.get("wave") not in seen["wave"])
         value += 1.0 * (role(r) not in seen["role"])
@@ -537,7 +537,7 @@ class Report:
 
         # Summary table: counts by ICS and wave.
         self.caption(f"{rq}: themes by ICS and wave — excerpts (participants)")
-        headers = ["Theme", "All"] + list(self.ics) + [f"W{w} {WAVE_YEARS.get(w, '')}".strip() for w in self.waves]
+        headers = ["Theme", "All"] + list(self.ics) + [f"Wave {w}" for w in self.waves]
         table = doc.add_table(rows=1, cols=len(headers))
         table.style = doc.styles["Light List Accent 1"]
         _header(table, headers)
@@ -563,9 +563,9 @@ class Report:
         for j, wave in enumerate(self.waves):
             we, wp, _ = counts([r for r in rq_rows if r.get("wave") == wave])
             _cell_text(total[2 + len(self.ics) + j], f"{we} ({wp})" if we else "–", align="center", bold=True)
-        ics_width = min(2.6, 7.4 / max(len(self.ics), 1))
-        wave_width = (16.6 - 4.2 - 1.4 - ics_width * len(self.ics)) / max(len(self.waves), 1)
-        _widths(table, [Cm(4.2), Cm(1.4)] + [Cm(ics_width)] * len(self.ics) + [Cm(wave_width)] * len(self.waves))
+        ics_width = min(2.6, 6.6 / max(len(self.ics), 1))
+        wave_width = (16.6 - 3.9 - 1.7 - ics_width * len(self.ics)) / max(len(self.waves), 1)
+        _widths(table, [Cm(3.9), Cm(1.7)] + [Cm(ics_width)] * len(self.ics) + [Cm(wave_width)] * len(self.waves))
 
         # Themes with quotes.
         for theme, depth in themes:

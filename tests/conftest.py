@@ -38,3 +38,28 @@ def db_path(tmp_path) -> Path:
 def dump_db():
     """``dump_db(path)`` → every schema line and row of a database, for before/after comparisons."""
     return filemakers.dump_db
+
+
+# --- export fixtures (exports) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def export_fixture_db(tmp_path_factory) -> Path:
+    """A small publish database built to the publish contract (tests/export_fixture.py)."""
+    from export_fixture import build_publish_db
+
+    return build_publish_db(tmp_path_factory.mktemp("export-fixture") / "publish.db")
+
+
+@pytest.fixture(scope="session")
+def export_pipeline_dbs(tmp_path_factory) -> tuple[Path, Path]:
+    """(working db, publish db) of the sample corpus through ingest → code → publish."""
+    from export_pipeline import build_working_db
+
+    from casestudy import publish
+
+    folder = tmp_path_factory.mktemp("export-pipeline")
+    working = build_working_db(folder / "work.db")
+    out = folder / "publish.db"
+    publish.publish(working, out)
+    return working, out
