@@ -131,6 +131,7 @@ def import_register(db: sqlite_utils.Database, path: Path, actor: str) -> dict:
     """Upsert every participant and consent in a register file; return counts."""
     records = read_register(path)
     added = changed = 0
+    kept_withdrawals: list[str] = []
     names: dict[str, str] = {}
     ids: dict[str, str] = {}
     for record in records:
@@ -160,7 +161,26 @@ def import_register(db: sqlite_utils.Database, path: Path, actor: str) -> dict:
             "withdrawn_date": record["withdrawn_date"],
         }
         before = _current(db, pid)
+        if before is not None and before["withdrawn_date"] and not consent["withdrawn_date"]:
+            # A withdrawal is final: an older register without it must not bring them back.
+            consent["withdrawn_date"] = before["withdrawn_date"]
+            kept_withdrawals.append(pid)
+        try:
+            old = db["participants"].get(pid)
+        except sqlite_utils.db.NotFoundError:
+            old = None
         db["participants"].upsert(participant, pk="id")
+        if old is not None:
+            changed_fields = sorted(k for k, v in participant.items() if old.get(k) != v)
+            if changed_fields:
+                audit(
+                    db,
+                    actor,
+                    "participant.change",
+                    pid,
+                    fields=changed_fields,  # which fields; the values of ``name`` are never logged
+                    **{k: participant[k] for k in changed_fields if k != "name"},
+                )
         if before is None:
             db["consents"].insert({**consent, "source_path": str(path), "updated_at": now()})
             audit(db, actor, "consent.add", pid, **_public(consent))
@@ -174,7 +194,7 @@ def import_register(db: sqlite_utils.Database, path: Path, actor: str) -> dict:
             ids[record["name"]] = pid
     if pseudonyms.set_names(db, names, origin=f"consent register {path.name}", participant_ids=ids):
         pseudonyms.refresh_display_text(db)
-    return {"participants": len(records), "added": added, "changed": changed}
+    return {"participants": len(records), "added": added, "changed": changed, "kept_withdrawals": kept_withdrawals}
 
 
 def _current(db: sqlite_utils.Database, pid: str) -> dict | None:
@@ -196,20 +216,129 @@ def check_interview_consent(db: sqlite_utils.Database, pid: str, path: Path) -> 
         raise CasestudyError(f"participant {pid} has no consent record; ingest the consent register first", path)
     if not consent["interview"]:
         raise CasestudyError(f"participant {pid} did not consent to interview; transcript refused", path)
+    if consent["withdrawn_date"]:
+        raise WithdrawnParticipant(
+            f"participant {pid} withdrew on {consent['withdrawn_date']}; transcript not stored", path
+        )
     return consent
 
 
+class WithdrawnParticipant(CasestudyError):
+    """A transcript of a participant who has withdrawn: never stored.
+
+    Ingest skips such a file with a warning instead of failing a whole folder."""
+
+
 def withdraw(db: sqlite_utils.Database, pid: str, date: str | None, actor: str) -> dict:
-    """Record a withdrawal; the participant leaves the evidence view at once."""
-    consent = _current(db, pid)
+    """Record a withdrawal; the participant leaves the evidence view at once.
+
+    The date defaults to today; it may not be in the future nor before the consent date.
+    Withdrawing again with another date corrects the date (both are audited).
+    """
+    pid = (pid or "").strip()
+    consent = _current(db, pid) if pid else None
     if consent is None:
-        raise CasestudyError(f"no participant {pid} in the consent register")
-    when = iso_date(date, "--date") if date else _dt.date.today().isoformat()
+        raise CasestudyError(f"no participant {pid!r} in the consent register (see `casestudy consent status`)")
+    today = _dt.date.today().isoformat()
+    if not date and consent["withdrawn_date"]:
+        return consent  # already withdrawn: keep the recorded date
+    when = iso_date(date, "--date") if date else today
+    if when > today:
+        raise CasestudyError(f"--date {when} is in the future; record a withdrawal when it happens")
+    if consent["consent_date"] and when < consent["consent_date"]:
+        raise CasestudyError(f"--date {when} is before {pid}'s consent date {consent['consent_date']}")
     if consent["withdrawn_date"] == when:
         return consent
     db["consents"].update(pid, {"withdrawn_date": when, "updated_at": now()})
     audit(db, actor, "consent.withdraw", pid, withdrawn_date=when, previous=consent["withdrawn_date"])
     return db["consents"].get(pid)
+
+
+def purge_plan(db: sqlite_utils.Database, pid: str) -> dict:
+    """What ``purge`` would delete for ``pid``: counts, and the source ids and files."""
+    sources = [
+        dict(row)
+        for row in db.query("SELECT id, path, sha256 FROM sources WHERE participant_id = ? ORDER BY id", [pid])
+    ]
+    source_ids = [s["id"] for s in sources]
+    excerpt_sql, params = _excerpts_of(pid, source_ids)
+    excerpts = db.execute(f"SELECT count(*) FROM excerpts WHERE id IN ({excerpt_sql})", params).fetchone()[0]
+    codings = db.execute(f"SELECT count(*) FROM codings WHERE excerpt_id IN ({excerpt_sql})", params).fetchone()[0]
+    memo_where, memo_params = _memos_of(excerpt_sql, params, source_ids)
+    memos = db.execute(f"SELECT count(*) FROM memos WHERE {memo_where}", memo_params).fetchone()[0]
+    return {"sources": sources, "excerpts": excerpts, "codings": codings, "memos": memos}
+
+
+def _excerpts_of(pid: str, source_ids: list[int]) -> tuple[str, list]:
+    marks = ",".join("?" * len(source_ids)) or "NULL"
+    return f"SELECT id FROM excerpts WHERE participant_id = ? OR source_id IN ({marks})", [pid, *source_ids]
+
+
+def _memos_of(excerpt_sql: str, params: list, source_ids: list[int]) -> tuple[str, list]:
+    marks = ",".join("?" * len(source_ids)) or "NULL"
+    return f"excerpt_id IN ({excerpt_sql}) OR source_id IN ({marks})", [*params, *source_ids]
+
+
+def purge(db: sqlite_utils.Database, pid: str, actor: str) -> dict:
+    """Erase a withdrawn participant's words from the working database.
+
+    Deletes their transcripts (``sources`` rows with the full text), every excerpt of those
+    transcripts and every excerpt attributed to them, the codings and memos on them, and
+    memos on their sources; rebuilds the full-text index so no token survives in its
+    shadow tables. Keeps the consent record (the withdrawal must stay on record), the
+    name in ``pseudonyms`` (so other people's mentions of them stay pseudonymised) and an
+    audit record of what was deleted (ids, counts and file hashes; never text or names).
+
+    Run inside a transaction; call :func:`compact` after it commits so deleted text does
+    not remain in the file's free pages or write-ahead log.
+    """
+    consent = _current(db, pid)
+    if consent is None:
+        raise CasestudyError(f"no participant {pid!r} in the consent register (see `casestudy consent status`)")
+    if not consent["withdrawn_date"]:
+        raise CasestudyError(f"participant {pid} has not withdrawn; withdraw first (purge erases a withdrawn participant's data)")
+    db.execute("PRAGMA secure_delete = ON")
+    plan = purge_plan(db, pid)
+    source_ids = [s["id"] for s in plan["sources"]]
+    excerpt_sql, params = _excerpts_of(pid, source_ids)
+    memo_where, memo_params = _memos_of(excerpt_sql, params, source_ids)
+    db.execute(f"DELETE FROM memos WHERE {memo_where}", memo_params)
+    db.execute(f"DELETE FROM codings WHERE excerpt_id IN ({excerpt_sql})", params)
+    tables = set(db.table_names())
+    for table in ("coded_excerpts",):  # bookkeeping tables other modules keep per excerpt
+        if table in tables:
+            db.execute(f"DELETE FROM [{table}] WHERE excerpt_id IN ({excerpt_sql})", params)
+    ids = [row[0] for row in db.execute(excerpt_sql, params)]
+    if ids:
+        db.execute(f"DELETE FROM excerpts WHERE id IN ({','.join('?' * len(ids))})", ids)
+    if source_ids:
+        db.execute(f"DELETE FROM sources WHERE id IN ({','.join('?' * len(source_ids))})", source_ids)
+    # FTS5 keeps deleted tokens in old segments until they are merged: rebuild the index.
+    for fts in [t for t in db.table_names() if t.endswith("_fts") and not t.startswith("sqlite_")]:
+        db.execute(f"INSERT INTO [{fts}]([{fts}]) VALUES ('rebuild')")
+    counts = {
+        "sources": len(source_ids),
+        "excerpts": plan["excerpts"],
+        "codings": plan["codings"],
+        "memos": plan["memos"],
+    }
+    audit(
+        db,
+        actor,
+        "consent.purge",
+        pid,
+        source_ids=source_ids,
+        sha256=[s["sha256"] for s in plan["sources"]],
+        **counts,
+    )
+    return {**counts, "files": [s["path"] for s in plan["sources"]]}
+
+
+def compact(db: sqlite_utils.Database) -> None:
+    """VACUUM and truncate the write-ahead log: deleted text leaves the database files."""
+    db.execute("PRAGMA secure_delete = ON")
+    db.execute("VACUUM")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def status(db: sqlite_utils.Database) -> list[dict]:

@@ -211,6 +211,9 @@ class Ingestor:
             try:
                 with self.db.atomic():  # a savepoint: a bad file leaves no trace
                     self.ingest_one(job, report)
+            except consent.WithdrawnParticipant as error:
+                # never stored, but not bad input: a folder may still hold a withdrawn participant's file
+                report.skipped.append((str(job.path), error.problem))
             except CasestudyError as error:
                 if not skip_bad:
                     raise

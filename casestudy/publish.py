@@ -204,7 +204,59 @@ def publish(working, out_path: "str | Path") -> dict:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
         raise
+    _remember(db, out_path)
     return counts
+
+
+def _working_path(db: sqlite_utils.Database) -> Path | None:
+    for _, name, filename in db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and filename:
+            return Path(filename)
+    return None
+
+
+def registry_path(db: sqlite_utils.Database) -> Path | None:
+    """The list of publish databases built from this working database (``<db>.published``)."""
+    working = _working_path(db)
+    return working.with_name(working.name + ".published") if working else None
+
+
+def publications(db: sqlite_utils.Database) -> list[Path]:
+    """Publish databases built from this working database that still exist."""
+    registry = registry_path(db)
+    if registry is None or not registry.is_file():
+        return []
+    paths = [Path(line) for line in registry.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [p for p in dict.fromkeys(paths) if p.is_file()]
+
+
+def _remember(db: sqlite_utils.Database, out_path: Path) -> None:
+    registry = registry_path(db)
+    if registry is None:
+        return
+    out = out_path.resolve()
+    known = publications(db)
+    if out not in known:
+        known.append(out)
+    try:
+        registry.write_text("".join(f"{p}\n" for p in known), encoding="utf-8")
+    except OSError:
+        pass  # a read-only folder: the publish database itself was written
+
+
+def refresh_publications(db: sqlite_utils.Database) -> list[Path]:
+    """Rebuild every publish database built from ``db`` whose content is out of date.
+
+    Called after a withdrawal so that it takes effect in Datasette and every export
+    read from these files, not only in the working database's evidence view.
+    """
+    rebuilt = []
+    current = fingerprint(db)
+    for path in publications(db):
+        if published_fingerprint(path) != current:
+            publish(db, path)
+            rebuilt.append(path)
+    return rebuilt
 
 
 def published_fingerprint(out_path: "str | Path") -> str | None:
@@ -232,6 +284,7 @@ def ensure_published(working_db_path: "str | Path", out_path: "str | Path") -> b
     """
     db, _ = _open_working(working_db_path)
     if published_fingerprint(out_path) == fingerprint(db):
+        _remember(db, Path(out_path))
         return False
     publish(db, out_path)
     return True
