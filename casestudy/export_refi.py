@@ -365,7 +365,7 @@ def export_qdc(working_db, out, publish_db=None) -> ExportSummary:
 def export_qdpx(working_db, out, publish_db=None, name: str | None = None) -> ExportSummary:
     out = common.check_output(out, (".qdpx",))
     study = _study(working_db, publish_db)
-    project = project_xml(study, name or f"casestudy: {out.stem}")
+    project = project_xml(study, name or "Provider collaboratives in three ICSs (casestudy export)")
 
     def write(tmp: Path) -> None:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
