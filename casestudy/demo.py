@@ -32,6 +32,10 @@ def run(db_path: str, corpus: Path | None, echo: Callable[[str], None]) -> None:
     echo(report.summary())
     echo("")
     echo(summary(db))
+    from .export_common import demo_exports  # the Word report and REFI-QDA project, from the publish db
+
+    echo("")
+    demo_exports(db_path, echo)
 
 
 def summary(db) -> str:

@@ -267,3 +267,19 @@ def participant_label(row: dict) -> str:
     if wave not in (None, ""):
         bits.append(f"wave {wave}")
     return ", ".join(str(b) for b in bits if b not in (None, ""))
+
+
+def demo_exports(working_db: "str | Path", echo: Callable[[str], None] = print) -> dict[str, Path]:
+    """The demo's exports: ``<db folder>/out/report.docx`` and ``study.qdpx``, from the
+    (re)built publish database; prints their paths."""
+    from .export_docx import export_docx
+    from .export_refi import export_qdpx
+
+    out_dir = Path(working_db).parent / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    publish_db = resolve_publish_db(working_db)
+    report = export_docx(working_db, out_dir / "report.docx", publish_db=publish_db)
+    project = export_qdpx(working_db, out_dir / "study.qdpx", publish_db=publish_db)
+    echo(f"Word report for the PI:  {report.path} ({report.quotes} quotes, {report.withheld} withheld for consent)")
+    echo(f"REFI-QDA project:        {project.path} (open in NVivo, ATLAS.ti, MAXQDA or QualCoder)")
+    return {"docx": report.path, "qdpx": project.path}
