@@ -564,8 +564,9 @@ class Report:
             we, wp, _ = counts([r for r in rq_rows if r.get("wave") == wave])
             _cell_text(total[2 + len(self.ics) + j], f"{we} ({wp})" if we else "–", align="center", bold=True)
         ics_width = min(2.6, 6.6 / max(len(self.ics), 1))
-        wave_width = (16.6 - 3.9 - 1.7 - ics_width * len(self.ics)) / max(len(self.waves), 1)
-        _widths(table, [Cm(3.9), Cm(1.7)] + [Cm(ics_width)] * len(self.ics) + [Cm(wave_width)] * len(self.waves))
+        wave_width = min(2.0, (16.6 - 3.5 - 1.8 - ics_width * len(self.ics)) / max(len(self.waves), 1))
+        theme_width = 16.6 - 1.8 - ics_width * len(self.ics) - wave_width * len(self.waves)
+        _widths(table, [Cm(theme_width), Cm(1.8)] + [Cm(ics_width)] * len(self.ics) + [Cm(wave_width)] * len(self.waves))
 
         # Themes with quotes.
         for theme, depth in themes:
@@ -961,9 +962,31 @@ def _look(table, first_row: bool, first_column: bool) -> None:
     look.set(qn("w:noVBand"), "1")
 
 
+def _cell_margins(table, twips: int = 70) -> None:
+    """Narrower left/right cell padding (w:tblCellMar sits just before w:tblLook)."""
+    tbl_pr = table._tbl.tblPr
+    if tbl_pr.find(qn("w:tblCellMar")) is not None:
+        return
+    margins = OxmlElement("w:tblCellMar")
+    for side in ("left", "right"):
+        edge = OxmlElement(f"w:{side}")
+        edge.set(qn("w:w"), str(twips))
+        edge.set(qn("w:type"), "dxa")
+        margins.append(edge)
+    look = tbl_pr.find(qn("w:tblLook"))
+    if look is not None:
+        look.addprevious(margins)
+    else:
+        tbl_pr.append(margins)
+
+
 def _widths(table, widths) -> None:
+    _cell_margins(table)
     table.autofit = False
     for row in table.rows:
+        tr_pr = row._tr.get_or_add_trPr()
+        if tr_pr.find(qn("w:cantSplit")) is None:  # a row never breaks across pages
+            tr_pr.insert(0, OxmlElement("w:cantSplit"))
         for cell, width in zip(row.cells, widths):
             cell.width = width
     grid = table._tbl.tblGrid
