@@ -358,7 +358,16 @@ class Report:
         update = settings.find(qn("w:updateFields"))
         if update is None:
             update = OxmlElement("w:updateFields")
-            settings.append(update)
+            # CT_Settings is a sequence: updateFields goes before these (Word is strict about order)
+            later = ("hdrShapeDefaults", "footnotePr", "endnotePr", "compat", "docVars", "rsids", "mathPr",
+                     "attachedSchema", "themeFontLang", "clrSchemeMapping", "doNotIncludeSubdocsInStats",
+                     "doNotAutoCompressPictures", "forceUpgrade", "captions", "readModeInkLockDown", "smartTagType",
+                     "schemaLibrary", "shapeDefaults", "doNotEmbedSmartTags", "decimalSymbol", "listSeparator")
+            successor = next((child for child in settings if child.tag.rsplit("}", 1)[-1] in later), None)
+            if successor is not None:
+                successor.addprevious(update)
+            else:
+                settings.append(update)
         update.set(qn("w:val"), "true")
 
         core = doc.core_properties

@@ -67,6 +67,9 @@ def test_report_has_title_contents_and_every_rq(report):
     # a TOC field Word fills in, and a written list that reads without it
     xml = zipfile.ZipFile(report).read("word/document.xml").decode()
     assert 'TOC \\o "1-2"' in xml
+    settings = zipfile.ZipFile(report).read("word/settings.xml").decode()
+    assert '<w:updateFields w:val="true"/>' in settings
+    assert settings.index("<w:updateFields") < settings.index("<w:compat")  # schema order, or Word "repairs" it
     bullets = [p.text for p in document.paragraphs if p.style.name == "List Bullet"]
     assert "RQ4 Contracts" in bullets and "Appendix C. Coder agreement" in bullets
     # real styles, so the PI can edit it
