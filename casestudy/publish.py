@@ -171,6 +171,17 @@ class LeakGuard:
 # --- building ------------------------------------------------------------------------
 
 
+def _clean_terms(terms: str | None, pseudonymise) -> str:
+    """The matched terms (JSON list) with any name in them pseudonymised."""
+    try:
+        values = json.loads(terms or "[]")
+    except ValueError:
+        return "[]"
+    if not isinstance(values, list):
+        return "[]"
+    return json.dumps([pseudonymise(str(v)) for v in values], ensure_ascii=False)
+
+
 def _open_working(working) -> tuple[sqlite_utils.Database, Path | None]:
     if isinstance(working, sqlite_utils.Database):
         return working, None
@@ -194,6 +205,9 @@ def publish(working, out_path: "str | Path") -> dict:
         out = sqlite_utils.Database(tmp)
         out["publish_info"].upsert({"key": "counts", "value": json.dumps(counts, sort_keys=True)}, pk="key")
         out.conn.commit()
+        from .serve import prepare_publish_db  # Datasette's indexes, facet counts, co-occurrence (serve.py)
+
+        prepare_publish_db(tmp, conn=out.conn)
         out.close()
         for suffix in ("-wal", "-shm", "-journal"):
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
@@ -291,10 +305,16 @@ def ensure_published(working_db_path: "str | Path", out_path: "str | Path") -> b
 
 
 def _build(db: sqlite_utils.Database, path: Path) -> dict:
-    pseudonymise = pseudonyms.from_db(db)
+    allowed = {row[0] for row in db.execute(ALLOWED_PARTICIPANTS)}
+    # Names of people who withdrew or never consented to interview become "[name]" when
+    # others mention them: their IDs are not published anywhere.
+    names = pseudonyms.names_from_db(db)
+    for name, pid in db.execute("SELECT name, participant_id FROM pseudonyms WHERE participant_id IS NOT NULL"):
+        if pid not in allowed and name in names:
+            names[name] = pseudonyms.AMBIGUOUS
+    pseudonymise = pseudonyms.build(names, pseudonyms.protected_words(db))
     out = sqlite_utils.Database(path)
     out.execute("PRAGMA journal_mode = DELETE")
-    allowed = {row[0] for row in db.execute(ALLOWED_PARTICIPANTS)}
     no_quotes = {
         row[0]
         for row in db.execute("SELECT participant_id FROM consents WHERE quotes = 0 OR quotes IS NULL")
@@ -434,7 +454,7 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
                 "code_id": row["code_id"],
                 "status": row["status"],
                 "coder": row["coder"],
-                "terms": row["terms"] if quotable else "[]",
+                "terms": _clean_terms(row["terms"], pseudonymise) if quotable else "[]",
                 "score": row["score"],
                 "offsets": json.dumps(offsets),
                 "colour": colour.get(row["code_id"]),
