@@ -114,6 +114,8 @@ def read_docx_blocks(path: Path) -> tuple[list[Block], str | None]:
     from docx.table import Table
 
     document = _open_docx(path)
+    # style names by id, looked up once: ``paragraph.style`` searches every style, per paragraph
+    style_names = {style.style_id: style.name for style in document.styles}
     blocks: list[Block] = []
     for item in document.iter_inner_content():
         if isinstance(item, Table):
@@ -129,7 +131,8 @@ def read_docx_blocks(path: Path) -> tuple[list[Block], str | None]:
         text = item.text.strip()
         if not text:
             continue
-        style = (item.style.name if item.style is not None else "") or ""
+        style_id = item._p.style
+        style = (style_names.get(style_id) if style_id else "") or ""
         level = _heading_level(style)
         blocks.append(Block(text, is_heading=level > 0, level=level))
     title = (document.core_properties.title or "").strip() or None
