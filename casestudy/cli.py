@@ -279,3 +279,32 @@ from .cli_coding import code_cmd, codebook_group  # noqa: E402
 
 cli.add_command(code_cmd)
 cli.add_command(codebook_group)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind. Anything but 127.0.0.1/localhost needs --password-hash.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the site in your web browser.")
+@click.option("--publish-db", "publish_db", type=click.Path(dir_okay=False),
+              help="The publish database to (re)build and serve (default: <db>-publish.db beside --db).")
+@click.option("--password-hash", envvar="CASESTUDY_PASSWORD_HASH", show_envvar=True,
+              help="Require this password (HTTP basic auth, user 'team'); make a hash with --hash-password.")
+@click.option("--hash-password", "hash_only", is_flag=True,
+              help="Ask for a password, print its hash for --password-hash, and exit.")
+@db_option
+def serve(port, host, open_browser, publish_db, password_hash, hash_only, db_path):
+    """Browse, search and compare the coded evidence in Datasette.
+
+    Rebuilds the consent-safe publish database if the working database changed, then
+    serves it (never the working database) with the study's facets, full-text search
+    and canned queries. Local only (127.0.0.1) unless a password is set.
+    """
+    from . import serve as serve_lib
+
+    if hash_only:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+        click.echo(serve_lib.hash_password(password))
+        return
+    serve_lib.run(db_path, publish_db, host=host, port=port, open_browser=open_browser,
+                  password_hash=password_hash, echo=click.echo)

@@ -63,3 +63,14 @@ def export_pipeline_dbs(tmp_path_factory) -> tuple[Path, Path]:
     out = folder / "publish.db"
     publish.publish(working, out)
     return working, out
+
+
+# --- Datasette fixtures (serve) -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def served_study(tmp_path_factory):
+    """(working db, publish db) of the sample corpus, ingested, coded and published once per session."""
+    import serve_pipeline
+
+    return serve_pipeline.build_study(tmp_path_factory.mktemp("served-study"))

@@ -1,0 +1,176 @@
+"""How fast is Datasette on a big publish database?
+
+Builds (once, cached in the output folder) a publish-shaped database with 1 M evidence
+rows (synthetic: three ICSs, three waves, 6 RQs × 8 themes, ~330 k excerpts), prepares
+it exactly as ``casestudy serve`` does (``casestudy.serve.prepare_publish_db``), then
+times the evidence page with every facet, a search, and each canned query through
+Datasette's own ASGI client. Target: < 300 ms each.
+
+    .venv/bin/python benchmarks/bench_datasette.py [--rows 1000000] [--out db/bench-publish.db] [--rebuild]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from publish_fixture import create_schema  # noqa: E402  (the publish contract's shape)
+
+from casestudy import serve  # noqa: E402
+
+ICS = {
+    "Ashmoor": ["Ashmoor Acute Alliance", "Ashmoor MHLDA Collaborative"],
+    "Kellbridge": ["Kellbridge Hospitals Group", "Kellbridge Community Provider Collaborative"],
+    "Saltmarsh Coast": ["Saltmarsh Coast Health Partnership", "Saltmarsh Coast MHLDA Collaborative"],
+}
+KINDS = ["transcript", "transcript", "transcript", "board-paper", "policy", "observation"]
+ORG_TYPES = ["ICB", "acute trust", "mental health trust", "community trust", "local authority", "VCSE", "primary care", "independent sector"]
+WORDS = (
+    "collaborative board trust members governance accountability contract lead provider delegated budget "
+    "committee common joint waiting lists quality efficiency sustainability scale resilience variation "
+    "clinical pathway workforce plan strategy system partnership community acute mental health council "
+    "voluntary sector savings outcomes placements procurement risk assurance decision"
+).split()
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+
+
+def build(path: Path, rows: int, seed: int = 7) -> None:
+    rnd = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    create_schema(conn)
+    codes = []
+    for r in range(1, 7):
+        codes.append((f"RQ{r}", f"RQ{r}", None, f"RQ{r} research question {r}", COLOURS[r - 1], r * 100))
+        for t in range(1, 9):
+            codes.append((f"RQ{r}.{t}", f"RQ{r}", f"RQ{r}", f"Theme {r}.{t}", COLOURS[r - 1], r * 100 + t))
+    conn.executemany(
+        "INSERT INTO codes VALUES (?,?,?,?,'','','','',?,1,?)",
+        [(c[0], c[1], c[2], c[3], c[4], c[5]) for c in codes],
+    )
+    themes = [c for c in codes if c[2]]
+    n_sources = max(10, rows // 330)
+    sources = []
+    for sid in range(1, n_sources + 1):
+        ics = rnd.choice(list(ICS))
+        wave = rnd.randint(1, 3)
+        kind = rnd.choice(KINDS)
+        pid = f"P{rnd.randint(1, 60):02d}" if kind == "transcript" else None
+        date = f"{2023 + wave}-{rnd.randint(1, 12):02d}-{rnd.randint(1, 28):02d}"
+        sources.append((sid, kind, "txt", f"{kind} {sid}", ics, rnd.choice(ICS[ics]), wave, date, 5, 4000, pid, 0))
+    conn.executemany("INSERT INTO sources VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", sources)
+    participants = {}
+    for s in sources:
+        if s[10]:
+            participants.setdefault(s[10], (s[10], "Director", rnd.choice(ORG_TYPES), s[4], "1,2,3", 0))
+    conn.executemany("INSERT INTO participants VALUES (?,?,?,?,?,?)", participants.values())
+
+    def evidence_rows():
+        coding_id = 0
+        excerpt_id = 0
+        while coding_id < rows:
+            s = sources[rnd.randrange(n_sources)]
+            excerpt_id += 1
+            words = [rnd.choice(WORDS) for _ in range(rnd.randint(12, 40))]
+            text = " ".join(words)
+            participant = participants.get(s[10]) if s[10] else None
+            for code in rnd.sample(themes, rnd.choice((1, 2, 3, 3, 4, 5))):
+                coding_id += 1
+                if coding_id > rows:
+                    return
+                term = rnd.choice(words)
+                start = text.index(term)
+                yield (
+                    coding_id, excerpt_id, text, code[1], code[3], code[0],
+                    "suggested" if rnd.random() < 0.8 else "accepted", "auto:bench",
+                    json.dumps([term]), json.dumps([[start, start + len(term)]]), round(rnd.random(), 3),
+                    s[0], s[1], s[3], s[4], s[5], s[6], s[7], None, None, excerpt_id % 40,
+                    "participant" if participant else None, s[10],
+                    participant[1] if participant else None, participant[2] if participant else None, 1, code[4],
+                )
+
+    conn.executemany(f"INSERT INTO evidence VALUES ({','.join('?' * 27)})", evidence_rows())
+    conn.execute(
+        """INSERT INTO excerpts (id, source_id, seq, text, speaker_role, participant_id, turn, quotable)
+           SELECT excerpt_id, source_id, excerpt_id, text, speaker_role, participant_id, turn, 1
+           FROM evidence GROUP BY excerpt_id"""
+    )
+    conn.execute(
+        """INSERT INTO framework SELECT rq, code_id, code, ics, wave, count(DISTINCT excerpt_id),
+           count(DISTINCT participant_id), count(DISTINCT source_id) FROM evidence GROUP BY code_id, ics, wave"""
+    )
+    conn.executemany("INSERT INTO consent_summary VALUES (?,?)", [("participants", len(participants)), ("withdrawn", 1)])
+    conn.execute("INSERT INTO publish_info VALUES ('built_at', 'bench')")
+    conn.execute("INSERT INTO evidence_fts(evidence_fts) VALUES ('rebuild')")
+    conn.execute("INSERT INTO excerpts_fts(excerpts_fts) VALUES ('rebuild')")
+    conn.commit()
+    conn.close()
+
+
+async def measure(path: Path, repeat: int) -> list[tuple[str, float, int]]:
+    ds = serve.build_datasette(path)
+    await ds.invoke_startup()
+    name = serve.database_name(path)
+    base = f"/{name}"
+    pages = [("evidence page, every facet", f"{base}/evidence"),
+             ("evidence, rq=RQ3 & ics=Kellbridge", f"{base}/evidence?rq=RQ3&ics=Kellbridge"),
+             ("evidence, search 'delegated budget'", f"{base}/evidence?_search=delegated+budget")]
+    samples = serve.CANNED_EXAMPLES
+    for query in serve.canned_queries(path):
+        args = samples.get(query, "")
+        pages.append((f"canned query {query}", f"{base}/{query}{'?' + args if args else ''}"))
+    results = []
+    for label, url in pages:
+        times = []
+        status = 0
+        for _ in range(repeat):
+            start = time.perf_counter()
+            response = await ds.client.get(url)
+            times.append((time.perf_counter() - start) * 1000)
+            status = response.status_code
+        results.append((label + f"  [{url}]", statistics.median(times), status))
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "db" / "bench-publish.db")
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    marker = args.out.with_suffix(".rows")
+    if args.rebuild or not args.out.exists() or not marker.exists() or marker.read_text() != str(args.rows):
+        start = time.perf_counter()
+        build(args.out, args.rows)
+        marker.write_text(str(args.rows))
+        print(f"built {args.rows:,} evidence rows in {time.perf_counter() - start:.1f} s: {args.out}")
+    start = time.perf_counter()
+    serve.prepare_publish_db(args.out)
+    print(f"prepare_publish_db (indexes, co-occurrence): {time.perf_counter() - start:.1f} s")
+    results = asyncio.run(measure(args.out, args.repeat))
+    worst = 0.0
+    for label, ms, status in results:
+        flag = "" if ms < 300 and status == 200 else "  <-- over target" if status == 200 else f"  <-- HTTP {status}"
+        print(f"{ms:8.1f} ms  {label}{flag}")
+        worst = max(worst, ms)
+    print(f"slowest: {worst:.1f} ms (target < 300 ms, median of {args.repeat})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

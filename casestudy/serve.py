@@ -1,0 +1,675 @@
+"""`casestudy serve`: Datasette over the consent-safe publish database.
+
+Datasette is only ever pointed at the *publish* database (``casestudy publish``), never at
+the working database: consent safety comes from what is in the served file. This module
+
+* rebuilds the publish database when the working database changed (``ensure_published``),
+* prepares it for browsing at scale (``prepare_publish_db``: indexes, ANALYZE, precomputed
+  facet counts and code co-occurrence; idempotent, and callable from ``publish``),
+* generates Datasette metadata (descriptions, facets, full-text search, canned queries),
+* builds a :class:`datasette.app.Datasette` with the package's templates, static files and
+  plugin (``casestudy.datasette_plugin``), and runs it with uvicorn,
+* binds to 127.0.0.1 unless a password hash is given (HTTP basic auth on every request,
+  through datasette-auth-passwords).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+import webbrowser
+from pathlib import Path
+from typing import Callable
+
+from .errors import CasestudyError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+STATIC_DIR = PACKAGE_DIR / "static"
+STATIC_MOUNT = "casestudy-static"
+DB_NAME = "study"  # the database's name (and URL) in Datasette: /study/evidence
+DEFAULT_PORT = 8001
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+PASSWORD_ENV = "CASESTUDY_PASSWORD_HASH"
+DEFAULT_USERNAME = "team"
+
+FACET_COLUMNS = [
+    "rq", "code", "ics", "collaborative", "wave", "source_kind", "org_type", "participant_role", "status",
+]
+DATE_FACET = "date"
+
+# Tables that exist only in the working database: their presence means "not a publish db".
+WORKING_ONLY_TABLES = {"consents", "audit_log", "pseudonyms", "codings", "schema_migrations"}
+
+# Query-string examples used by the tests and the benchmark for each canned query.
+CANNED_EXAMPLES = {
+    "framework_matrix": "rq=",
+    "evidence_for": "rq=RQ3&code=&ics=Kellbridge&wave=2",
+    "longitudinal": "rq=&ics=",
+    "cooccurrence": "code=&ics=&wave=",
+    "sources_by_ics": "wave=",
+    "consent_counts": "",
+    "review_queue": "rq=&ics=",
+    "excerpt_context": "excerpt_id=2&around=3",
+}
+
+
+# --- the publish database -----------------------------------------------------------
+
+
+def default_publish_path(db_path: "str | Path") -> Path:
+    """Where the publish database goes by default: beside the working one, ``<stem>-publish.db``."""
+    db_path = Path(db_path)
+    return db_path.with_name(f"{db_path.stem}-publish.db")
+
+
+def _table_names(path: Path) -> set[str]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    finally:
+        conn.close()
+
+
+def check_publish_db(path: "str | Path") -> None:
+    """Refuse anything that is not a publish database (above all: the working database)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CasestudyError("no such publish database (run `casestudy publish` first)", path)
+    try:
+        names = _table_names(path)
+    except sqlite3.Error as exc:
+        raise CasestudyError(f"cannot open database: {exc}", path) from None
+    leaked = sorted(names & WORKING_ONLY_TABLES)
+    if leaked:
+        raise CasestudyError(
+            f"this is a working database (it has {', '.join(leaked)}); Datasette serves only the publish database", path
+        )
+    missing = sorted({"evidence", "publish_info"} - names)
+    if missing:
+        raise CasestudyError(f"not a publish database (no {', '.join(missing)} table)", path)
+
+
+def ensure_publish_db(db_path: "str | Path", publish_path: "str | Path", echo: Callable[[str], None] = print) -> Path:
+    """Rebuild ``publish_path`` from the working database if that changed; return its path."""
+    db_path, publish_path = Path(db_path), Path(publish_path)
+    if db_path.exists() and publish_path.exists() and db_path.resolve() == publish_path.resolve():
+        raise CasestudyError("the publish database cannot be the working database", publish_path)
+    if db_path.exists():
+        try:
+            from . import publish as publish_lib
+        except ImportError:
+            publish_lib = None
+        if publish_lib is not None and hasattr(publish_lib, "ensure_published"):
+            if publish_lib.ensure_published(str(db_path), str(publish_path)):
+                echo(f"Published {db_path} to {publish_path}")
+            else:
+                echo(f"{publish_path} is up to date")
+        elif not publish_path.exists():
+            raise CasestudyError("cannot build the publish database: `casestudy publish` is not available", publish_path)
+    elif not publish_path.exists():
+        raise CasestudyError("no such database (run `casestudy demo` first)", db_path)
+    else:
+        echo(f"No working database at {db_path}: serving {publish_path} as it is")
+    check_publish_db(publish_path)
+    return publish_path
+
+
+# Indexes for facets, filters and canned queries on a large evidence table. Datasette
+# counts each facet with GROUP BY over the filtered rows; a wide covering index led by the
+# filtered column answers every facet from the index alone (no table lookups).
+_FACET_INDEX_COLUMNS = ["rq", "ics", "wave", "code", "status", "source_kind", "collaborative", "org_type",
+                        "participant_role", "date", "excerpt_id"]
+PUBLISH_INDEXES: list[tuple[str, str, list[str]]] = [
+    *[
+        (f"idx_evidence_by_{lead}", "evidence", [lead] + [c for c in _FACET_INDEX_COLUMNS if c != lead])
+        for lead in ("rq", "ics", "wave", "code")
+    ],
+    ("idx_evidence_excerpt_code", "evidence", ["excerpt_id", "code_id"]),
+    ("idx_evidence_code_id", "evidence", ["code_id", "ics", "wave"]),
+    ("idx_evidence_status_score", "evidence", ["status", "score"]),
+    ("idx_excerpts_source_seq", "excerpts", ["source_id", "seq"]),
+    ("idx_framework_rq", "framework", ["rq", "code_id", "ics", "wave"]),
+    ("idx_sources_ics_kind", "sources", ["ics", "kind"]),
+]
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
+
+
+def prepare_publish_db(path: "str | Path", conn: sqlite3.Connection | None = None) -> list[str]:
+    """Add what Datasette needs to a publish database; idempotent; returns what it created.
+
+    Indexes (``PUBLISH_INDEXES``), ``evidence_facet_counts`` (the unfiltered facet counts of
+    the evidence page, exact because a publish database never changes after it is built),
+    ``cooccurrence`` (pairs of codes on the same excerpt, by ICS and wave) and ANALYZE.
+    ``casestudy.publish`` may call this on its open connection before it closes the file.
+    """
+    own = conn is None
+    if own:
+        conn = sqlite3.connect(path)
+    created = []
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        for name, table, cols in PUBLISH_INDEXES:
+            if table not in tables or name in indexes:
+                continue
+            have = set(_columns(conn, table))
+            cols = [c for c in cols if c in have]
+            if cols:
+                conn.execute(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table}] ({', '.join(f'[{c}]' for c in cols)})")
+                created.append(name)
+        if "evidence" in tables and "evidence_facet_counts" not in tables:
+            have = set(_columns(conn, "evidence"))
+            conn.execute("CREATE TABLE evidence_facet_counts (facet TEXT, value, count INTEGER, PRIMARY KEY (facet, value))")
+            for col in [c for c in FACET_COLUMNS if c in have]:
+                conn.execute(
+                    f"INSERT INTO evidence_facet_counts SELECT ?, [{col}], count(*) FROM evidence "
+                    f"WHERE [{col}] IS NOT NULL GROUP BY [{col}]",
+                    (col,),
+                )
+            if DATE_FACET in have:
+                conn.execute(
+                    f"INSERT INTO evidence_facet_counts SELECT 'date({DATE_FACET})', date([{DATE_FACET}]), count(*) "
+                    f"FROM evidence WHERE date([{DATE_FACET}]) IS NOT NULL GROUP BY date([{DATE_FACET}])"
+                )
+            created.append("evidence_facet_counts")
+        if "evidence" in tables and "cooccurrence" not in tables:
+            conn.execute(
+                """CREATE TABLE cooccurrence (code_a_id TEXT, code_a TEXT, code_b_id TEXT, code_b TEXT,
+                   ics TEXT, wave INTEGER, excerpts INTEGER)"""
+            )
+            conn.execute(
+                """INSERT INTO cooccurrence
+                   SELECT a.code_id, a.code, b.code_id, b.code, a.ics, a.wave, count(DISTINCT a.excerpt_id)
+                   FROM evidence a JOIN evidence b ON b.excerpt_id = a.excerpt_id AND b.code_id != a.code_id
+                   GROUP BY a.code_id, b.code_id, a.ics, a.wave"""
+            )
+            conn.execute("CREATE INDEX idx_cooccurrence_a ON cooccurrence (code_a_id, ics, wave)")
+            created.append("cooccurrence")
+        if created:
+            conn.execute("ANALYZE")
+        conn.commit()
+    finally:
+        if own:
+            conn.close()
+    return created
+
+
+# --- metadata: descriptions, facets, search, canned queries -------------------------------
+
+
+EVIDENCE_COLUMNS = {
+    "coding_id": "The coding's id: one row here is one code applied to one excerpt.",
+    "excerpt_id": "The excerpt's id; click it to read the excerpt in its source, with the turns before and after.",
+    "text": "The excerpt, pseudonymised (names replaced by participant IDs). Terms that matched the code are highlighted. "
+    "'[withheld: …]' when the participant did not consent to verbatim quotation (still counted).",
+    "rq": "Research question RQ1–RQ6 the code belongs to.",
+    "code": "The code (theme) from the codebook.",
+    "code_id": "The code's id in the codebook.",
+    "status": "suggested (by the automatic coder, awaiting review) or accepted (by a researcher). Rejected codings are never published.",
+    "coder": "Who coded: auto:<codebook version> or a researcher's name.",
+    "terms": "The codebook terms found in the excerpt (JSON list).",
+    "offsets": "Where the terms are in the text: JSON [[start, end], …] character offsets.",
+    "score": "The automatic coder's confidence (0–1).",
+    "source_id": "The source document or transcript.",
+    "source_kind": "transcript, board-paper, policy or observation.",
+    "source_title": "The source's title.",
+    "ics": "Integrated Care System (Ashmoor, Kellbridge, Saltmarsh Coast).",
+    "collaborative": "The provider collaborative the source concerns (blank: the ICS as a whole).",
+    "wave": "Fieldwork wave: 1 = 2024, 2 = 2025, 3 = 2026.",
+    "date": "Date of the interview, meeting or document.",
+    "page": "Page of the PDF or document, for citation.",
+    "heading": "The heading the paragraph sits under (documents).",
+    "turn": "Turn number in the interview.",
+    "speaker_role": "participant (interviews); blank for documents.",
+    "participant_id": "Pseudonymous participant ID (P01…).",
+    "participant_role": "The participant's job role.",
+    "org_type": "The participant's organisation type (ICB, acute trust, VCSE, …).",
+    "quotable": "1 if the excerpt may be quoted verbatim; 0 if the participant refused quotation.",
+    "colour": "The code's colour in the codebook.",
+}
+
+TABLES = {
+    "evidence": {
+        "description": "One row per code applied to an excerpt: everything consent allows, pseudonymised. "
+        "Filter with the facets, search the text with the box, click an excerpt id to see it in context.",
+        "columns": EVIDENCE_COLUMNS,
+        "sort": "coding_id",
+        "label_column": "code",
+    },
+    "excerpts": {
+        "description": "Every published excerpt (interview turns, including the interviewer's for context; document paragraphs), "
+        "in source order.",
+        "columns": {
+            "id": "The excerpt's id.",
+            "source_id": "The source it comes from.",
+            "seq": "Position in the source (1, 2, 3, …).",
+            "text": "The text, pseudonymised ('[withheld: …]' when not quotable).",
+            "speaker_role": "interviewer or participant (interviews); blank for documents.",
+            "participant_id": "Pseudonymous participant ID.",
+            "turn": "Turn number in the interview.",
+            "page": "Page number (PDF documents).",
+            "heading": "Heading the paragraph sits under.",
+            "start_time": "Timestamp of the turn in the recording (VTT / timestamped transcripts).",
+            "char_start": "Start of the excerpt in the source's text (characters).",
+            "char_end": "End of the excerpt in the source's text (characters).",
+            "quotable": "1 if it may be quoted verbatim.",
+        },
+        "sort": "id",
+    },
+    "sources": {
+        "description": "Interviews, board papers, policies and observation notes, with their ICS, collaborative, wave and date.",
+        "columns": {
+            "id": "The source's id.",
+            "kind": "transcript, board-paper, policy or observation.",
+            "format": "The file format it was read from (docx, pdf, vtt, txt, md).",
+            "title": "Title.",
+            "ics": "Integrated Care System.",
+            "collaborative": "Provider collaborative (blank: the ICS as a whole).",
+            "wave": "Fieldwork wave: 1 = 2024, 2 = 2025, 3 = 2026.",
+            "date": "Date of the interview, meeting or document.",
+            "pages": "Number of pages (documents).",
+            "words": "Number of words.",
+            "participant_id": "The interviewee (transcripts).",
+            "excerpts": "Number of published excerpts.",
+            "text": "The whole text, pseudonymised (interviews without consent to quotation are withheld); searchable.",
+        },
+        "sort": "date",
+        "label_column": "title",
+    },
+    "codes": {
+        "description": "The codebook: six research questions (RQ1–RQ6) and their themes, with definitions and colours.",
+        "columns": {
+            "id": "The code's id.",
+            "rq": "Research question.",
+            "parent_id": "The parent code (blank for the RQ itself).",
+            "name": "The code's name; top-level codes are 'RQn <short question>'.",
+            "description": "What the code means.",
+            "inclusion": "When to apply it.",
+            "exclusion": "When not to apply it.",
+            "example": "An example.",
+            "colour": "Its colour in this site and in exports.",
+            "codable": "1 if excerpts are coded to it (0 for a grouping heading).",
+            "sort": "Order in the codebook.",
+            "codebook_version": "The codebook version (content hash) the code comes from.",
+        },
+        "sort": "sort",
+        "label_column": "name",
+    },
+    "participants": {
+        "description": "Interviewees as the study shows them: pseudonymous ID, role, organisation type and ICS (never names).",
+        "columns": {
+            "id": "Pseudonymous participant ID.",
+            "role": "Job role.",
+            "org_type": "Organisation type.",
+            "ics": "Integrated Care System.",
+            "waves": "Waves interviewed in.",
+            "excerpts": "Number of published excerpts.",
+        },
+        "sort": "id",
+        "label_column": "id",
+    },
+    "framework": {
+        "description": "The framework matrix in long form: for each code, ICS and wave, how many excerpts, participants and "
+        "sources. See the 'framework_matrix' query for the grid.",
+        "columns": {
+            "rq": "Research question.",
+            "code_id": "Code id.",
+            "code": "Code.",
+            "ics": "Integrated Care System.",
+            "wave": "Fieldwork wave.",
+            "excerpts": "Excerpts coded.",
+            "participants": "Distinct participants among them.",
+            "sources": "Distinct sources among them.",
+            "accepted": "How many of those codings a researcher has accepted.",
+        },
+        "sort": "rq",
+    },
+    "consent_summary": {
+        "description": "Consent in counts only (participants, withdrawals, refusals of quotation): no one is identifiable here.",
+        "columns": {
+            "ics": "Integrated Care System.",
+            "participants": "Participants in the consent register.",
+            "interview_consent": "Of them, consented to interview.",
+            "quotation_refused": "Of them, refused verbatim quotation (counted, never quoted).",
+            "withdrawn": "Of them, withdrawn (absent from everything published).",
+        },
+    },
+    "memos": {
+        "description": "Analytic memos written by the research team on excerpts, codes or sources.",
+        "columns": {
+            "id": "Memo id.",
+            "excerpt_id": "The excerpt it is about (if any).",
+            "code_id": "The code it is about (if any).",
+            "source_id": "The source it is about (if any).",
+            "author": "Who wrote it.",
+            "text": "The memo.",
+            "created_at": "When.",
+        },
+    },
+    "cooccurrence": {
+        "description": "Pairs of codes applied to the same excerpt, by ICS and wave (each pair appears both ways round). "
+        "See the 'cooccurrence' query.",
+        "columns": {
+            "code_a_id": "First code id.",
+            "code_a": "First code.",
+            "code_b_id": "Second code id.",
+            "code_b": "Second code.",
+            "ics": "Integrated Care System.",
+            "wave": "Fieldwork wave.",
+            "excerpts": "Excerpts coded with both.",
+        },
+    },
+    "publish_info": {"hidden": True},
+    "evidence_facet_counts": {"hidden": True},
+    "sqlite_stat1": {"hidden": True},
+    "sqlite_stat4": {"hidden": True},
+}
+
+
+def _fts_table(conn: sqlite3.Connection, table: str) -> str | None:
+    """The FTS table indexing ``table``: ``<table>_fts`` or one declared with content=<table>."""
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'").fetchall()
+    for name, sql in rows:
+        if name == f"{table}_fts":
+            return name
+    for name, sql in rows:
+        if re.search(rf"content\s*=\s*['\"\[]?{table}['\"\]]?\s*[,)]", sql or "", re.I):
+            return name
+    return None
+
+
+NO_ICS = "national"  # evidence from sources of no one ICS (national policy): its own matrix column
+
+
+def _pivot_cells(conn: sqlite3.Connection) -> list[tuple[str | None, int]]:
+    """The (ICS, wave) cells of the framework matrix, from the data (ICS None: national sources)."""
+    return [
+        (ics, wave)
+        for ics, wave in conn.execute(
+            "SELECT DISTINCT ics, wave FROM framework WHERE wave IS NOT NULL ORDER BY ics IS NULL, ics, wave"
+        )
+    ]
+
+
+def _ics_is(ics: str | None) -> str:
+    return "ics IS NULL" if ics is None else f"ics = {_q(ics)}"
+
+
+def _q(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _label(ics: str | None, wave: int) -> str:
+    return f"{ics or NO_ICS} w{wave}"
+
+
+def canned_queries(path: "str | Path") -> dict:
+    """The canned queries, generated for this publish database (the matrix has a column per ICS × wave)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        cells = _pivot_cells(conn)
+        waves = [w for (w,) in conn.execute("SELECT DISTINCT wave FROM framework WHERE wave IS NOT NULL ORDER BY wave")]
+    finally:
+        conn.close()
+    pivot = ",\n  ".join(
+        f"sum(CASE WHEN {_ics_is(ics)} AND wave = {int(wave)} THEN n END) AS [{_label(ics, wave)}]" for ics, wave in cells
+    ) or "NULL AS [no data]"
+    per_wave = ",\n  ".join(f"sum(CASE WHEN f.wave = {int(w)} THEN f.excerpts ELSE 0 END) AS [wave {int(w)}]" for w in waves)
+    shares = ",\n  ".join(
+        f"round(100.0 * sum(CASE WHEN f.wave = {int(w)} THEN f.excerpts ELSE 0 END) / "
+        f"(SELECT sum(excerpts) FROM framework WHERE wave = {int(w)} AND (:ics = '' OR ics = :ics)), 1) AS [wave {int(w)} %]"
+        for w in waves
+    )
+    first, last = (waves[0], waves[-1]) if waves else (1, 1)
+    change = (
+        f"sum(CASE WHEN f.wave = {int(last)} THEN f.excerpts ELSE 0 END) - "
+        f"sum(CASE WHEN f.wave = {int(first)} THEN f.excerpts ELSE 0 END) AS [change w{int(first)}→w{int(last)}]"
+    )
+    return {
+        "framework_matrix": {
+            "title": "Framework matrix: RQ (or code) × ICS × wave",
+            "description": "How many excerpts were coded to each research question in each ICS and wave. Leave 'rq' "
+            "blank for one row per RQ; give an RQ (e.g. RQ3) for one row per code of that RQ. Click a number "
+            "to read that evidence.",
+            "params": ["rq"],
+            "sql": f"""WITH cells AS (
+  SELECT rq, '' AS code_id, rq AS row_label, ics, wave, count(DISTINCT excerpt_id) AS n
+  FROM evidence WHERE :rq = '' GROUP BY rq, ics, wave
+  UNION ALL
+  SELECT rq, code_id, code AS row_label, ics, wave, excerpts AS n
+  FROM framework WHERE rq = upper(:rq)
+)
+SELECT cells.rq, cells.code_id, coalesce((SELECT name FROM codes WHERE id = nullif(cells.code_id, '')),
+  (SELECT name FROM codes WHERE rq = cells.rq AND parent_id IS NULL), cells.row_label) AS row_label,
+  {pivot},
+  sum(n) AS total
+FROM cells
+GROUP BY cells.rq, cells.code_id
+ORDER BY cells.rq, (SELECT sort FROM codes WHERE id = cells.code_id), row_label""",
+        },
+        "evidence_for": {
+            "title": "Evidence for one RQ or code in one ICS and wave",
+            "description": "The coded excerpts behind one cell of the framework matrix. Give rq (RQ1–RQ6) or a code "
+            "(its id or name), an ICS (or 'national' for national documents) and a wave (1 = 2024, 2 = 2025, 3 = 2026).",
+            "params": ["rq", "code", "ics", "wave"],
+            "sql": f"""SELECT excerpt_id, text, code, rq, status, source_kind, source_title, collaborative, date, page,
+  participant_id, participant_role, org_type, offsets, colour
+FROM evidence
+WHERE rq = coalesce(nullif(upper(:rq), ''), (SELECT rq FROM codes WHERE id = :code OR name = :code))
+  AND (ics = :ics OR (ics IS NULL AND :ics = '{NO_ICS}')) AND wave = CAST(:wave AS INTEGER)
+  AND (:code = '' OR code_id = :code OR code = :code)
+ORDER BY date, source_id, excerpt_id, code""",
+        },
+        "longitudinal": {
+            "title": "Longitudinal change of each theme across waves",
+            "description": "For each code: excerpts in each wave, the change from the first to the last wave, and each "
+            "wave's share of that wave's codings (so that waves with more fieldwork do not look like growth). "
+            "Optionally one RQ and/or one ICS.",
+            "params": ["rq", "ics"],
+            "sql": f"""SELECT f.rq, f.code_id, f.code, c.colour,
+  {per_wave},
+  {change},
+  {shares}
+FROM framework f LEFT JOIN codes c ON c.id = f.code_id
+WHERE (:rq = '' OR f.rq = upper(:rq)) AND (:ics = '' OR f.ics = :ics)
+GROUP BY f.rq, f.code_id
+ORDER BY f.rq, c.sort, f.code""",
+        },
+        "cooccurrence": {
+            "title": "Code co-occurrence within excerpts",
+            "description": "Which codes are applied to the same excerpt, and how often. Give a code (id or name) to see "
+            "what co-occurs with it; optionally one ICS and one wave.",
+            "params": ["code", "ics", "wave"],
+            "sql": """SELECT code_a, code_b, sum(excerpts) AS excerpts, code_a_id, code_b_id
+FROM cooccurrence
+WHERE (:code = '' OR code_a_id = :code OR code_a = :code)
+  AND (:ics = '' OR ics = :ics) AND (:wave = '' OR wave = CAST(:wave AS INTEGER))
+  AND (:code != '' OR code_a_id < code_b_id)
+GROUP BY code_a_id, code_b_id
+ORDER BY excerpts DESC, code_a, code_b
+LIMIT 200""",
+        },
+        "sources_by_ics": {
+            "title": "Sources by ICS and kind",
+            "description": "How many interviews, board papers, policies and observation notes each ICS has, with words, "
+            "excerpts and date range. Optionally one wave.",
+            "params": ["wave"],
+            "sql": """SELECT ics, kind, count(*) AS sources, sum(excerpts) AS excerpts, sum(words) AS words,
+  count(DISTINCT participant_id) AS participants, min(date) AS first, max(date) AS last
+FROM sources
+WHERE :wave = '' OR wave = CAST(:wave AS INTEGER)
+GROUP BY ics, kind ORDER BY ics, kind""",
+        },
+        "consent_counts": {
+            "title": "Consent summary (counts only)",
+            "description": "Participants, withdrawals and refusals of verbatim quotation, as counts. Nobody's consent "
+            "record is published.",
+            "sql": "SELECT * FROM consent_summary",
+        },
+        "review_queue": {
+            "title": "Review queue: suggested codings",
+            "description": "Codings the automatic coder suggested that no researcher has accepted yet, most confident "
+            "first. Accept or reject them with `casestudy review` (this site is read-only). Optionally one RQ and/or ICS.",
+            "params": ["rq", "ics"],
+            "sql": """SELECT coding_id, excerpt_id, score, code, text, rq, ics, wave, source_title, coder, offsets, colour
+FROM evidence
+WHERE status = 'suggested' AND (:rq = '' OR rq = upper(:rq)) AND (:ics = '' OR ics = :ics)
+ORDER BY score DESC, coding_id
+LIMIT 500""",
+        },
+        "excerpt_context": {
+            "title": "An excerpt in its source",
+            "description": "The excerpt (marked ▶) with the turns or paragraphs before and after it ('around': how many, "
+            "default 3), and the codes applied to each.",
+            "params": ["excerpt_id", "around"],
+            "sql": """WITH here AS (SELECT id, source_id, seq FROM excerpts WHERE id = CAST(:excerpt_id AS INTEGER))
+SELECT CASE WHEN x.id = here.id THEN '▶' ELSE '' END AS here, x.id AS excerpt_id, x.seq, x.speaker_role,
+  x.participant_id, x.text, x.page, x.heading, x.start_time,
+  (SELECT group_concat(code, '; ') FROM evidence WHERE excerpt_id = x.id) AS codes,
+  s.title AS source_title, s.kind AS source_kind, s.ics, s.collaborative, s.wave, s.date
+FROM here
+JOIN excerpts x ON x.source_id = here.source_id
+  AND x.seq BETWEEN here.seq - coalesce(CAST(nullif(:around, '') AS INTEGER), 3)
+                AND here.seq + coalesce(CAST(nullif(:around, '') AS INTEGER), 3)
+JOIN sources s ON s.id = x.source_id
+ORDER BY x.seq""",
+        },
+    }
+
+
+STUDY_TITLE = "NHS provider collaboratives 2024–2026: coded evidence"
+STUDY_DESCRIPTION = (
+    "A three-year longitudinal case study of NHS provider collaboratives in three Integrated Care Systems "
+    "(Ashmoor, Kellbridge, Saltmarsh Coast), in three waves (2024, 2025, 2026). Interviews, board papers, policies "
+    "and observation notes are coded to six research questions: RQ1 purpose, RQ2 members, RQ3 governance and "
+    "accountability, RQ4 contracts, RQ5 ICB plans, RQ6 quality, efficiency and sustainability. Everything here is "
+    "consent-safe and pseudonymised: withdrawn participants are absent, names are replaced by IDs."
+)
+
+
+def metadata(path: "str | Path", password_hash: str | None = None, username: str = DEFAULT_USERNAME) -> dict:
+    """Datasette metadata for the publish database at ``path``."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        evidence_fts = _fts_table(conn, "evidence")
+        excerpts_fts = _fts_table(conn, "excerpts") if "excerpts" in present else None
+        evidence_cols = set(_columns(conn, "evidence"))
+        cells = _pivot_cells(conn) if "framework" in present else []
+    finally:
+        conn.close()
+    tables = {name: dict(meta) for name, meta in TABLES.items() if name in present}
+    ev = tables["evidence"]
+    ev["columns"] = {k: v for k, v in EVIDENCE_COLUMNS.items() if k in evidence_cols}
+    ev["facets"] = [c for c in FACET_COLUMNS if c in evidence_cols]
+    if DATE_FACET in evidence_cols:
+        ev["facets"].append({"date": DATE_FACET})
+    ev["facet_size"] = 10
+    if evidence_fts:
+        ev.update({"fts_table": evidence_fts, "fts_pk": "rowid"})
+    if excerpts_fts:
+        tables["excerpts"].update({"fts_table": excerpts_fts, "fts_pk": "rowid"})
+    meta = {
+        "title": STUDY_TITLE,
+        "description": STUDY_DESCRIPTION,
+        "source": "casestudy publish (consent-safe, pseudonymised)",
+        "plugins": {
+            "casestudy": {"database": DB_NAME, "matrix_cells": {_label(ics, wave): [ics or NO_ICS, wave] for ics, wave in cells}}
+        },
+        "databases": {
+            DB_NAME: {
+                "description": "The published evidence: start with the framework matrix, or the evidence table's facets.",
+                "tables": tables,
+                "queries": canned_queries(path),
+            }
+        },
+    }
+    if password_hash:
+        meta["plugins"]["datasette-auth-passwords"] = {
+            f"{username}_password_hash": password_hash,
+            "http_basic_auth": True,
+        }
+        meta["allow"] = {"id": username}
+    return meta
+
+
+# --- the server ----------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """A PBKDF2 hash for ``--password-hash`` / ``$CASESTUDY_PASSWORD_HASH``."""
+    from datasette_auth_passwords.utils import hash_password as _hash
+
+    return _hash(password)
+
+
+def check_host(host: str, password_hash: str | None) -> None:
+    """SPEC rule 5: anything but a local address needs a password."""
+    if host not in LOCAL_HOSTS and not password_hash:
+        raise CasestudyError(
+            f"serving on {host} needs a password: run `casestudy serve --hash-password`, then pass "
+            f"--password-hash HASH or set ${PASSWORD_ENV} (or serve on 127.0.0.1)"
+        )
+    if password_hash and not password_hash.startswith("pbkdf2_sha256$"):
+        raise CasestudyError("--password-hash is not a hash from `casestudy serve --hash-password`")
+
+
+def build_datasette(publish_path: "str | Path", password_hash: str | None = None, username: str = DEFAULT_USERNAME,
+                    settings: dict | None = None):
+    """A Datasette over the publish database with the project's metadata, templates, static files and plugin."""
+    from . import datasette_plugin
+
+    publish_path = Path(publish_path)
+    check_publish_db(publish_path)
+    datasette_plugin.register()
+    ds = datasette_plugin.CasestudyDatasette(
+        metadata=metadata(publish_path, password_hash, username),
+        template_dir=str(TEMPLATES_DIR),
+        static_mounts=[(STATIC_MOUNT, str(STATIC_DIR))],
+        settings={
+            "suggest_facets": False,  # suggestions cost a scan per column on a big table
+            "facet_time_limit_ms": 1000,
+            "sql_time_limit_ms": 5000,
+            "default_page_size": 50,
+            "truncate_cells_html": 1000,  # a source's whole text would fill the page
+            **(settings or {}),
+        },
+    )
+    ds._casestudy_auth = {"password_hash": password_hash, "username": username}
+    ds.add_database(datasette_plugin.PublishDatabase(ds, publish_path), name=DB_NAME)
+    ds.refresh_if_replaced()  # records the file's identity
+    return ds
+
+
+def run(
+    db_path: "str | Path",
+    publish_path: "str | Path | None" = None,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    open_browser: bool = False,
+    password_hash: str | None = None,
+    username: str = DEFAULT_USERNAME,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Check the host, rebuild the publish database if needed, prepare it and serve it (blocks)."""
+    password_hash = password_hash or os.environ.get(PASSWORD_ENV) or None
+    check_host(host, password_hash)
+    publish_path = Path(publish_path) if publish_path else default_publish_path(db_path)
+    ensure_publish_db(db_path, publish_path, echo)
+    prepare_publish_db(publish_path)
+    ds = build_datasette(publish_path, password_hash, username)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
+    echo(f"Serving {publish_path} at {url}" + (f" (user '{username}', password required)" if password_hash else "")
+         + "  (Ctrl+C to stop)")
+    if open_browser:
+        threading.Timer(1.0, webbrowser.open, [url]).start()
+    import uvicorn
+
+    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")

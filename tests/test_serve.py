@@ -1,0 +1,439 @@
+"""`casestudy serve`: Datasette over the publish database (JSON API, facets, search, canned queries,
+presentation, consent safety, the password rule). Runs on the real pipeline: ingest → code → publish."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from casestudy import serve
+from casestudy.cli import cli
+from casestudy.errors import CasestudyError
+
+REPO = Path(__file__).resolve().parent.parent
+P09_CANARY = "The orange folder on my desk is where the merger plans went to die."
+
+
+def get(ds, url):
+    return asyncio.run(ds.client.get(url))
+
+
+def get_json(ds, url):
+    response = get(ds, url)
+    assert response.status_code == 200, (url, response.text[:500])
+    return response.json()
+
+
+def sql(path, query, *params):
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(query, params).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def pub(served_study):
+    return served_study[1]
+
+
+@pytest.fixture(scope="module")
+def ds(pub):
+    return serve.build_datasette(pub)
+
+
+# --- the home page and metadata -------------------------------------------------------------
+
+
+def test_home_page_guides_a_newcomer(ds, pub):
+    response = get(ds, "/")
+    assert response.status_code == 200
+    html = response.text
+    assert "Start here" in html
+    assert serve.STUDY_TITLE in html
+    assert 'href="/study/framework_matrix?rq="' in html
+    for rq in ("RQ1", "RQ2", "RQ3", "RQ4", "RQ5", "RQ6"):
+        assert f'href="/study/evidence?rq={rq}"' in html
+    assert '<form class="cs-search" action="/study/evidence"' in html
+    assert "RQ3 Governance" in html  # the RQ names come from the codebook
+    assert "/casestudy-static/casestudy.css" in html
+    css = get(ds, "/casestudy-static/casestudy.css")
+    assert css.status_code == 200 and "cs-term" in css.text
+
+
+def test_tables_are_described_and_internal_tables_hidden(ds, pub):
+    data = get_json(ds, "/study.json")
+    tables = {t["name"]: t for t in data["tables"]}
+    for name in ("evidence", "excerpts", "sources", "codes", "participants", "framework", "consent_summary", "memos"):
+        assert not tables[name]["hidden"], name
+    for name in ("publish_info", "evidence_fts", "evidence_fts_data", "excerpts_fts_idx", "evidence_facet_counts"):
+        assert tables[name]["hidden"], name
+    meta = get_json(ds, "/-/metadata.json")
+    assert meta["title"] == serve.STUDY_TITLE and "Ashmoor" in meta["description"]
+    described = meta["databases"]["study"]["tables"]
+    evidence_cols = [r[1] for r in sql(pub, "PRAGMA table_info(evidence)")]
+    assert set(evidence_cols) <= set(described["evidence"]["columns"])  # every column a researcher sees
+    for name in ("excerpts", "sources", "codes", "participants", "framework", "memos", "consent_summary"):
+        cols = [r[1] for r in sql(pub, f"PRAGMA table_info({name})")]
+        assert set(cols) <= set(described[name]["columns"]), name
+        assert described[name]["description"]
+    assert described["codes"]["label_column"] == "name" and described["sources"]["sort"] == "date"
+    page = get(ds, "/study/evidence").text
+    assert "One row per code applied to an excerpt" in page
+    assert "Research question RQ1–RQ6" in page  # column descriptions are shown
+
+
+def test_never_serves_the_working_database(served_study, tmp_path):
+    work, _ = served_study
+    with pytest.raises(CasestudyError, match="working database"):
+        serve.build_datasette(work)
+    result = CliRunner().invoke(cli, ["serve", "--db", str(work), "--publish-db", str(work)])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "Error:" in result.output and "Traceback" not in result.output
+
+
+# --- evidence: JSON API, facets, search --------------------------------------------------------
+
+
+FACETS = ["rq", "code", "ics", "collaborative", "wave", "source_kind", "org_type", "participant_role", "status", "date"]
+
+
+def facet_counts(data, name):
+    return {v["value"]: v["count"] for v in data["facet_results"][name]["results"]}
+
+
+def test_evidence_json_has_every_facet_with_true_counts(ds, pub):
+    data = get_json(ds, "/study/evidence.json?_facet_size=max")
+    total = sql(pub, "SELECT count(*) FROM evidence")[0][0]
+    assert data["filtered_table_rows_count"] == total > 1000
+    assert set(data["facet_results"]) == set(FACETS)
+    assert data["facet_results"]["date"]["type"] == "date"
+    for col in FACETS[:-1]:
+        expected = dict(sql(pub, f"SELECT {col}, count(*) FROM evidence WHERE {col} IS NOT NULL GROUP BY {col}"))
+        assert facet_counts(data, col) == expected, col
+    assert set(facet_counts(data, "ics")) == {"Ashmoor", "Kellbridge", "Saltmarsh Coast"}
+    assert set(facet_counts(data, "wave")) == {1, 2, 3}
+    assert sum(facet_counts(data, "rq").values()) == total
+    dates = dict(sql(pub, "SELECT date(date), count(*) FROM evidence WHERE date IS NOT NULL GROUP BY date(date)"))
+    assert facet_counts(data, "date") == dates
+
+
+def test_filtered_facets_count_the_filtered_rows(ds, pub):
+    data = get_json(ds, "/study/evidence.json?ics=Kellbridge&wave=2&_facet_size=max")
+    expected = dict(sql(pub, "SELECT rq, count(*) FROM evidence WHERE ics = 'Kellbridge' AND wave = 2 GROUP BY rq"))
+    assert facet_counts(data, "rq") == expected
+    assert facet_counts(data, "ics") == {"Kellbridge": sum(expected.values())}
+    assert data["filtered_table_rows_count"] == sum(expected.values())
+    kinds = dict(sql(pub, "SELECT source_kind, count(*) FROM evidence WHERE ics = 'Kellbridge' AND wave = 2 GROUP BY 1"))
+    assert facet_counts(data, "source_kind") == kinds
+
+
+def test_full_text_search_on_the_evidence_page(ds, pub):
+    html = get(ds, "/study/evidence").text
+    assert 'name="_search"' in html  # the search box
+    data = get_json(ds, "/study/evidence.json?_search=delegated&_shape=objects&_size=max&_facet_size=max")
+    expected = sql(pub, "SELECT count(*) FROM evidence_fts WHERE evidence_fts MATCH 'delegated'")[0][0]
+    assert data["filtered_table_rows_count"] == expected > 0
+    assert all("delegat" in (r["text"] + r["code"] + r["source_title"]).lower() for r in data["rows"])
+    # search and a facet together
+    both = get_json(ds, "/study/evidence.json?_search=delegated&ics=Kellbridge&_facet_size=max")
+    expected_k = sql(pub, """SELECT count(*) FROM evidence WHERE ics = 'Kellbridge' AND rowid IN
+                             (SELECT rowid FROM evidence_fts WHERE evidence_fts MATCH 'delegated')""")[0][0]
+    assert both["filtered_table_rows_count"] == expected_k > 0
+    assert facet_counts(both, "ics") == {"Kellbridge": expected_k}
+    # the excerpts table is searchable too
+    ex = get_json(ds, "/study/excerpts.json?_search=delegated")
+    assert ex["filtered_table_rows_count"] > 0
+
+
+# --- canned queries --------------------------------------------------------------------------
+
+
+def example_args(pub):
+    excerpt = sql(pub, "SELECT excerpt_id FROM evidence WHERE source_kind = 'transcript' ORDER BY excerpt_id LIMIT 1 OFFSET 5")[0][0]
+    code = sql(pub, "SELECT code_id FROM evidence GROUP BY code_id ORDER BY count(*) DESC LIMIT 1")[0][0]
+    return {
+        "framework_matrix": {"rq": ""},
+        "evidence_for": {"rq": "RQ3", "code": "", "ics": "Kellbridge", "wave": "2"},
+        "longitudinal": {"rq": "", "ics": ""},
+        "cooccurrence": {"code": code, "ics": "", "wave": ""},
+        "sources_by_ics": {"wave": ""},
+        "consent_counts": {},
+        "review_queue": {"rq": "RQ4", "ics": ""},
+        "excerpt_context": {"excerpt_id": str(excerpt), "around": "2"},
+    }
+
+
+def run_query(ds, name, args):
+    response = get(ds, f"/study/{name}.json?" + httpx.QueryParams({**args, "_shape": "objects", "_size": "max"}).__str__())
+    assert response.status_code == 200, (name, response.text[:500])
+    data = response.json()
+    assert data["ok"] and data["error"] is None, (name, data.get("error"))
+    return data["rows"]
+
+
+def test_every_canned_query_runs_has_a_description_and_returns_rows(ds, pub):
+    queries = serve.canned_queries(pub)
+    assert set(queries) == set(serve.CANNED_EXAMPLES) == set(example_args(pub))
+    for name, query in queries.items():
+        assert query["title"] and len(query["description"]) > 40, name
+        rows = run_query(ds, name, example_args(pub)[name])
+        assert rows, name
+        html = get(ds, f"/study/{name}?" + str(httpx.QueryParams(example_args(pub)[name])))
+        assert html.status_code == 200 and query["description"][:30] in html.text, name
+
+
+def test_framework_matrix_counts_excerpts_per_rq_ics_wave(ds, pub):
+    rows = run_query(ds, "framework_matrix", {"rq": ""})
+    assert [r["rq"] for r in rows] == ["RQ1", "RQ2", "RQ3", "RQ4", "RQ5", "RQ6"]
+    expected = {(rq, ics, wave): n for rq, ics, wave, n in sql(
+        pub, "SELECT rq, ics, wave, count(DISTINCT excerpt_id) FROM evidence GROUP BY rq, ics, wave")}
+    for row in rows:
+        assert row["row_label"].startswith(row["rq"] + " ")
+        for (rq, ics, wave), n in expected.items():
+            if rq == row["rq"]:
+                assert row[f"{ics or 'national'} w{wave}"] == n
+        assert row["total"] == sum(n for (rq, _, _), n in expected.items() if rq == row["rq"])
+    by_code = run_query(ds, "framework_matrix", {"rq": "rq3"})
+    assert len(by_code) > 1 and all(r["rq"] == "RQ3" and r["code_id"].startswith("RQ3") for r in by_code)
+    assert sum(r["total"] for r in by_code) == sql(pub, "SELECT sum(excerpts) FROM framework WHERE rq = 'RQ3'")[0][0]
+    html = get(ds, "/study/framework_matrix?rq=").text  # numbers link to the evidence behind them
+    assert 'class="cs-cell" href="/study/evidence_for?rq=RQ3&amp;code=&amp;ics=Kellbridge&amp;wave=2"' in html
+
+
+def test_evidence_for_one_cell(ds, pub):
+    rows = run_query(ds, "evidence_for", {"rq": "RQ3", "code": "", "ics": "Kellbridge", "wave": "2"})
+    n = sql(pub, "SELECT count(*) FROM evidence WHERE rq = 'RQ3' AND ics = 'Kellbridge' AND wave = 2")[0][0]
+    assert len(rows) == n > 0 and all(r["rq"] == "RQ3" for r in rows)
+    code_id, code = sql(pub, "SELECT code_id, code FROM evidence WHERE rq = 'RQ3' AND ics = 'Kellbridge' AND wave = 2 LIMIT 1")[0]
+    by_id = run_query(ds, "evidence_for", {"rq": "", "code": code_id, "ics": "Kellbridge", "wave": "2"})
+    by_name = run_query(ds, "evidence_for", {"rq": "RQ3", "code": code, "ics": "Kellbridge", "wave": "2"})
+    assert by_id == by_name and by_id and all(r["code"] == code for r in by_id)
+
+
+def test_longitudinal_change_across_waves(ds, pub):
+    rows = run_query(ds, "longitudinal", {"rq": "", "ics": "Saltmarsh Coast"})
+    framework = {(c, w): n for c, w, n in sql(pub, "SELECT code_id, wave, excerpts FROM framework WHERE ics = 'Saltmarsh Coast'")}
+    assert rows
+    for row in rows:
+        for wave in (1, 2, 3):
+            assert row[f"wave {wave}"] == framework.get((row["code_id"], wave), 0)
+        assert row["change w1→w3"] == row["wave 3"] - row["wave 1"]
+    assert round(sum(r["wave 2 %"] for r in rows)) == 100
+
+
+def test_cooccurrence(ds, pub):
+    code = example_args(pub)["cooccurrence"]["code"]
+    rows = run_query(ds, "cooccurrence", {"code": code, "ics": "", "wave": ""})
+    other = rows[0]["code_b_id"]
+    n = sql(pub, """SELECT count(DISTINCT a.excerpt_id) FROM evidence a JOIN evidence b ON a.excerpt_id = b.excerpt_id
+                   WHERE a.code_id = ? AND b.code_id = ?""", code, other)[0][0]
+    assert rows[0]["excerpts"] == n > 0
+    pairs = run_query(ds, "cooccurrence", {"code": "", "ics": "Ashmoor", "wave": "1"})
+    assert pairs and all(r["code_a_id"] < r["code_b_id"] for r in pairs)
+
+
+def test_sources_consent_and_review_queue(ds, pub):
+    rows = run_query(ds, "sources_by_ics", {"wave": ""})
+    assert sum(r["sources"] for r in rows) == sql(pub, "SELECT count(*) FROM sources")[0][0]
+    assert {r["ics"] for r in rows} >= {"Ashmoor", "Kellbridge", "Saltmarsh Coast"}
+    consent = run_query(ds, "consent_counts", {})
+    assert len(consent) == sql(pub, "SELECT count(*) FROM consent_summary")[0][0]
+    assert all(isinstance(v, (int, type(None))) for r in consent for k, v in r.items() if k != "ics")  # counts only
+    queue = run_query(ds, "review_queue", {"rq": "RQ4", "ics": ""})
+    assert queue and all(r["rq"] == "RQ4" for r in queue)
+    scores = [r["score"] for r in queue]
+    assert scores == sorted(scores, reverse=True)
+    suggested = {r[0] for r in sql(pub, "SELECT coding_id FROM evidence WHERE status = 'suggested'")}
+    assert {r["coding_id"] for r in queue} <= suggested
+
+
+def test_excerpt_context_shows_the_turns_around_it(ds, pub):
+    excerpt = int(example_args(pub)["excerpt_context"]["excerpt_id"])
+    rows = run_query(ds, "excerpt_context", {"excerpt_id": str(excerpt), "around": "2"})
+    source, seq = sql(pub, "SELECT source_id, seq FROM excerpts WHERE id = ?", excerpt)[0]
+    expected = [r[0] for r in sql(pub, "SELECT id FROM excerpts WHERE source_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+                                  source, seq - 2, seq + 2)]
+    assert [r["excerpt_id"] for r in rows] == expected
+    assert [r["here"] for r in rows if r["excerpt_id"] == excerpt] == ["▶"]
+    assert "interviewer" in {r["speaker_role"] for r in rows}  # the question it answers
+    assert len(run_query(ds, "excerpt_context", {"excerpt_id": str(excerpt), "around": ""})) >= len(rows)
+
+
+# --- presentation -----------------------------------------------------------------------------
+
+
+def test_matched_terms_are_highlighted_from_the_offsets(ds, pub):
+    coding_id, text, offsets, colour = sql(
+        pub, "SELECT coding_id, text, offsets, colour FROM evidence WHERE quotable = 1 AND offsets != '[]' "
+        "AND text NOT LIKE '%<%' AND text NOT LIKE '%&%' LIMIT 1")[0]
+    start, end = json.loads(offsets)[0]
+    html = get(ds, f"/study/evidence/{coding_id}").text
+    assert f'<mark class="cs-term" style="--cs-colour: {colour}">{text[start:end]}</mark>' in html
+    page = get(ds, f"/study/evidence?coding_id={coding_id}").text
+    assert f'<mark class="cs-term" style="--cs-colour: {colour}">{text[start:end]}</mark>' in page
+    excerpt = sql(pub, "SELECT excerpt_id FROM evidence WHERE coding_id = ?", coding_id)[0][0]
+    assert f'href="/study/excerpt_context?excerpt_id={excerpt}&amp;around=3"' in page
+    assert f'class="cs-swatch" style="background: {colour}"' in page  # code colours
+
+
+def test_withheld_quotes_are_shown_as_withheld(ds, pub):
+    rows = sql(pub, "SELECT coding_id, text FROM evidence WHERE quotable = 0 LIMIT 1")
+    assert rows, "the sample study has a participant who refused quotation"
+    html = get(ds, f"/study/evidence?coding_id={rows[0][0]}").text
+    assert '<span class="cs-withheld">[withheld' in html
+
+
+def test_render_escapes_html_and_ignores_bad_offsets():
+    from casestudy.datasette_plugin import highlight
+
+    assert str(highlight("a <b> c", "[[2, 5]]")) == 'a <mark class="cs-term">&lt;b&gt;</mark> c'
+    assert str(highlight("short", "[[0, 99], [3, 1]]")) == "short"
+    assert str(highlight("x", "not json")) == "x"
+    assert "javascript" not in str(highlight("ab", "[[0,1]]", colour="red;background:url(javascript:1)"))
+
+
+# --- consent and the publish file -----------------------------------------------------------------
+
+
+def test_withdrawn_participants_never_appear(ds, pub):
+    assert sql(pub, "SELECT count(*) FROM evidence WHERE participant_id = 'P09'")[0][0] == 0
+    data = get_json(ds, "/study/evidence.json?participant_id=P09")
+    assert data["filtered_table_rows_count"] == 0
+    search = get_json(ds, "/study/excerpts.json?_search=" + httpx.QueryParams({"q": '"orange folder"'})["q"])
+    assert search["filtered_table_rows_count"] == 0
+    assert P09_CANARY not in get(ds, "/study/evidence?_search=orange").text
+
+
+def test_a_withdrawal_reaches_the_running_server(served_study, tmp_path):
+    """The publish file is replaced after a withdrawal: the server must switch to it at once."""
+    work = tmp_path / "work.db"
+    shutil.copy(served_study[0], work)
+    pub = serve.default_publish_path(work)
+    serve.ensure_publish_db(work, pub, echo=lambda _: None)
+    ds = serve.build_datasette(pub)
+    before = get_json(ds, "/study/evidence.json?participant_id=P10")["filtered_table_rows_count"]
+    assert before > 0
+    result = CliRunner().invoke(cli, ["consent", "withdraw", "P10", "--db", str(work)])
+    assert result.exit_code == 0, result.output
+    assert get_json(ds, "/study/evidence.json?participant_id=P10")["filtered_table_rows_count"] == 0
+    assert get_json(ds, "/study/evidence.json?_facet_size=max")["facet_results"]["participant_role"]
+    rows = run_query(ds, "framework_matrix", {"rq": ""})
+    assert sum(r["total"] for r in rows) == sql(pub, "SELECT count(DISTINCT excerpt_id || '-' || rq) FROM evidence")[0][0]
+
+
+def test_prepare_publish_db_is_idempotent(pub):
+    assert serve.prepare_publish_db(pub) == []
+    names = {r[0] for r in sql(pub, "SELECT name FROM sqlite_master")}
+    assert {"idx_evidence_by_rq", "evidence_facet_counts", "cooccurrence"} <= names
+
+
+def test_serve_needs_a_working_or_publish_database(tmp_path):
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "none.db")])
+    assert result.exit_code == 1 and "casestudy demo" in result.output and "Traceback" not in result.output
+
+
+# --- the password rule ---------------------------------------------------------------------------
+
+
+def test_refuses_a_non_local_host_without_a_password(served_study, monkeypatch):
+    monkeypatch.delenv(serve.PASSWORD_ENV, raising=False)
+    work, pub = served_study
+    before = pub.stat().st_mtime_ns
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--db", str(work)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "needs a password" in lines[0] and "--hash-password" in lines[0]
+    assert pub.stat().st_mtime_ns == before
+    with pytest.raises(CasestudyError):
+        serve.check_host("192.168.1.20", None)
+    serve.check_host("127.0.0.1", None)
+    serve.check_host("localhost", None)
+    with pytest.raises(CasestudyError, match="not a hash"):
+        serve.check_host("0.0.0.0", "secret")
+
+
+def test_hash_password_helper():
+    from datasette_auth_passwords.utils import verify_password
+
+    result = CliRunner().invoke(cli, ["serve", "--hash-password"], input="open sesame\nopen sesame\n")
+    assert result.exit_code == 0
+    hashed = result.output.strip().splitlines()[-1]
+    assert hashed.startswith("pbkdf2_sha256$") and verify_password("open sesame", hashed)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, auth=None, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            return httpx.get(url, auth=auth, timeout=5)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"server did not start at {url}")
+
+
+def start_server(args, env=None):
+    return subprocess.Popen(
+        [sys.executable, "-m", "casestudy", "serve", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})},
+    )
+
+
+def stop(process):
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_serves_on_any_host_with_a_password_and_only_to_it(served_study):
+    from casestudy.serve import hash_password
+
+    work, pub = served_study
+    port = free_port()
+    process = start_server(["--host", "0.0.0.0", "--port", str(port), "--db", str(work), "--publish-db", str(pub)],
+                           env={serve.PASSWORD_ENV: hash_password("open sesame")})
+    try:
+        first = wait_for(f"http://127.0.0.1:{port}/")
+        assert first.status_code == 401  # nothing without the password: pages, JSON, SQL, search
+        for path in ("/study/evidence.json", "/study.json?sql=select+*+from+excerpts", "/study/excerpts?_search=board"):
+            assert httpx.get(f"http://127.0.0.1:{port}{path}").status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/", auth=("team", "wrong")).status_code == 401
+        ok = httpx.get(f"http://127.0.0.1:{port}/study/evidence.json", auth=("team", "open sesame"))
+        assert ok.status_code == 200 and ok.json()["filtered_table_rows_count"] > 0
+    finally:
+        stop(process)
+
+
+def test_serve_command_runs_on_localhost(served_study):
+    work, pub = served_study
+    port = free_port()
+    process = start_server(["--port", str(port), "--db", str(work), "--publish-db", str(pub)],
+                           env={serve.PASSWORD_ENV: ""})
+    try:
+        response = wait_for(f"http://127.0.0.1:{port}/study/framework_matrix.json?rq=&_shape=objects")
+        assert response.status_code == 200 and len(response.json()["rows"]) == 6
+    finally:
+        stop(process)
+    output = process.stdout.read()
+    assert f"http://127.0.0.1:{port}/" in output and "up to date" in output
