@@ -275,10 +275,11 @@ cli.add_command(export_group)
 cli.add_command(import_group)
 
 # `casestudy code`, `casestudy codebook ...`, `casestudy review ...` (casestudy/cli_coding.py)
-from .cli_coding import code_cmd, codebook_group  # noqa: E402
+from .cli_coding import code_cmd, codebook_group, review_group  # noqa: E402
 
 cli.add_command(code_cmd)
 cli.add_command(codebook_group)
+cli.add_command(review_group)
 
 
 @cli.command()

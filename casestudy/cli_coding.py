@@ -67,3 +67,241 @@ def codebook_list(folder):
     for code in book.codes:
         indent = "  " if code.codable else ""
         click.echo(f"{indent}{code.id:<34} {code.name}")
+
+
+# --- review -------------------------------------------------------------------------
+
+from . import db as dblib  # noqa: E402
+from . import review as review_lib  # noqa: E402
+
+
+def highlight(text: str, spans) -> str:
+    """``text`` with the character ``spans`` in bold reverse video (plain when not a terminal)."""
+    out, pos = [], 0
+    for start, end in sorted(set(spans)):
+        if start < pos:
+            start = pos
+        if end <= start:
+            continue
+        out.append(text[pos:start])
+        out.append(click.style(text[start:end], bold=True, reverse=True))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def snippet(row: dict, width: int = 110) -> str:
+    """A one-line window of the display text around the first matched term."""
+    text = row["display_text"]
+    spans = review_lib.spans_for_display(row, row.get("offsets"))
+    start = max(0, spans[0][0] - width // 3) if spans else 0
+    end = min(len(text), start + width)
+    piece = text[start:end]
+    shifted = [(max(a - start, 0), min(b - start, len(piece))) for a, b in spans if a < end and b > start]
+    return ("…" if start else "") + " ".join(highlight(piece, shifted).split("\n")) + ("…" if end < len(text) else "")
+
+
+def print_excerpt(view: review_lib.ExcerptView, *, context: int = 300) -> None:
+    row = view.excerpt
+    click.echo(click.style(f"Excerpt {row['id']}", bold=True) + f"  {review_lib.where(row)}")
+    if view.previous:
+        prev = view.previous["display_text"]
+        click.echo(click.style(f"  {review_lib.who(view.previous)}: ", dim=True) + click.style(("…" + prev[-context:]) if len(prev) > context else prev, dim=True))
+    spans = []
+    for coding in view.codings:
+        if coding["status"] != "rejected":
+            spans.extend(review_lib.spans_for_display(row, coding["offsets"]))
+    click.echo(f"▶ {review_lib.who(row)}: " + highlight(row["display_text"], spans))
+    if view.following:
+        nxt = view.following["display_text"]
+        click.echo(click.style(f"  {review_lib.who(view.following)}: ", dim=True) + click.style((nxt[:context] + "…") if len(nxt) > context else nxt, dim=True))
+    click.echo("Codings:")
+    if not view.codings:
+        click.echo("  (none)")
+    for c in view.codings:
+        terms = ", ".join(json.loads(c["terms"] or "[]"))
+        decided = f" by {c['reviewed_by']} {c['reviewed_at']}" if c["reviewed_by"] else ""
+        score = f" {c['score']:.2f}" if c["score"] is not None else ""
+        click.echo(f"  #{c['id']:<6} {c['status']:<9} {c['code_id']:<32}{score} {c['coder']}{decided}" + (f"  [{terms}]" if terms else ""))
+    for m in view.memos:
+        about = f"on {m['code_id']}" if m["code_id"] else "on this excerpt"
+        click.echo(f"Memo #{m['id']} {about} by {m['author']} ({m['created_at']}): {m['text']}")
+
+
+import json  # noqa: E402
+
+
+def _read_key() -> str:
+    """One key press at a terminal; from a pipe (scripts, tests), the next non-blank character."""
+    import sys
+
+    if sys.stdin.isatty():
+        return click.getchar().lower()
+    while True:
+        char = sys.stdin.read(1)
+        if not char:
+            return "q"
+        if not char.isspace():
+            return char.lower()
+
+
+@click.group("review", cls=Group)
+def review_group():
+    """Review coding suggestions: list, show, accept, reject, add, remove, memo, next.
+
+    Every decision is recorded with your name (--coder or $CASESTUDY_CODER) and the time,
+    on the coding and in the audit log. Excerpts are shown pseudonymised.
+    """
+
+
+def queue_filters(function):
+    for option in reversed(
+        [
+            click.option("--rq", type=click.Choice(codebook_lib.RQS, case_sensitive=False), help="Only this research question."),
+            click.option("--code", "code_id", metavar="CODE_ID", help="Only this code (or its themes, e.g. RQ4 or RQ4.risk-gain-share)."),
+            click.option("--ics", help="Only sources of this ICS."),
+            click.option("--wave", type=click.IntRange(min=1), help="Only this fieldwork wave."),
+            click.option("--source", metavar="ID|TEXT", help="Only this source (id, or text in its title or path)."),
+            click.option("--kind", type=click.Choice(["transcript", "board-paper", "policy", "observation"]), help="Only this kind of source."),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+@review_group.command("queue")
+@queue_filters
+@click.option("--status", type=click.Choice([*review_lib.STATUSES, "all"]), default="suggested", show_default=True, help="Which codings.")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="At most this many (0 = all).")
+@db_option
+def review_queue(rq, code_id, ics, wave, source, kind, status, limit, db_path):
+    """List codings waiting for review (or any status), one line each."""
+    db = open_existing(db_path)
+    rows = review_lib.queue(db, rq=rq, code=code_id, ics=ics, wave=wave, source=source, kind=kind, status=status, limit=limit or None)
+    if not rows:
+        click.echo("Nothing to review with these filters.")
+        return
+    for row in rows:
+        score = f"{row['score']:.2f}" if row["score"] is not None else "  - "
+        click.echo(
+            f"#{row['coding_id']:<6} {row['code_id']:<32} {score} {row['status']:<9} excerpt {row['excerpt_id']:<6} "
+            f"{review_lib.who(row)} · {row['ics'] or '-'} w{row['wave'] or '-'}"
+        )
+        click.echo(f"        {snippet(row)}")
+    total = len(review_lib.queue(db, rq=rq, code=code_id, ics=ics, wave=wave, source=source, kind=kind, status=status, limit=None))
+    click.echo(f"{len(rows)} of {total} shown. Decide with: casestudy review accept|reject CODING_ID...")
+
+
+@review_group.command("show")
+@click.argument("excerpt_id", type=int)
+@db_option
+def review_show(excerpt_id, db_path):
+    """Show an excerpt in context (the turns or paragraphs around it), matched terms
+    highlighted, with its codings and memos."""
+    db = open_existing(db_path)
+    print_excerpt(review_lib.show(db, excerpt_id))
+
+
+def _decide(coding_ids, status, coder, db_path):
+    db = open_existing(db_path)
+    with dblib.transaction(db):
+        rows = review_lib.decide(db, list(coding_ids), status, coder)
+    for row in rows:
+        click.echo(f"#{row['id']} {row['code_id']} on excerpt {row['excerpt_id']}: {row['status']} → {status} by {coder}")
+
+
+@review_group.command("accept")
+@click.argument("coding_ids", nargs=-1, required=True, type=int)
+@coder_option
+@db_option
+def review_accept(coding_ids, coder, db_path):
+    """Accept codings (suggestions or earlier decisions) by id."""
+    _decide(coding_ids, "accepted", coder, db_path)
+
+
+@review_group.command("reject")
+@click.argument("coding_ids", nargs=-1, required=True, type=int)
+@coder_option
+@db_option
+def review_reject(coding_ids, coder, db_path):
+    """Reject codings by id; a rejected suggestion is never suggested again."""
+    _decide(coding_ids, "rejected", coder, db_path)
+
+
+@review_group.command("add")
+@click.argument("excerpt_id", type=int)
+@click.argument("code_id")
+@coder_option
+@db_option
+def review_add(excerpt_id, code_id, coder, db_path):
+    """Code EXCERPT_ID with CODE_ID by hand (accepted, with your name)."""
+    db = open_existing(db_path)
+    with dblib.transaction(db):
+        coding_id, what = review_lib.add(db, excerpt_id, code_id, coder)
+    click.echo(f"#{coding_id} {code_id} on excerpt {excerpt_id}: {what} by {coder}")
+
+
+@review_group.command("remove")
+@click.argument("coding_id", type=int)
+@coder_option
+@db_option
+def review_remove(coding_id, coder, db_path):
+    """Delete a hand-added coding (codebook suggestions are rejected, not removed)."""
+    db = open_existing(db_path)
+    with dblib.transaction(db):
+        row = review_lib.remove(db, coding_id, coder)
+    click.echo(f"Removed #{coding_id} ({row['code_id']} on excerpt {row['excerpt_id']}, added by {row['coder']}).")
+
+
+@review_group.command("memo")
+@click.argument("text")
+@click.option("--excerpt", "excerpt_id", type=int, help="The excerpt the memo is about.")
+@click.option("--code", "code_id", metavar="CODE_ID", help="The code the memo is about.")
+@coder_option
+@db_option
+def review_memo(text, excerpt_id, code_id, coder, db_path):
+    """Write a memo TEXT about an excerpt, a code, or a code on an excerpt."""
+    db = open_existing(db_path)
+    with dblib.transaction(db):
+        memo_id = review_lib.memo(db, text, coder, excerpt_id=excerpt_id, code_id=code_id)
+    click.echo(f"Memo #{memo_id} saved by {coder}.")
+
+
+@review_group.command("next")
+@queue_filters
+@coder_option
+@db_option
+def review_next(rq, code_id, ics, wave, source, kind, coder, db_path):
+    """Review suggestions one by one: [a]ccept, [r]eject, [s]kip, [q]uit.
+
+    Each decision is saved at once (one transaction each), so quitting loses nothing.
+    """
+    db = open_existing(db_path)
+    review_lib._need_coder(coder)
+    skipped: list[int] = []
+    decided = 0
+    while True:
+        rows = review_lib.queue(db, rq=rq, code=code_id, ics=ics, wave=wave, source=source, kind=kind, limit=1, exclude_ids=tuple(skipped))
+        if not rows:
+            click.echo("No more suggestions to review with these filters.")
+            break
+        row = rows[0]
+        click.echo("")
+        click.echo(click.style(f"Suggestion #{row['coding_id']}: {row['code_id']} ({row['code_name']}), score {row['score']}", bold=True))
+        print_excerpt(review_lib.show(db, row["excerpt_id"]))
+        click.echo("[a]ccept  [r]eject  [s]kip  [q]uit ? ", nl=False)
+        key = _read_key()
+        click.echo(key)
+        if key == "a" or key == "r":
+            status = "accepted" if key == "a" else "rejected"
+            with dblib.transaction(db):
+                review_lib.decide(db, [row["coding_id"]], status, coder)
+            decided += 1
+            click.echo(f"#{row['coding_id']} {status}.")
+        elif key == "s":
+            skipped.append(row["coding_id"])
+        elif key in ("q", "\x03", "\x04", ""):
+            break
+        else:
+            click.echo("Use a, r, s or q.")
+    click.echo(f"{decided} decision(s) recorded by {coder}.")

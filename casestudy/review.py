@@ -1,0 +1,320 @@
+"""Review: people accept, reject, add and remove codings, and write memos.
+
+Every decision records who made it and when (``codings.reviewed_by`` /
+``reviewed_at``) and goes into ``audit_log``. Auto suggestions are never deleted: a wrong
+one is *rejected*, so re-coding will not suggest it again. A hand-added coding can be
+removed. All text shown to a reviewer is ``display_text`` (names pseudonymised), and
+excerpts of withdrawn participants are not shown.
+
+Each function works inside the caller's transaction and raises ``CasestudyError`` before
+writing anything when an id is unknown, so a refused command leaves the db unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from .coding import display_offsets
+from .db import CONSENTED_EXCERPT, audit, now
+from .errors import CasestudyError
+
+STATUSES = ("suggested", "accepted", "rejected")
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def _is_auto(coder: str) -> bool:
+    return coder.startswith("auto:")
+
+
+def coding_row(db: sqlite_utils.Database, coding_id: int) -> dict:
+    rows = list(
+        db.query(
+            "SELECT c.*, cd.rq, cd.name AS code_name FROM codings c JOIN codes cd ON cd.id = c.code_id WHERE c.id = ?",
+            [coding_id],
+        )
+    )
+    if not rows:
+        raise CasestudyError(f"no coding with id {coding_id} (see `casestudy review queue`)")
+    return rows[0]
+
+
+def code_row(db: sqlite_utils.Database, code_id: str) -> dict:
+    rows = list(db.query("SELECT * FROM codes WHERE id = ?", [code_id]))
+    if not rows:
+        near = [r[0] for r in db.execute("SELECT id FROM codes WHERE id LIKE ? ORDER BY id LIMIT 3", [f"%{code_id}%"])]
+        hint = f" (did you mean {', '.join(near)}?)" if near else " (see `casestudy codebook list`)"
+        raise CasestudyError(f"no code {code_id!r}{hint}")
+    return rows[0]
+
+
+EXCERPT_SQL = f"""
+SELECT e.id, e.source_id, e.seq, e.display_text, e.text, e.is_interviewer, e.speaker_role,
+       e.participant_id, e.turn, e.page, e.heading, s.kind AS source_kind, s.title AS source_title,
+       s.wave, s.date, i.name AS ics, col.name AS collaborative, p.role AS participant_role,
+       p.org_type AS org_type, ({CONSENTED_EXCERPT}) AS is_evidence
+FROM excerpts e
+JOIN sources s ON s.id = e.source_id
+LEFT JOIN ics i ON i.id = s.ics_id
+LEFT JOIN collaboratives col ON col.id = s.collaborative_id
+LEFT JOIN participants p ON p.id = e.participant_id
+LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+"""
+
+
+def excerpt_row(db: sqlite_utils.Database, excerpt_id: int, *, evidence_only: bool = True) -> dict:
+    rows = list(db.query(EXCERPT_SQL + " WHERE e.id = ?", [excerpt_id]))
+    if not rows:
+        raise CasestudyError(f"no excerpt with id {excerpt_id}")
+    row = rows[0]
+    if evidence_only and not row["is_evidence"]:
+        why = "an interviewer turn" if row["is_interviewer"] else "not evidence (consent withdrawn or not given)"
+        raise CasestudyError(f"excerpt {excerpt_id} is {why}; it cannot be reviewed or coded")
+    return row
+
+
+def who(row: dict) -> str:
+    """A pseudonymous speaker label: ID, role, organisation type (never a name)."""
+    if row.get("is_interviewer"):
+        return "Interviewer"
+    if row.get("participant_id"):
+        bits = [row["participant_id"], row.get("participant_role"), row.get("org_type")]
+        return ", ".join(b for b in bits if b)
+    return {"board-paper": "Board paper", "policy": "Policy", "observation": "Observation notes"}.get(row.get("source_kind"), "Document")
+
+
+def where(row: dict) -> str:
+    bits = [row.get("source_title"), row.get("ics"), f"wave {row['wave']}" if row.get("wave") else None, row.get("date")]
+    if row.get("page"):
+        bits.append(f"p. {row['page']}")
+    return " · ".join(str(b) for b in bits if b)
+
+
+def spans_for_display(row: dict, offsets_json: str | None) -> list[tuple[int, int]]:
+    """The offsets of a coding mapped onto the excerpt's display_text (spans over names dropped)."""
+    offsets = json.loads(offsets_json or "[]")
+    return [tuple(o) for o in display_offsets(row["text"], row["display_text"], offsets) if o]
+
+
+def queue(
+    db: sqlite_utils.Database,
+    *,
+    rq: str | None = None,
+    code: str | None = None,
+    ics: str | None = None,
+    wave: int | None = None,
+    source: str | None = None,
+    kind: str | None = None,
+    status: str | None = "suggested",
+    coder: str | None = None,
+    limit: int | None = 50,
+    after: int = 0,
+    exclude_ids: tuple[int, ...] = (),
+) -> list[dict]:
+    """Codings to review, in reading order, with their excerpt's display text."""
+    where_sql = [CONSENTED_EXCERPT, "c.id > :after"]
+    params: dict = {"after": after}
+    if rq:
+        where_sql.append("cd.rq = :rq")
+        params["rq"] = rq.upper()
+    if code:
+        where_sql.append("(c.code_id = :code OR c.code_id LIKE :code_prefix)")
+        params.update(code=code, code_prefix=code.rstrip(".") + ".%")
+    if ics:
+        where_sql.append("lower(i.name) = lower(:ics)")
+        params["ics"] = ics
+    if wave is not None:
+        where_sql.append("s.wave = :wave")
+        params["wave"] = wave
+    if source:
+        if str(source).isdigit():
+            where_sql.append("s.id = :source")
+            params["source"] = int(source)
+        else:
+            where_sql.append("(s.title LIKE :source_like OR s.path LIKE :source_like)")
+            params["source_like"] = f"%{source}%"
+    if kind:
+        where_sql.append("s.kind = :kind")
+        params["kind"] = kind
+    if status and status != "all":
+        where_sql.append("c.status = :status")
+        params["status"] = status
+    if coder:
+        where_sql.append("(c.coder = :coder OR (:coder = 'auto' AND c.coder LIKE 'auto:%'))")
+        params["coder"] = coder
+    if exclude_ids:
+        where_sql.append(f"c.id NOT IN ({', '.join(str(int(i)) for i in exclude_ids)})")
+    sql = f"""
+        SELECT c.id AS coding_id, c.code_id, cd.name AS code_name, cd.rq, c.status, c.coder, c.score,
+               c.terms, c.offsets, c.reviewed_by, c.reviewed_at,
+               e.id AS excerpt_id, e.text, e.display_text, e.participant_id, e.is_interviewer, e.page,
+               s.kind AS source_kind, s.title AS source_title, s.wave, s.date, i.name AS ics,
+               p.role AS participant_role, p.org_type
+        FROM codings c
+        JOIN codes cd ON cd.id = c.code_id
+        JOIN excerpts e ON e.id = c.excerpt_id
+        JOIN sources s ON s.id = e.source_id
+        LEFT JOIN ics i ON i.id = s.ics_id
+        LEFT JOIN participants p ON p.id = e.participant_id
+        LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+        WHERE {' AND '.join(f'({w})' for w in where_sql)}
+        ORDER BY s.id, e.seq, cd.sort, c.id
+    """
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return list(db.query(sql, params))
+
+
+@dataclass
+class ExcerptView:
+    excerpt: dict
+    previous: dict | None
+    following: dict | None
+    codings: list[dict]
+    memos: list[dict]
+
+
+def show(db: sqlite_utils.Database, excerpt_id: int) -> ExcerptView:
+    """An excerpt with the turns or paragraphs before and after it, its codings and memos."""
+    row = excerpt_row(db, excerpt_id)
+
+    def neighbour(seq: int) -> dict | None:
+        rows = list(db.query(EXCERPT_SQL + " WHERE e.source_id = ? AND e.seq = ?", [row["source_id"], seq]))
+        return rows[0] if rows and (rows[0]["is_evidence"] or rows[0]["is_interviewer"]) else None
+
+    codings = list(
+        db.query(
+            """SELECT c.*, cd.name AS code_name, cd.rq FROM codings c JOIN codes cd ON cd.id = c.code_id
+               WHERE c.excerpt_id = ? ORDER BY cd.rq, cd.sort, c.id""",
+            [excerpt_id],
+        )
+    )
+    memos = list(
+        db.query(
+            "SELECT * FROM memos WHERE excerpt_id = ? OR (code_id IN (SELECT code_id FROM codings WHERE excerpt_id = ?) AND excerpt_id IS NULL) ORDER BY id",
+            [excerpt_id, excerpt_id],
+        )
+    )
+    return ExcerptView(row, neighbour(row["seq"] - 1), neighbour(row["seq"] + 1), codings, memos)
+
+
+# --- deciding -----------------------------------------------------------------------
+
+
+def _need_coder(coder: str | None) -> str:
+    coder = (coder or "").strip()
+    if not coder:
+        raise CasestudyError("say who you are: --coder NAME or $CASESTUDY_CODER")
+    if coder.startswith("auto:"):
+        raise CasestudyError("a person's name cannot start with 'auto:' (that prefix marks codebook suggestions)")
+    return coder
+
+
+def decide(db: sqlite_utils.Database, coding_ids: list[int], status: str, coder: str) -> list[dict]:
+    """Accept or reject codings; every id is checked before anything is written."""
+    if status not in ("accepted", "rejected"):
+        raise CasestudyError(f"unknown decision {status!r}")
+    coder = _need_coder(coder)
+    rows = [coding_row(db, int(cid)) for cid in dict.fromkeys(coding_ids)]
+    stamp = now()
+    with db.atomic():
+        for row in rows:
+            db["codings"].update(row["id"], {"status": status, "reviewed_by": coder, "reviewed_at": stamp, "updated_at": stamp})
+            audit(
+                db, coder, f"coding.{status[:-2]}", str(row["id"]),
+                excerpt_id=row["excerpt_id"], code_id=row["code_id"], previous=row["status"], coder=row["coder"],
+            )
+    return rows
+
+
+def add(db: sqlite_utils.Database, excerpt_id: int, code_id: str, coder: str) -> tuple[int, str]:
+    """Code an excerpt by hand. Returns (coding id, what happened).
+
+    When a suggestion for the same code is waiting on the excerpt it is accepted instead,
+    so the evidence is not counted twice.
+    """
+    coder = _need_coder(coder)
+    excerpt_row(db, excerpt_id)
+    code = code_row(db, code_id)
+    if not code["codable"]:
+        raise CasestudyError(f"{code_id} is a research question, not a theme: code one of its themes (see `casestudy codebook list`)")
+    stamp = now()
+    with db.atomic():
+        existing = list(db.query("SELECT * FROM codings WHERE excerpt_id = ? AND code_id = ? ORDER BY id", [excerpt_id, code_id]))
+        mine = [r for r in existing if r["coder"] == coder]
+        if mine and mine[0]["status"] == "accepted":
+            raise CasestudyError(f"excerpt {excerpt_id} is already coded {code_id} by {coder} (coding {mine[0]['id']})")
+        waiting = [r for r in existing if _is_auto(r["coder"]) and r["status"] == "suggested"]
+        if waiting:
+            decide(db, [waiting[0]["id"]], "accepted", coder)
+            return waiting[0]["id"], "accepted the waiting suggestion"
+        if mine:  # a hand coding this coder had rejected: accept it again
+            decide(db, [mine[0]["id"]], "accepted", coder)
+            return mine[0]["id"], "re-accepted"
+        coding_id = db["codings"].insert(
+            {
+                "excerpt_id": excerpt_id,
+                "code_id": code_id,
+                "coder": coder,
+                "status": "accepted",
+                "terms": "[]",
+                "offsets": "[]",
+                "score": None,
+                "codebook_version": code["codebook_version"],
+                "created_at": stamp,
+                "updated_at": stamp,
+                "reviewed_by": coder,
+                "reviewed_at": stamp,
+            }
+        ).last_pk
+        audit(db, coder, "coding.add", str(coding_id), excerpt_id=excerpt_id, code_id=code_id)
+    return coding_id, "added"
+
+
+def remove(db: sqlite_utils.Database, coding_id: int, coder: str) -> dict:
+    """Delete a hand-added coding (auto suggestions are rejected, never deleted)."""
+    coder = _need_coder(coder)
+    row = coding_row(db, coding_id)
+    if _is_auto(row["coder"]):
+        raise CasestudyError(
+            f"coding {coding_id} is a codebook suggestion ({row['coder']}); reject it instead: casestudy review reject {coding_id}"
+        )
+    with db.atomic():
+        db.execute("DELETE FROM codings WHERE id = ?", [coding_id])
+        audit(db, coder, "coding.remove", str(coding_id), excerpt_id=row["excerpt_id"], code_id=row["code_id"], added_by=row["coder"])
+    return row
+
+
+def memo(db: sqlite_utils.Database, text: str, coder: str, *, excerpt_id: int | None = None, code_id: str | None = None) -> int:
+    """Write a memo about an excerpt, a code, or a code on an excerpt."""
+    coder = _need_coder(coder)
+    text = (text or "").strip()
+    if not text:
+        raise CasestudyError("a memo needs some text")
+    if excerpt_id is None and not code_id:
+        raise CasestudyError("say what the memo is about: --excerpt ID and/or --code CODE_ID")
+    source_id = excerpt_row(db, excerpt_id)["source_id"] if excerpt_id is not None else None
+    if code_id:
+        code_row(db, code_id)
+    with db.atomic():
+        memo_id = db["memos"].insert(
+            {"excerpt_id": excerpt_id, "code_id": code_id, "source_id": source_id, "author": coder, "text": text, "created_at": now()}
+        ).last_pk
+        audit(db, coder, "memo.add", str(memo_id), excerpt_id=excerpt_id, code_id=code_id)
+    return memo_id
+
+
+def counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """Codings of evidence by status."""
+    return {
+        status: n
+        for status, n in db.execute(
+            f"""SELECT c.status, count(*) FROM codings c JOIN excerpts e ON e.id = c.excerpt_id
+                JOIN sources s ON s.id = e.source_id LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+                WHERE {CONSENTED_EXCERPT} GROUP BY c.status"""
+        )
+    }
