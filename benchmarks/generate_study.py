@@ -288,7 +288,7 @@ def generate(folder: Path, words: int = 1_000_000, seed: int = 0, pdf_share: flo
                 wave = 1 + ((number - 1) // len(participants)) % 3
                 fmt = ("txt", "vtt", "docx")[number % 3]
                 label = name if number % 2 else pid  # register name or ID as the speaker label
-                target = rng.randint(3_000, 9_000)
+                target = min(rng.randint(3_000, 9_000), max(800, words // 12))  # small studies: several files
                 path = folder / "transcripts" / f"{2023 + wave}-{pid}-w{wave}-{number}.{fmt}"
                 turns = _turns(Text(rng, ics), label, min(target, words - total + 50))
                 writer_fn = {"txt": _write_txt, "vtt": _write_vtt, "docx": _write_docx_transcript}[fmt]

@@ -114,8 +114,18 @@ def read_docx_blocks(path: Path) -> tuple[list[Block], str | None]:
     from docx.table import Table
 
     document = _open_docx(path)
-    # style names by id, looked up once: ``paragraph.style`` searches every style, per paragraph
-    style_names = {style.style_id: style.name for style in document.styles}
+    # style names by id, looked up once each: ``paragraph.style`` searches every style, per paragraph
+    from docx.styles import BabelFish
+
+    style_names: dict[str, str] = {}
+
+    def style_name(style_id: str) -> str:
+        if style_id not in style_names:
+            element = document.styles.element.get_by_id(style_id)
+            name = element.name_val if element is not None else None
+            style_names[style_id] = BabelFish.internal2ui(name) if name else ""
+        return style_names[style_id]
+
     blocks: list[Block] = []
     for item in document.iter_inner_content():
         if isinstance(item, Table):
@@ -132,7 +142,7 @@ def read_docx_blocks(path: Path) -> tuple[list[Block], str | None]:
         if not text:
             continue
         style_id = item._p.style
-        style = (style_names.get(style_id) if style_id else "") or ""
+        style = style_name(style_id) if style_id else ""
         level = _heading_level(style)
         blocks.append(Block(text, is_heading=level > 0, level=level))
     title = (document.core_properties.title or "").strip() or None
@@ -161,7 +171,13 @@ def read_pdf_blocks(path: Path) -> tuple[list[Block], int]:
         raise CasestudyError("file is empty", path)
     try:
         with pdfplumber.open(str(path)) as pdf:
-            pages = [(page.height, page.extract_text_lines(return_chars=True)) for page in pdf.pages]
+            pages = []
+            for page in pdf.pages:
+                # keep what the layout needs per line, not every character's dict, and let
+                # pdfplumber drop the page's objects: memory stays flat on long documents
+                lines = [_summarise_line(line) for line in page.extract_text_lines(return_chars=True)]
+                pages.append((page.height, lines))
+                page.close()
     except CasestudyError:
         raise
     except Exception as exc:
@@ -210,12 +226,29 @@ def _in_margin(line: dict, height: float) -> bool:
     return line["top"] < height * 0.1 or line["bottom"] > height * 0.9
 
 
+def _summarise_line(line: dict) -> dict:
+    chars = [c for c in line.get("chars", []) if c.get("text", "").strip()]
+    sizes = [c.get("size", 0) for c in chars]
+    fonts = [c.get("fontname", "") for c in chars]
+    return {
+        "text": line["text"],
+        "top": line["top"],
+        "bottom": line["bottom"],
+        "size": round(statistics.median(sizes), 1) if sizes else 0.0,
+        "bold": bool(fonts) and all("bold" in f.lower() for f in fonts),
+    }
+
+
 def _line_size(line: dict) -> float:
+    if "size" in line:
+        return line["size"]
     sizes = [c.get("size", 0) for c in line.get("chars", []) if c.get("text", "").strip()]
     return round(statistics.median(sizes), 1) if sizes else 0.0
 
 
 def _line_bold(line: dict) -> bool:
+    if "bold" in line:
+        return line["bold"]
     fonts = [c.get("fontname", "") for c in line.get("chars", []) if c.get("text", "").strip()]
     return bool(fonts) and all("bold" in f.lower() for f in fonts)
 
