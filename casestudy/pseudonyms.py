@@ -147,7 +147,7 @@ def _english_words() -> tuple[frozenset, frozenset]:
         from spacy.lang.en.stop_words import STOP_WORDS
     except Exception:  # pragma: no cover
         STOP_WORDS = set()
-    common = set(STOP_WORDS) | MONTHS_DAYS
+    common = set(STOP_WORDS)  # "Will", "May": skipped only at the start of a sentence
     return frozenset(w.lower() for w in words if isinstance(w, str)), frozenset(common)
 
 
