@@ -231,17 +231,20 @@ def consent_import(file, coder, db_path):
 
 
 @cli.command("publish")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--if-changed", is_flag=True, help="Rebuild only if the working database changed since OUT was built.")
 @db_option
 def publish_cmd(out, if_changed, db_path):
     """Write OUT.db: the consent-safe, pseudonymised database that Datasette and exports read.
+
+    OUT defaults to <working db stem>-publish.db beside the working database.
 
     Only excerpts that consent allows, every register name replaced by its pseudonym,
     no file paths; refused-quotation text replaced by a placeholder.
     """
     from . import publish as publish_lib
 
+    out = out or publish_lib.default_publish_path(db_path)
     if Path(out).resolve() == Path(db_path).resolve():
         raise CasestudyError("the publish database must be a different file from the working database", out)
     if if_changed and not publish_lib.ensure_published(db_path, out):

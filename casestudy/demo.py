@@ -32,6 +32,16 @@ def run(db_path: str, corpus: Path | None, echo: Callable[[str], None]) -> None:
     echo(report.summary())
     echo("")
     echo(summary(db))
+    from . import publish as publish_lib  # the consent-safe, pseudonymised database every output reads
+
+    publish_path = publish_lib.default_publish_path(db_path)
+    built = publish_lib.ensure_published(db_path, publish_path)
+    counts = publish_lib.read_counts(publish_path)
+    echo("")
+    echo(
+        f"Publish database:        {publish_path} ({'built' if built else 'up to date'}; "
+        f"{counts.get('evidence', 0):,} evidence rows, {counts.get('withheld_quotes', 0)} excerpts withheld from quotation)"
+    )
     from .export_common import demo_exports  # the Word report and REFI-QDA project, from the publish db
 
     echo("")

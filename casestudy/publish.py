@@ -76,6 +76,12 @@ _FINGERPRINT_TABLES = (
 )
 
 
+def default_publish_path(working_db: "str | Path") -> Path:
+    """Where the publish database of ``working_db`` goes by default: ``<stem>-publish.db`` beside it."""
+    working = Path(working_db)
+    return working.with_name(f"{working.stem}-publish.db")
+
+
 # --- fingerprint ----------------------------------------------------------------------
 
 
