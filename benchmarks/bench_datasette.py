@@ -124,11 +124,14 @@ def build(path: Path, rows: int, seed: int = 7) -> None:
 async def measure(path: Path, repeat: int) -> list[tuple[str, float, int]]:
     ds = serve.build_datasette(path)
     await ds.invoke_startup()
-    name = serve.database_name(path)
+    name = serve.DB_NAME
     base = f"/{name}"
     pages = [("evidence page, every facet", f"{base}/evidence"),
              ("evidence, rq=RQ3 & ics=Kellbridge", f"{base}/evidence?rq=RQ3&ics=Kellbridge"),
-             ("evidence, search 'delegated budget'", f"{base}/evidence?_search=delegated+budget")]
+             ("evidence, wave=2", f"{base}/evidence?wave=2"),
+             ("evidence, code='Theme 3.2'", f"{base}/evidence?code=Theme+3.2"),
+             ("evidence, search phrase \"lead provider\"", f"{base}/evidence?_search=%22lead+provider%22"),
+             ("evidence, search phrase + ics=Kellbridge", f"{base}/evidence?_search=%22lead+provider%22&ics=Kellbridge")]
     samples = serve.CANNED_EXAMPLES
     for query in serve.canned_queries(path):
         args = samples.get(query, "")

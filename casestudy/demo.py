@@ -46,6 +46,9 @@ def run(db_path: str, corpus: Path | None, echo: Callable[[str], None]) -> None:
 
     echo("")
     demo_exports(db_path, echo)
+    echo("")
+    db_arg = "" if str(db_path) == dblib.DEFAULT_DB else f" --db {db_path}"
+    echo(f"Next: run `casestudy serve{db_arg} --open` to browse, search and compare the evidence in Datasette.")
 
 
 def summary(db) -> str:

@@ -61,8 +61,9 @@ CANNED_EXAMPLES = {
 
 def default_publish_path(db_path: "str | Path") -> Path:
     """Where the publish database goes by default: beside the working one, ``<stem>-publish.db``."""
-    db_path = Path(db_path)
-    return db_path.with_name(f"{db_path.stem}-publish.db")
+    from .publish import default_publish_path as publish_default
+
+    return publish_default(db_path)
 
 
 def _table_names(path: Path) -> set[str]:
@@ -178,6 +179,14 @@ def prepare_publish_db(path: "str | Path", conn: sqlite3.Connection | None = Non
                     f"FROM evidence WHERE date([{DATE_FACET}]) IS NOT NULL GROUP BY date([{DATE_FACET}])"
                 )
             created.append("evidence_facet_counts")
+        if "evidence" in tables and "framework_rq" not in tables:
+            conn.execute(
+                """CREATE TABLE framework_rq AS
+                   SELECT rq, ics, wave, count(DISTINCT excerpt_id) AS excerpts,
+                          count(DISTINCT participant_id) AS participants, count(DISTINCT source_id) AS sources
+                   FROM evidence GROUP BY rq, ics, wave"""
+            )
+            created.append("framework_rq")
         if "evidence" in tables and "cooccurrence" not in tables:
             conn.execute(
                 """CREATE TABLE cooccurrence (code_a_id TEXT, code_a TEXT, code_b_id TEXT, code_b TEXT,
@@ -352,6 +361,18 @@ TABLES = {
             "created_at": "When.",
         },
     },
+    "framework_rq": {
+        "description": "The framework matrix by research question: distinct excerpts, participants and sources for each "
+        "RQ, ICS and wave (an excerpt coded twice within one RQ counts once).",
+        "columns": {
+            "rq": "Research question.",
+            "ics": "Integrated Care System (blank: national sources).",
+            "wave": "Fieldwork wave.",
+            "excerpts": "Distinct excerpts coded to the RQ.",
+            "participants": "Distinct participants among them.",
+            "sources": "Distinct sources among them.",
+        },
+    },
     "cooccurrence": {
         "description": "Pairs of codes applied to the same excerpt, by ICS and wave (each pair appears both ways round). "
         "See the 'cooccurrence' query.",
@@ -439,8 +460,8 @@ def canned_queries(path: "str | Path") -> dict:
             "to read that evidence.",
             "params": ["rq"],
             "sql": f"""WITH cells AS (
-  SELECT rq, '' AS code_id, rq AS row_label, ics, wave, count(DISTINCT excerpt_id) AS n
-  FROM evidence WHERE :rq = '' GROUP BY rq, ics, wave
+  SELECT rq, '' AS code_id, rq AS row_label, ics, wave, excerpts AS n
+  FROM framework_rq WHERE :rq = ''
   UNION ALL
   SELECT rq, code_id, code AS row_label, ics, wave, excerpts AS n
   FROM framework WHERE rq = upper(:rq)
@@ -456,7 +477,8 @@ ORDER BY cells.rq, (SELECT sort FROM codes WHERE id = cells.code_id), row_label"
         "evidence_for": {
             "title": "Evidence for one RQ or code in one ICS and wave",
             "description": "The coded excerpts behind one cell of the framework matrix. Give rq (RQ1–RQ6) or a code "
-            "(its id or name), an ICS (or 'national' for national documents) and a wave (1 = 2024, 2 = 2025, 3 = 2026).",
+            "(its id or name), an ICS (or 'national' for national documents) and a wave (1 = 2024, 2 = 2025, 3 = 2026). "
+            "Shows the first 200; the evidence table, filtered the same way, pages through all of them.",
             "params": ["rq", "code", "ics", "wave"],
             "sql": f"""SELECT excerpt_id, text, code, rq, status, source_kind, source_title, collaborative, date, page,
   participant_id, participant_role, org_type, offsets, colour
@@ -464,7 +486,8 @@ FROM evidence
 WHERE rq = coalesce(nullif(upper(:rq), ''), (SELECT rq FROM codes WHERE id = :code OR name = :code))
   AND (ics = :ics OR (ics IS NULL AND :ics = '{NO_ICS}')) AND wave = CAST(:wave AS INTEGER)
   AND (:code = '' OR code_id = :code OR code = :code)
-ORDER BY date, source_id, excerpt_id, code""",
+ORDER BY date, source_id, excerpt_id, code
+LIMIT 200""",
         },
         "longitudinal": {
             "title": "Longitudinal change of each theme across waves",
@@ -514,14 +537,14 @@ GROUP BY ics, kind ORDER BY ics, kind""",
         },
         "review_queue": {
             "title": "Review queue: suggested codings",
-            "description": "Codings the automatic coder suggested that no researcher has accepted yet, most confident "
+            "description": "Codings the automatic coder suggested that no researcher has accepted yet, the 200 most confident "
             "first. Accept or reject them with `casestudy review` (this site is read-only). Optionally one RQ and/or ICS.",
             "params": ["rq", "ics"],
             "sql": """SELECT coding_id, excerpt_id, score, code, text, rq, ics, wave, source_title, coder, offsets, colour
 FROM evidence
 WHERE status = 'suggested' AND (:rq = '' OR rq = upper(:rq)) AND (:ics = '' OR ics = :ics)
 ORDER BY score DESC, coding_id
-LIMIT 500""",
+LIMIT 200""",
         },
         "excerpt_context": {
             "title": "An excerpt in its source",

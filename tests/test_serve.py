@@ -67,7 +67,7 @@ def test_home_page_guides_a_newcomer(ds, pub):
     assert 'href="/study/framework_matrix?rq="' in html
     for rq in ("RQ1", "RQ2", "RQ3", "RQ4", "RQ5", "RQ6"):
         assert f'href="/study/evidence?rq={rq}"' in html
-    assert '<form class="cs-search" action="/study/evidence"' in html
+    assert '<form class="cs-search" action="/study/evidence" method="get"' in html
     assert "RQ3 Governance" in html  # the RQ names come from the codebook
     assert "/casestudy-static/casestudy.css" in html
     css = get(ds, "/casestudy-static/casestudy.css")
