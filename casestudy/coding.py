@@ -29,18 +29,21 @@ never touches accepted, rejected or hand-added codings.
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-import numpy as np
 import sqlite_utils
+from spacy.attrs import IDX, LENGTH, LOWER
+from spacy.tokens import Doc
 
 from . import codebook as codebook_lib
 from .codebook import Codebook
 from .db import CONSENTED_EXCERPT, audit, now
+from .errors import CasestudyError
 
 CHUNK = 1000  # excerpts read from SQLite at a time
 BATCH = 256  # texts per nlp.pipe batch
@@ -96,115 +99,272 @@ def blank_pipeline():
     return nlp
 
 
+MAX_VARIANTS = 20_000  # inflected forms one lemma phrase may expand to
+
+
+def lemma_table() -> dict[str, str]:
+    """spacy-lookups-data's English ``lemma_lookup`` for lower-case words."""
+    from spacy.util import load_language_data
+    from spacy_lookups_data import en
+
+    return {k: v.lower() for k, v in load_language_data(en["lemma_lookup"]).items() if k == k.lower()}
+
+
+def word_probabilities() -> dict[str, float]:
+    """Log-probabilities of English words (spacy-lookups-data ``lexeme_prob``)."""
+    from spacy.util import load_language_data
+    from spacy_lookups_data import en
+
+    return load_language_data(en["lexeme_prob"])
+
+
 class Engine:
-    """The codebook compiled into spaCy matchers; ``match(text)`` or ``match_many(texts)``."""
+    """The codebook compiled into spaCy matchers; ``match(text)`` or ``match_many(texts)``.
+
+    Lemma matching is compiled, not computed per token: every lemma phrase is expanded
+    into all the lower-case word forms whose lookup lemma is the phrase's lemma (the
+    lookup table inverted, codebook overrides included), and matched with a PhraseMatcher
+    on LOWER; ``{LEMMA: ...}`` in token patterns becomes ``{LOWER: {IN: forms}}``. The
+    result is exactly that of matching LEMMA after lemmatising every lower-cased token,
+    without a Python pass over every token (see ``lemmatise`` and the tests).
+    """
 
     def __init__(self, book: Codebook):
-        from spacy.lookups import load_lookups
         from spacy.matcher import Matcher, PhraseMatcher
 
         self.book = book
         self.nlp = blank_pipeline()
-        strings = self.nlp.vocab.strings
-        table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
-        # LOWER hash → LEMMA hash; words the table does not know keep their lower-case form
-        self._lemma: dict[int, int] = {}
-        for key, lemma in table.items():
-            self._lemma[key] = strings.add(lemma.lower())
-        for word, lemma in book.lemma_overrides.items():
-            self._lemma[strings.add(word)] = strings.add(lemma)
+        self.tokenizer = self.nlp.tokenizer
+        self.lemma_of = lemma_table()
+        self.lemma_of.update(book.lemma_overrides)
+        self.word_prob = word_probabilities()
+        self.forms: dict[str, set[str]] = defaultdict(set)
+        for word, lemma in self.lemma_of.items():
+            self.forms[lemma].add(word)
 
         vocab = self.nlp.vocab
-        self.lower_matcher = PhraseMatcher(vocab, attr="LOWER")
-        self.lemma_matcher = PhraseMatcher(vocab, attr="LEMMA")
-        self.token_matcher = Matcher(vocab)
+        strings = vocab.strings
+        self.phrase_matcher = PhraseMatcher(vocab, attr="LOWER")
+        # token patterns: one Matcher each, run only on a window around each hit of the
+        # pattern's anchor (its most selective required token), found by the PhraseMatcher;
+        # spaCy's IN predicates cost a Python call per token, so this is much faster
+        self.token_matchers: list[tuple[object, int | None]] = []  # (matcher, max length or None)
+        self._anchor_ids: dict[int, int] = {}  # match id of an anchor → index in token_matchers
+        self._required: list[list[frozenset[int]]] = []  # per pattern: word sets that must all occur
         self.rq_of: dict[str, str] = {}
+        self._key: dict[int, tuple[str, str]] = {}
         for code in book.codable:
             self.rq_of[code.id] = code.rq
-            if code.phrases:
-                self.lower_matcher.add(f"{code.id}|S", [self.nlp.make_doc(p) for p in code.phrases])
-            if code.lemmas:
-                self.lemma_matcher.add(f"{code.id}|S", [self._lemma_doc(p) for p in code.lemmas])
-            if code.weak:
-                self.lemma_matcher.add(f"{code.id}|W", [self._lemma_doc(p) for p in code.weak])
-            if code.exclude:
-                self.lemma_matcher.add(f"{code.id}|X", [self._lemma_doc(p) for p in code.exclude])
-            if code.tokens:
-                self.token_matcher.add(f"{code.id}|S", code.tokens)
-        self._key = {}  # match_id → (code_id, kind)
-        for code in book.codable:
             for kind in "SWX":
                 self._key[strings.add(f"{code.id}|{kind}")] = (code.id, kind)
+            strong = [self._words(p) for p in code.phrases] + [w for p in code.lemmas for w in self._inflect(p)]
+            for kind, phrases in (("S", strong), ("W", [w for p in code.weak for w in self._inflect(p)]),
+                                  ("X", [w for p in code.exclude for w in self._inflect(p)])):
+                if phrases:
+                    self.phrase_matcher.add(f"{code.id}|{kind}", [Doc(vocab, words=words) for words in phrases])
+            for pattern in code.tokens:
+                lowered = self._lower_pattern(pattern)
+                matcher = Matcher(vocab)
+                matcher.add(f"{code.id}|S", [lowered])
+                anchor = self._anchor(lowered)
+                length = self._max_length(lowered)
+                index = len(self.token_matchers)
+                self._required.append(self._required_sets(lowered, strings))
+                if anchor and length:
+                    self.token_matchers.append((matcher, length))
+                    self._anchor_ids[strings.add(f"@{index}")] = index
+                    self.phrase_matcher.add(f"@{index}", [Doc(vocab, words=[w]) for w in anchor])
+                else:  # no anchor or unbounded: run on every doc
+                    self.token_matchers.append((matcher, None))
+        self._always = [i for i, (_, length) in enumerate(self.token_matchers) if length is None]
 
-    def _lemma_doc(self, text: str):
-        return self.lemmatise(self.nlp.make_doc(text))
+    # -- lemmas --
+
+    def lemma(self, word: str) -> str:
+        word = word.lower()
+        return self.lemma_of.get(word, word)
+
+    def variants(self, word: str) -> set[str]:
+        """Every lower-case form whose lemma is the lemma of ``word``."""
+        lemma = self.lemma(word)
+        out = set(self.forms.get(lemma, ()))
+        if self.lemma(lemma) == lemma:
+            out.add(lemma)
+        out.add(word.lower()) if self.lemma(word) == lemma else None
+        return out
+
+    def _words(self, phrase: str) -> list[str]:
+        return [t.lower_ for t in self.tokenizer(phrase)]
+
+    def _inflect(self, phrase: str) -> list[list[str]]:
+        options = [sorted(self.variants(w)) for w in self._words(phrase)]
+        total = math.prod(len(o) for o in options)
+        if total > MAX_VARIANTS:
+            raise CasestudyError(f"lemma phrase {phrase!r} has too many inflected forms ({total}); split it", self.book.path)
+        return [list(words) for words in itertools.product(*options)]
+
+    def _lower_pattern(self, pattern: list[dict]) -> list[dict]:
+        out = []
+        for token in pattern:
+            token = dict(token)
+            spec = token.pop("LEMMA", None)
+            if spec is not None:
+                if isinstance(spec, str):
+                    token["LOWER"] = {"IN": sorted(self.variants(spec))}
+                elif isinstance(spec, dict) and set(spec) <= {"IN", "NOT_IN"}:
+                    op = next(iter(spec))
+                    token["LOWER"] = {op: sorted(set().union(*(self.variants(str(w)) for w in spec[op])))}
+                else:
+                    raise CasestudyError("token patterns support LEMMA as a word or {IN: [...]} / {NOT_IN: [...]}", self.book.path)
+            out.append(token)
+        return out
+
+    @staticmethod
+    def _required_sets(pattern: list[dict], strings) -> list[frozenset[int]]:
+        out = []
+        for token in pattern:
+            if token.get("OP") not in (None, "+", "1") or set(token) - {"LOWER", "ORTH", "OP"}:
+                continue
+            spec = token.get("LOWER", token.get("ORTH"))
+            if isinstance(spec, str):
+                out.append(frozenset([strings.add(spec.lower())]))
+            elif isinstance(spec, dict) and set(spec) == {"IN"}:
+                out.append(frozenset(strings.add(str(w).lower()) for w in spec["IN"]))
+        return out
+
+    def _anchor(self, pattern: list[dict]) -> list[str] | None:
+        """The word forms of the pattern's rarest required token (by English word
+        frequency from spacy-lookups-data's ``lexeme_prob``); None if it has none."""
+        best = None
+        for token in pattern:
+            if token.get("OP") not in (None, "+", "1") or set(token) - {"LOWER", "ORTH", "OP"}:
+                continue
+            spec = token.get("LOWER", token.get("ORTH"))
+            if isinstance(spec, str):
+                words = [spec.lower()]
+            elif isinstance(spec, dict) and set(spec) == {"IN"}:
+                words = [str(w).lower() for w in spec["IN"]]
+            else:
+                continue
+            frequency = sum(math.exp(self.word_prob.get(w, -20.0)) for w in words)
+            if best is None or frequency < best[0]:
+                best = (frequency, words)
+        return best[1] if best else None
+
+    @staticmethod
+    def _max_length(pattern: list[dict]) -> int | None:
+        """The most tokens the pattern can match (None when unbounded: * or +)."""
+        total = 0
+        for token in pattern:
+            op = token.get("OP")
+            if op in (None, "!", "?", "1"):
+                total += 0 if op == "!" else 1
+            elif isinstance(op, str) and op.startswith("{") and op.endswith("}"):
+                bounds = op[1:-1].split(",")
+                if bounds[-1].strip() == "":
+                    return None
+                total += int(bounds[-1])
+            else:
+                return None
+        return total
 
     def lemmatise(self, doc):
-        """Set every token's lemma from the lookup table, applied to its lower-case form."""
-        from spacy.attrs import LEMMA, LOWER
-
-        if len(doc):
-            get = self._lemma.get
-            lowers = doc.to_array(LOWER).tolist()
-            lemmas = np.fromiter((get(x, x) for x in lowers), dtype=np.uint64, count=len(lowers))
-            doc.from_array([LEMMA], lemmas.reshape(-1, 1))
+        """Set every token's lemma (lookup table on the lower-cased token). Not needed for
+        matching; for display and for checking the compiled matchers."""
+        for token in doc:
+            token.lemma_ = self.lemma(token.lower_)
         return doc
 
-    def match_doc(self, doc) -> list[Match]:
-        self.lemmatise(doc)
-        found: dict[str, dict[str, list]] = defaultdict(lambda: {"S": [], "W": [], "X": []})
+    # -- matching --
+
+    def match_doc(self, doc, text: str | None = None) -> list[Match]:
+        """Matches in a tokenised doc; ``text`` is the doc's text if the caller has it."""
+        matches = []
+        windows = defaultdict(set)
+        for hit in self.phrase_matcher(doc):
+            index = self._anchor_ids.get(hit[0])
+            if index is None:
+                matches.append(hit)
+            else:
+                windows[index].add(hit[1])
+        for index in self._always:
+            matches += self.token_matchers[index][0](doc)
+        if windows:
+            n = len(doc)
+            found_tokens = set()
+            present = set(doc.to_array(LOWER).tolist())
+            for index, starts in windows.items():
+                if any(present.isdisjoint(words) for words in self._required[index]):
+                    continue
+                matcher, length = self.token_matchers[index]
+                for i in starts:
+                    lo, hi = max(0, i - length + 1), min(n, i + length)
+                    for match_id, s, e in matcher(doc[lo:hi]):
+                        found_tokens.add((match_id, lo + s, lo + e))
+            matches += found_tokens
+        if not matches:
+            return []
         key = self._key
-        for matches in (self.lower_matcher(doc), self.lemma_matcher(doc), self.token_matcher(doc)):
-            for match_id, start, end in matches:
-                code_id, kind = key[match_id]
-                found[code_id][kind].append((start, end))
-        results = []
+        found: dict[str, dict[str, list]] = {}
+        for match_id, start, end in matches:
+            code_id, kind = key[match_id]
+            found.setdefault(code_id, {"S": [], "W": [], "X": []})[kind].append((start, end))
         book = self.book
+        text = doc.text if text is None else text
+        positions = None
+        results = []
         for code_id, kinds in found.items():
             excluded = kinds["X"]
-            spans = [
-                (start, end, kind)
-                for kind in "SW"
-                for start, end in kinds[kind]
-                if not any(start < x_end and x_start < end for x_start, x_end in excluded)
-            ]
+            spans = [(s, e, k) for k in "SW" for s, e in kinds[k]]
+            if excluded:
+                spans = [(s, e, k) for s, e, k in spans if not any(s < xe and xs < e for xs, xe in excluded)]
             if not spans:
                 continue
-            # longest first, then keep only spans that do not overlap a kept one
-            spans.sort(key=lambda s: (-(s[1] - s[0]), s[0], s[2]))
+            if positions is None:
+                positions = doc.to_array([IDX, LENGTH]).tolist()
+            # longest first; keep spans that do not overlap one already kept
+            spans.sort(key=lambda m: (m[0] - m[1], m[0], m[2]))
             kept: list[tuple[int, int, str]] = []
-            taken = set()
-            for start, end, kind in spans:
-                if any(i in taken for i in range(start, end)):
-                    continue
-                kept.append((start, end, kind))
-                taken.update(range(start, end))
+            for s, e, k in spans:
+                if all(e <= ks or ke <= s for ks, ke, _ in kept):
+                    kept.append((s, e, k))
             weights: dict[str, float] = {}
-            for start, end, kind in kept:
-                term = " ".join(t.lemma_ for t in doc[start:end])
-                weight = 1.0 if kind == "S" else book.weak_weight
-                weights[term] = max(weights.get(term, 0.0), weight)
+            for s, e, k in kept:
+                term = " ".join(self.lemma(text[positions[i][0]:positions[i][0] + positions[i][1]]) for i in range(s, e))
+                weight = 1.0 if k == "S" else book.weak_weight
+                if weights.get(term, 0.0) < weight:
+                    weights[term] = weight
             score = 1.0 - math.exp(-sum(weights.values()))
             if score + 1e-9 < book.min_score:
                 continue
             kept.sort()
-            results.append(
-                Match(
-                    code_id=code_id,
-                    terms=[doc[s:e].text for s, e, _ in kept],
-                    offsets=[[doc[s:e].start_char, doc[s:e].end_char] for s, e, _ in kept],
-                    score=round(score, 3),
-                )
-            )
+            offsets = [[positions[s][0], positions[e - 1][0] + positions[e - 1][1]] for s, e, _ in kept]
+            results.append(Match(code_id, [text[a:b] for a, b in offsets], offsets, round(score, 3)))
         results.sort(key=lambda m: (self.rq_of[m.code_id], m.code_id))
         return results
 
     def match(self, text: str) -> list[Match]:
-        return self.match_doc(self.nlp(text))
+        return self.match_doc(self.tokenizer(text), text)
 
     def match_many(self, texts: Iterable[str], batch_size: int = BATCH) -> Iterator[list[Match]]:
-        for doc in self.nlp.pipe(texts, batch_size=batch_size):
-            yield self.match_doc(doc)
+        # the tokenizer alone: matching needs neither sentences nor per-token lemmas
+        batch: list[str] = []
+        for text in texts:
+            batch.append(text)
+            if len(batch) >= batch_size:
+                yield from (self.match_doc(d, t) for d, t in zip(self.tokenizer.pipe(batch, batch_size=batch_size), batch))
+                batch = []
+        if batch:
+            yield from (self.match_doc(d, t) for d, t in zip(self.tokenizer.pipe(batch, batch_size=batch_size), batch))
+
+    def sentence_around(self, text: str, start: int, end: int) -> tuple[int, int]:
+        """The character span of the sentence(s) holding ``text[start:end]`` (sentencizer)."""
+        doc = self.nlp(text)
+        first = next((s for s in doc.sents if s.end_char > start), None)
+        last = next((s for s in doc.sents if s.end_char >= end), None)
+        if first is None or last is None:
+            return 0, len(text)
+        return first.start_char, last.end_char
 
 
 _ENGINES: dict[str, Engine] = {}

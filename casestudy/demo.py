@@ -32,6 +32,17 @@ def run(db_path: str, corpus: Path | None, echo: Callable[[str], None]) -> None:
     echo(report.summary())
     echo("")
     echo(summary(db))
+    from . import codebook as codebook_lib  # spaCy-assisted suggestions from the default codebook
+    from . import coding
+
+    book = codebook_lib.load()
+    with click.progressbar(length=coding.pending_count(db, book.version), label="Coding", show_pos=True) as bar:
+        coded = coding.code_database(db, book, actor="demo", progress=bar.update)
+    echo("")
+    echo(coded.summary())
+    waiting = coding.suggestions_by_rq(db)
+    echo("Suggestions waiting for review: " + (", ".join(f"{rq} {n}" for rq, n in waiting.items()) or "none")
+         + " (see `casestudy review queue`)")
     from . import publish as publish_lib  # the consent-safe, pseudonymised database every output reads
 
     publish_path = publish_lib.default_publish_path(db_path)
