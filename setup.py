@@ -1,0 +1,29 @@
+"""Build hook: ship the top-level codebook/ inside the package as casestudy/default_codebook/.
+
+The repository keeps the default codebook at the top level (SPEC layout); a wheel needs a
+copy inside the package so `casestudy code` finds it after a non-editable install
+(casestudy.codebook.default_path looks there last). Everything else is in pyproject.toml.
+"""
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+
+
+class build_py_with_codebook(build_py):
+    def run(self):
+        super().run()
+        source = HERE / "codebook"
+        if not source.is_dir():  # building from an sdist without it: nothing to copy
+            return
+        target = Path(self.build_lib) / "casestudy" / "default_codebook"
+        target.mkdir(parents=True, exist_ok=True)
+        for path in sorted(source.glob("*.yaml")):
+            shutil.copy2(path, target / path.name)
+
+
+setup(cmdclass={"build_py": build_py_with_codebook})
