@@ -110,8 +110,10 @@ def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, 
     """Ingest files or folders of evidence (a folder through its manifest.csv).
 
     Transcripts: .docx .txt .md .vtt. Board papers, policies, observation notes:
-    .pdf .docx .txt .md. Consent registers: .csv .xlsx. Re-ingesting an unchanged
-    file changes nothing; a changed file replaces its excerpts.
+    .pdf .docx .txt .md. Consent registers: .csv .xlsx. Routine indicators
+    (--kind indicators): .csv .xlsx with ics, indicator, period (or quarter), value.
+    Re-ingesting an unchanged file changes nothing; a changed file replaces its
+    excerpts (or its indicator rows).
     """
     overrides = {
         "kind": kind,

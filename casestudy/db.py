@@ -342,9 +342,46 @@ def _m002_coded_excerpts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m003_indicators(db: sqlite_utils.Database) -> None:
+    """Routine indicators (ingest kind ``indicators``, see ``casestudy.indicators``): one row
+    per figure, with the file it came from (path + SHA-256: re-ingest is idempotent) and the
+    row it was on. ``value`` is NUMERIC so whole numbers stay whole; ``wave`` is the period's
+    calendar year as a fieldwork wave (2024 = 1, 2025 = 2, 2026 = 3; NULL for other years)."""
+    db.execute(
+        """CREATE TABLE indicators (
+             id INTEGER PRIMARY KEY,
+             ics_id INTEGER NOT NULL REFERENCES ics(id),
+             collaborative_id INTEGER REFERENCES collaboratives(id),
+             indicator TEXT NOT NULL,
+             period TEXT NOT NULL,
+             period_start TEXT NOT NULL,
+             year INTEGER NOT NULL,
+             wave INTEGER,
+             value NUMERIC NOT NULL,
+             unit TEXT,
+             source TEXT,
+             notes TEXT,
+             row INTEGER,
+             source_path TEXT NOT NULL,
+             source_sha256 TEXT NOT NULL,
+             ingested_at TEXT
+           )"""
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX idx_indicators_figure ON indicators "
+        "(ics_id, coalesce(collaborative_id, 0), indicator, period)"
+    )
+    db["indicators"].create_index(["indicator", "ics_id", "period_start"])
+    db["indicators"].create_index(["ics_id", "wave"])
+    db["indicators"].create_index(["collaborative_id"])
+    db["indicators"].create_index(["source_path"])
+    db["indicators"].create_index(["source_sha256"])
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "initial schema", _m001_initial),
     (2, "coded_excerpts: incremental coding per codebook version", _m002_coded_excerpts),
+    (3, "indicators: routine quantitative data", _m003_indicators),
 ]
 
 

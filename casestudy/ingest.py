@@ -17,12 +17,12 @@ from typing import Callable, Iterable
 
 import sqlite_utils
 
-from . import consent, pseudonyms, readers
+from . import consent, indicators, pseudonyms, readers
 from .db import audit, now
 from .errors import CasestudyError
 from .tables import iso_date, read_table
 
-KINDS = ("transcript", "board-paper", "policy", "observation", "consent", "names")
+KINDS = ("transcript", "board-paper", "policy", "observation", "consent", "names", "indicators")
 META_FIELDS = ("kind", "ics", "collaborative", "wave", "date", "participant_id", "title")
 MANIFEST = "manifest.csv"
 MANIFEST_ALIASES = {"file": "path", "filename": "path", "participant": "participant_id", "type": "kind"}
@@ -52,6 +52,7 @@ class Report:
     consent_files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     excerpts: int = 0
+    indicator_rows: int = 0
 
     def summary(self) -> str:
         parts = [
@@ -63,7 +64,10 @@ class Report:
             parts.append(f"{len(self.consent_files)} consent/name lists")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
-        return f"Ingested {', '.join(parts)}; {self.excerpts} excerpts written."
+        written = f"{self.excerpts} excerpts"
+        if self.indicator_rows:
+            written += f" and {self.indicator_rows} indicator values"
+        return f"Ingested {', '.join(parts)}; {written} written."
 
 
 # --- planning: which files, with which metadata --------------------------------------
@@ -75,7 +79,8 @@ def clean_meta(meta: dict, where: "Path | str") -> dict:
     clean = {k: v for k, v in clean.items() if v}
     if "kind" in clean:
         kind = clean["kind"].lower().replace("_", "-").replace(" ", "-")
-        kind = {"board-papers": "board-paper", "boardpaper": "board-paper", "transcripts": "transcript"}.get(kind, kind)
+        kind = {"board-papers": "board-paper", "boardpaper": "board-paper", "transcripts": "transcript",
+                "indicator": "indicators", "routine-indicators": "indicators"}.get(kind, kind)
         if kind not in KINDS:
             raise CasestudyError(f"unknown kind {clean['kind']!r} (use one of {', '.join(KINDS)})", where)
         clean["kind"] = kind
@@ -154,6 +159,8 @@ def _supported(path: Path, kind: str) -> bool:
         return False
     if kind in ("consent", "names"):
         return suffix in readers.CONSENT_FORMATS
+    if kind == "indicators":
+        return suffix in indicators.FORMATS
     if kind == "transcript":
         return suffix in readers.TRANSCRIPT_FORMATS
     return suffix in readers.DOCUMENT_FORMATS
@@ -170,6 +177,8 @@ def guess_kind(path: Path) -> str:
         columns = set(table[0]) if table else set()  # a header-only file: let the register say so
         if {"name", "pseudonym"} <= columns:
             return "names"
+        if {"indicator", "value"} <= columns:
+            return "indicators"
         return "consent"
     if suffix in (".txt", ".md", ".docx") and readers.looks_like_transcript(path):
         return "transcript"
@@ -231,6 +240,13 @@ class Ingestor:
         if job.kind == "names":
             self.import_names(job.path)
             report.consent_files.append(str(job.path))
+            return
+        if job.kind == "indicators":
+            if job.path.stat().st_size == 0:
+                raise CasestudyError("file is empty", job.path)
+            status, rows = indicators.ingest_file(self.db, job.path, sha256_file(job.path), self.actor)
+            getattr(report, status).append(str(job.path))
+            report.indicator_rows += rows
             return
         status, excerpts = self.ingest_source(job)
         getattr(report, status).append(str(job.path))
