@@ -173,7 +173,8 @@ DEFAULT_FOOTERS = {
     "policy": "Published policy document · uncontrolled when printed",
     "observation": "Research field notes · confidential to the study team",
 }
-MANIFEST_KIND_ORDER = {"consent": 0, "names": 0, "transcript": 1, "board-paper": 2, "policy": 3, "observation": 4}
+MANIFEST_KIND_ORDER = {"consent": 0, "names": 0, "transcript": 1, "board-paper": 2, "policy": 3, "observation": 4,
+                       "indicators": 5}
 
 
 def wave_for(date: str) -> str:
@@ -938,7 +939,8 @@ rewrites them.
 - `names.csv` - staff named in papers and notes, with role pseudonyms.
 - `data/routine-indicators.csv` - invented quarterly indicators (RTT 52-week
   waits, out-of-area placements, average length of stay, agency spend in
-  GBP thousands), 2024Q1-2026Q3; not listed in the manifest.
+  GBP thousands), 2024Q1-2026Q3; listed in the manifest with kind
+  `indicators` (last).
 """
 
 
@@ -968,6 +970,8 @@ def build(out: Path) -> list[dict]:
     rest = build_transcripts(out) + build_documents(out)
     rest.sort(key=lambda r: (MANIFEST_KIND_ORDER[r["kind"]], r["path"]))
     manifest += rest
+    manifest.append({"path": "data/routine-indicators.csv", "kind": "indicators", "ics": "", "collaborative": "",
+                     "wave": "", "date": "", "participant_id": "", "title": "Routine indicators"})
     write_csv(out / "manifest.csv", list(manifest[0]), manifest)
 
     write_csv(out / "names.csv", ["name", "pseudonym"],
