@@ -258,8 +258,9 @@ def publish_cmd(out, if_changed, db_path):
         counts = publish_lib.read_counts(out)
     click.echo(
         f"Published {out}: {counts.get('sources', 0)} sources, {counts.get('excerpts', 0)} excerpts, "
-        f"{counts.get('evidence', 0)} evidence rows, {counts.get('participants', 0)} participants "
-        f"({counts.get('withheld_quotes', 0)} excerpts withheld from quotation) in {counts.get('seconds', 0)} s."
+        f"{counts.get('evidence', 0)} evidence rows, {counts.get('participants', 0)} participants"
+        + (f", {counts['indicators']} indicator values" if counts.get("indicators") else "")
+        + f" ({counts.get('withheld_quotes', 0)} excerpts withheld from quotation) in {counts.get('seconds', 0)} s."
     )
 
 

@@ -15,6 +15,7 @@ What goes in (SPEC rule 1 and 2):
   counted (evidence rows, framework, participants) but its ``text`` is a fixed
   placeholder, :data:`WITHHELD_QUOTE`;
 * all paragraphs of board papers, policies and observation notes;
+* the routine indicators (aggregate, non-personal figures), their notes pseudonymised;
 * no file paths, no names, no speaker labels, no withdrawn participant's ID.
 
 As a last line of defence, the published text is scanned for every full name of the
@@ -47,7 +48,7 @@ from . import pseudonyms
 from .errors import CasestudyError
 
 # Bump when the published tables or the rules that fill them change: forces a rebuild.
-PUBLISH_FORMAT = 1
+PUBLISH_FORMAT = 2  # 2: the routine `indicators` table
 
 WITHHELD_QUOTE = "[withheld: participant did not consent to verbatim quotation]"
 WITHHELD_CONTEXT = "[withheld: interviewer turn in an interview whose participant did not consent to verbatim quotation]"
@@ -73,6 +74,7 @@ _FINGERPRINT_TABLES = (
     "pseudonyms",
     "codebooks",
     "schema_migrations",
+    "indicators",
 )
 
 
@@ -601,8 +603,22 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         )
     ]
 
+    # -- routine indicators: aggregate, non-personal figures, published as they are (no file paths);
+    #    free text (source, notes) is pseudonymised and checked like everything else
+    indicator_rows = []
+    if "indicators" in db.table_names():
+        for row in db.query(
+            """SELECT n.id, i.name AS ics, col.name AS collaborative, n.indicator, n.period, n.period_start, n.year,
+                      n.wave, n.value, n.unit, n.source, n.notes
+               FROM indicators n JOIN ics i ON i.id = n.ics_id LEFT JOIN collaboratives col ON col.id = n.collaborative_id
+               ORDER BY n.indicator, i.name, col.name, n.period_start, n.id"""
+        ):
+            row["source"], row["notes"] = clean(row["source"])[0], clean(row["notes"])[0]
+            indicator_rows.append(row)
+
     # -- the final check: no full name anywhere in what we are about to write
     for table, rows, fields in (
+        ("indicators", indicator_rows, ("collaborative", "indicator", "unit", "source", "notes")),
         ("excerpts", excerpts, ("text", "heading")),
         ("sources", published_sources, ("title", "text")),
         ("codes", codes, ("name", "description", "inclusion", "exclusion", "example")),
@@ -653,6 +669,8 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
     out["framework"].insert_all(framework_rows)
     out["consent_summary"].create(_CONSENT_SUMMARY_COLUMNS, pk="ics")
     out["consent_summary"].insert_all(consent_rows)
+    out.execute(_INDICATORS_TABLE)
+    out["indicators"].insert_all(indicator_rows, batch_size=500)
     for table, columns in (
         ("evidence", ["rq"]),
         ("evidence", ["code_id"]),
@@ -662,6 +680,8 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         ("excerpts", ["source_id", "seq"]),
         ("excerpts", ["participant_id"]),
         ("framework", ["rq", "ics", "wave"]),
+        ("indicators", ["indicator", "ics", "period_start"]),
+        ("indicators", ["ics", "wave"]),
     ):
         out[table].create_index(columns)
     out["evidence"].enable_fts(["text", "code", "source_title"], tokenize="porter")
@@ -680,6 +700,7 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         "framework": len(framework_rows),
         "withheld_quotes": sum(1 for e in excerpts if not e["quotable"]),
         "leaks_withheld": leaks_withheld,
+        "indicators": len(indicator_rows),
     }
 
 
@@ -769,6 +790,11 @@ _FRAMEWORK_COLUMNS = {
     "sources": int,
     "accepted": int,
 }
+# NUMERIC keeps whole numbers whole (2400, not 2400.0) and decimals as they are.
+_INDICATORS_TABLE = """CREATE TABLE indicators (
+  id INTEGER PRIMARY KEY, ics TEXT, collaborative TEXT, indicator TEXT, period TEXT, period_start TEXT,
+  year INTEGER, wave INTEGER, value NUMERIC, unit TEXT, source TEXT, notes TEXT
+)"""
 _CONSENT_SUMMARY_COLUMNS = {
     "ics": str,
     "participants": int,
