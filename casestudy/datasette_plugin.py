@@ -256,7 +256,7 @@ def extra_template_vars(template, datasette):
         ics = [r[0] for r in (await db.execute("SELECT DISTINCT ics FROM sources WHERE ics IS NOT NULL ORDER BY ics")).rows]
         waves = [r[0] for r in (await db.execute("SELECT DISTINCT wave FROM sources WHERE wave IS NOT NULL ORDER BY wave")).rows]
         counts = {}
-        for table in ("evidence", "excerpts", "sources", "participants"):
+        for table in ("evidence", "excerpts", "sources", "participants", "indicators"):
             if await db.table_exists(table):
                 counts[table] = (await db.execute(f"SELECT count(*) FROM [{table}]")).rows[0][0]
         return {

@@ -53,6 +53,7 @@ CANNED_EXAMPLES = {
     "consent_counts": "",
     "review_queue": "rq=&ics=",
     "excerpt_context": "excerpt_id=2&around=3",
+    "indicator_trend": "indicator=rtt_52_week_waits&ics=",
 }
 
 
@@ -386,6 +387,28 @@ TABLES = {
             "excerpts": "Excerpts coded with both.",
         },
     },
+    "indicators": {
+        "description": "Routine quantitative data: one figure per indicator, ICS (and collaborative) and period, "
+        "as ingested from the study's indicator files (kind 'indicators'). Aggregate and non-personal. See the "
+        "'indicator_trend' query for one indicator across periods.",
+        "columns": {
+            "id": "The figure's id.",
+            "ics": "Integrated Care System.",
+            "collaborative": "The provider collaborative the figure is for (blank: the ICS as a whole).",
+            "indicator": "What is measured, as named in the source file (e.g. rtt_52_week_waits).",
+            "period": "The period the figure covers: a quarter (2024Q1 = January–March 2024), a month, a year or a date.",
+            "period_start": "The first day of the period (sorts periods in time order).",
+            "year": "The period's calendar year.",
+            "wave": "Fieldwork wave of the period's year: 1 = 2024, 2 = 2025, 3 = 2026 (blank: another year).",
+            "value": "The figure.",
+            "unit": "Its unit, when the file gives one.",
+            "source": "Where the figure comes from, when the file says.",
+            "notes": "Notes from the file (pseudonymised).",
+        },
+        "facets": ["ics", "collaborative", "indicator", "wave"],
+        "sort": "period_start",
+        "label_column": "indicator",
+    },
     "publish_info": {"hidden": True},
     "evidence_facet_counts": {"hidden": True},
     "sqlite_stat1": {"hidden": True},
@@ -436,8 +459,38 @@ def canned_queries(path: "str | Path") -> dict:
     try:
         cells = _pivot_cells(conn)
         waves = [w for (w,) in conn.execute("SELECT DISTINCT wave FROM framework WHERE wave IS NOT NULL ORDER BY wave")]
+        has_indicators = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'indicators'").fetchone()
     finally:
         conn.close()
+    queries = _canned_queries(cells, waves)
+    if has_indicators:
+        queries["indicator_trend"] = INDICATOR_TREND
+    return queries
+
+
+INDICATOR_TREND = {
+    "title": "A routine indicator by ICS across periods",
+    "description": "One indicator (e.g. rtt_52_week_waits; leave blank for all) for each ICS and collaborative, period "
+    "by period, with the change since the first period shown, in units and in per cent. Optionally one ICS.",
+    "params": ["indicator", "ics"],
+    "sql": """SELECT indicator, ics, collaborative, period, wave, value, unit,
+  CASE WHEN typeof(value) = 'integer' AND typeof(v0) = 'integer' THEN value - v0 ELSE round(value - v0, 4) END
+    AS change_since_first,
+  round(100.0 * (value - v0) / nullif(v0, 0), 1) AS change_since_first_pct,
+  p0 AS first_period
+FROM (
+  SELECT *, first_value(value) OVER w AS v0, first_value(period) OVER w AS p0
+  FROM indicators
+  WHERE (:indicator = '' OR lower(indicator) = lower(trim(:indicator))) AND (:ics = '' OR lower(ics) = lower(trim(:ics)))
+  WINDOW w AS (PARTITION BY indicator, ics, collaborative ORDER BY period_start)
+)
+ORDER BY indicator, ics, collaborative, period_start
+LIMIT 2000""",
+}
+
+
+def _canned_queries(cells: list, waves: list) -> dict:
+    """The canned queries over the evidence (``canned_queries`` adds the indicators' one)."""
     pivot = ",\n  ".join(
         f"sum(CASE WHEN {_ics_is(ics)} AND wave = {int(wave)} THEN n END) AS [{_label(ics, wave)}]" for ics, wave in cells
     ) or "NULL AS [no data]"

@@ -174,6 +174,7 @@ def example_args(pub):
         "consent_counts": {},
         "review_queue": {"rq": "RQ4", "ics": ""},
         "excerpt_context": {"excerpt_id": str(excerpt), "around": "2"},
+        "indicator_trend": {"indicator": "rtt_52_week_waits", "ics": ""},
     }
 
 
