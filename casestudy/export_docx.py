@@ -12,7 +12,8 @@ report. Contents:
   by ICS and wave), each theme with its description and exemplar quotes (accepted
   codings first, spread across ICSs, waves and roles, each attributed by pseudonym), a
   note of quotes withheld for consent, and a framework matrix (theme × ICS, by wave);
-* appendices: sources, consent summary (counts only) and coder agreement.
+* appendices: sources, consent summary (counts only) and coder agreement, and, when the
+  publish database holds routine indicators, their first and latest values by ICS.
 """
 
 from __future__ import annotations
@@ -267,6 +268,7 @@ class Report:
         self.ics = filters.ics or known_ics
         self.waves = filters.waves or known_waves
         self.summary = ReportSummary(path=Path(), rqs=self.rqs)
+        self.indicators = indicator_changes(conn, self.filters)
         self.table_no = 0
         self.doc = Document()
 
@@ -404,12 +406,16 @@ class Report:
         self.appendix_sources()
         self.appendix_consent()
         self.appendix_agreement()
+        if self.indicators:
+            self.appendix_indicators()
         return self.doc
 
     def heading_titles(self) -> list[str]:
         titles = ["About this report"]
         titles += [self.rq_title(rq) for rq in self.rqs]
         titles += ["Appendix A. Sources of evidence", "Appendix B. Consent summary", "Appendix C. Coder agreement"]
+        if self.indicators:
+            titles.append(INDICATORS_TITLE)
         return titles
 
     def rq_title(self, rq: str) -> str:
@@ -817,6 +823,91 @@ class Report:
                 _cell_text(cells[3], f"{100 * agree:.0f}%", align="right")
                 _cell_text(cells[4], "–" if kappa is None else f"{kappa:.2f}", align="right")
         _widths(table, [Cm(5.0), Cm(1.6), Cm(3.2), Cm(3.2), Cm(3.6)])
+
+
+    def appendix_indicators(self) -> None:
+        doc = self.doc
+        doc.add_heading(INDICATORS_TITLE, level=1)
+        doc.add_paragraph(
+            "The study's routine quantitative data: for each indicator and ICS (and the collaborative it is reported "
+            "for), the first and the latest period in scope, their values and the change between them. Periods are "
+            "calendar quarters (2024Q1 = January–March 2024), months, years or dates; a period's wave is its year "
+            "(2024 = wave 1, 2025 = wave 2, 2026 = wave 3). These are aggregate figures and no participant is identifiable."
+        )
+        self.caption("Routine indicators: first and latest values")
+        table = doc.add_table(rows=1, cols=6)
+        table.style = doc.styles["Light List Accent 1"]
+        _header(table, ["Indicator", "ICS", "Collaborative", "First", "Latest", "Change"])
+        for r in self.indicators:
+            cells = table.add_row().cells
+            _cell_text(cells[0], r["indicator"] + (f" ({r['unit']})" if r.get("unit") else ""))
+            _cell_text(cells[1], r["ics"] or "–")
+            _cell_text(cells[2], r["collaborative"] or "–")
+            _cell_text(cells[3], f"{format_number(r['first'], r['decimals'])} ({r['first_period']})", align="right")
+            _cell_text(cells[4], f"{format_number(r['latest'], r['decimals'])} ({r['latest_period']})", align="right")
+            _cell_text(cells[5], format_change(r["first"], r["latest"], r["decimals"]), align="right")
+        _widths(table, [Cm(3.6), Cm(2.2), Cm(3.4), Cm(2.4), Cm(2.4), Cm(2.6)])
+
+
+INDICATORS_TITLE = "Appendix D. Routine indicators"
+
+
+def indicator_changes(conn: sqlite3.Connection, filters: common.Filters) -> list[dict]:
+    """First and latest value of each indicator per ICS and collaborative, within the ICS and wave
+    filters; empty when the publish database has no ``indicators`` table or no rows in scope."""
+    if not common.has_table(conn, "indicators"):
+        return []
+    where, params = [], []
+    if filters.ics:
+        where.append(f"lower(ics) IN ({', '.join('?' * len(filters.ics))})")
+        params += [i.lower() for i in filters.ics]
+    if filters.waves:
+        where.append(f"wave IN ({', '.join('?' * len(filters.waves))})")
+        params += list(filters.waves)
+    found = common.rows(
+        conn,
+        "SELECT indicator, unit, ics, collaborative, period, period_start, value FROM indicators"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + " ORDER BY indicator, ics, collaborative, period_start, id",
+        params,
+    )
+    series: dict[tuple, dict] = {}
+    for r in found:
+        key = (r["indicator"], r["ics"], r["collaborative"])
+        if key not in series:
+            series[key] = {**r, "first": r["value"], "first_period": r["period"], "decimals": 0}
+        series[key]["decimals"] = max(series[key]["decimals"], _decimals(r["value"]))
+        series[key].update({"latest": r["value"], "latest_period": r["period"], "unit": series[key]["unit"] or r["unit"]})
+    return list(series.values())
+
+
+def _decimals(value) -> int:
+    text = repr(float(value)) if isinstance(value, float) else str(value)
+    return min(len(text.split(".")[1]), 4) if "." in text and "e" not in text else 0
+
+
+def format_number(value, decimals: int | None = None) -> str:
+    """``2400`` → ``2,400``; ``5.6`` → ``5.6``; a minus sign, not a hyphen."""
+    if value is None:
+        return "–"
+    decimals = _decimals(value) if decimals is None else decimals
+    text = f"{abs(value):,.{decimals}f}"
+    return ("−" if value < 0 and float(text.replace(",", "")) else "") + text
+
+
+def format_change(first, latest, decimals: int | None = None) -> str:
+    """The change from ``first`` to ``latest``, signed, with the percentage: ``−2,180 (−90.8%)``."""
+    if first is None or latest is None:
+        return "–"
+    if decimals is None:
+        decimals = max(_decimals(first), _decimals(latest))
+    diff = round(latest - first, decimals)
+    sign = "+" if diff > 0 else ""
+    text = sign + format_number(diff, decimals)
+    if first:
+        pct = 100.0 * (latest - first) / abs(first)
+        text += f" ({'+' if pct > 0 else '−' if pct < 0 else ''}{abs(pct):.1f}%)"
+    return text
 
 
 # --- low-level python-docx helpers -------------------------------------------------------
