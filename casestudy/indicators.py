@@ -118,7 +118,8 @@ def read_indicators(path: Path) -> list[dict]:
         where = f"{path} row {number}"
         for column in REQUIRED:
             if not row.get(column):
-                raise CasestudyError(f"{column} is empty", where)
+                hint = " (give a number, or leave the row out)" if column == "value" else ""
+                raise CasestudyError(f"{column} is empty{hint}", where)
         try:
             period = parse_period(row["period"])
         except ValueError:
