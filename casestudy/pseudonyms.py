@@ -248,6 +248,9 @@ class Pseudonymiser:
     pattern: re.Pattern | None
     lookup: dict[str, _Entry]
     protected: frozenset = frozenset()
+    # letter runs (ASCII, lower case, as bytes) at least one of which every match in an
+    # ASCII text contains: a text with none of them is returned without running the regex
+    anchors: frozenset | None = None
 
     def __call__(self, text: str) -> str:
         return self.apply(text)[0]
@@ -256,6 +259,10 @@ class Pseudonymiser:
         """The pseudonymised text and the replaced spans ``(old_start, old_end, new_start, new_end)``."""
         if not text or self.pattern is None:
             return text, []
+        if self.anchors is not None and (text.isascii() or not _NON_ASCII_LETTER.search(text)):
+            # every letter is ASCII ("£", curly quotes and dashes are not letters: a space here)
+            if self.anchors.isdisjoint(text.encode("ascii", "replace").translate(_LETTER_RUNS).split()):
+                return text, []
         out, spans, last, shift = [], [], 0, 0
         for match in self.pattern.finditer(text):
             new = self._replacement(match)
@@ -306,6 +313,37 @@ class Pseudonymiser:
         return True
 
 
+_NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")
+# bytes.translate table: ASCII letters to lower case, everything else to a space
+_LETTER_RUNS = bytes(c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 else 32 for c in range(256))
+
+
+_LITERAL_ASCII = re.compile("[^a-z" + re.escape(_APOSTROPHES + _HYPHENS + ".") + "]")
+
+
+def _anchors(tokens: "set[str]") -> frozenset | None:
+    """The prefilter of :class:`Pseudonymiser`: for each written word of a name, every run
+    of its letters that an ASCII text containing it must have as a whole word.
+
+    A match is bounded by non-letters (the lookarounds, separators and titles of the
+    pattern), and inside a word only apostrophes, hyphens and dots are optional, so the
+    letter run of a text whose letters are all ASCII (other characters a name's pattern may
+    consume are spaces, dots, apostrophes and hyphens) that ends where the word's last
+    letter group ends is some
+    suffix of its groups joined (``O'Neill`` → ``neill`` or ``oneill``). Every variant holds
+    at least one such word, so a text without any of these runs cannot match.
+    """
+    runs: set[bytes] = set()
+    for token in tokens:
+        folded = fold(token).lower()
+        if _LITERAL_ASCII.search(folded.encode("ascii", "ignore").decode()) or not re.search("[a-z]", folded):
+            return None  # a digit or symbol an ASCII text could match literally: no prefilter
+        groups = [g for g in re.split(r"[^a-z]+", folded) if g]
+        for start in range(len(groups)):
+            runs.add("".join(groups[start:]).encode("ascii"))
+    return frozenset(runs)
+
+
 def _sentence_initial(text: str, start: int) -> bool:
     i = start - 1
     while i >= 0 and text[i] in " \t\"'“‘(*_[":
@@ -320,10 +358,15 @@ def build(names: dict[str, str], protected: "set[str] | frozenset | None" = None
     """
     lookup: dict[str, _Entry] = {}
     patterns: dict[str, Variant] = {}
+    tokens: set[str] = set()  # every written word a variant is made of
     for full, pseudonym in names.items():
         if not full or not full.strip():
             continue
         _, words = split_name(full)
+        tokens.update(words)
+        if words:
+            tokens.update(n.capitalize() for n in NICKNAMES.get(words[0].lower(), []))
+            tokens.update(re.split(f"[{_HYPHENS}]", words[-1]))
         full_key = key("".join(words))
         for k, variant in _variants(full):
             if not k:
@@ -340,7 +383,7 @@ def build(names: dict[str, str], protected: "set[str] | frozenset | None" = None
     ordered = sorted(patterns.values(), key=lambda v: (-v.words, -len(v.pattern)))
     body = "|".join(f"(?:{v.pattern})" for v in ordered)
     pattern = re.compile(rf"(?<![^\W_])(?:{_TITLE_RE})?(?:{body})(?![^\W_])", re.IGNORECASE)
-    return Pseudonymiser(pattern, lookup, protected_keys)
+    return Pseudonymiser(pattern, lookup, protected_keys, _anchors(tokens))
 
 
 def names_from_db(db: sqlite_utils.Database) -> dict[str, str]:
