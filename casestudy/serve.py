@@ -465,7 +465,8 @@ def canned_queries(path: "str | Path") -> dict:
     queries = _canned_queries(cells, waves)
     if has_indicators:
         queries["indicator_trend"] = INDICATOR_TREND
-    return queries
+    # Researchers see the form and the results; the SQL is one click away ("show").
+    return {name: {"hide_sql": True, **query} for name, query in queries.items()}
 
 
 INDICATOR_TREND = {
