@@ -453,7 +453,12 @@ class Ingestor:
                 }
             )
             offset += len(text) + 2
+        # indexed for full-text search in one statement, not by the per-row trigger (db migration 4)
+        conn = self.db.conn
+        conn.execute("INSERT INTO fts_deferred (source_id) VALUES (?)", [source_id])
         self.db["excerpts"].insert_all(rows, batch_size=500)
+        conn.execute("INSERT INTO excerpts_fts (rowid, text) SELECT id, text FROM excerpts WHERE source_id = ?", [source_id])
+        conn.execute("DELETE FROM fts_deferred WHERE source_id = ?", [source_id])
         by_hash: dict[str, int] = {}
         for excerpt_id, text_sha in self.db.execute(
             "SELECT id, text_sha FROM excerpts WHERE source_id = ? ORDER BY seq", [source_id]
