@@ -427,6 +427,10 @@ def _pending_chunks(db: sqlite_utils.Database, version: str, chunk: int) -> Iter
         last = rows[-1][0]
 
 
+# json.dumps(..., ensure_ascii=False) builds a new encoder on every call; this is the same encoder, built once
+_terms_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def drop_stale_suggestions(db: sqlite_utils.Database, version: str) -> int:
     """Delete suggestions of other codebook versions that nobody has reviewed."""
     cursor = db.execute(
@@ -476,7 +480,7 @@ def code_database(
                         result.skipped_decided += 1
                         continue
                     codings.append(
-                        (excerpt_id, m.code_id, coder, "suggested", json.dumps(m.terms, ensure_ascii=False),
+                        (excerpt_id, m.code_id, coder, "suggested", _terms_json(m.terms),
                          json.dumps(m.offsets), m.score, book.version, stamp, stamp)
                     )
                     result.by_rq[engine.rq_of[m.code_id]] += 1
