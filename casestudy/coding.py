@@ -280,13 +280,14 @@ class Engine:
     def match_doc(self, doc, text: str | None = None) -> list[Match]:
         """Matches in a tokenised doc; ``text`` is the doc's text if the caller has it."""
         matches = []
-        windows = defaultdict(set)
+        windows = defaultdict(list)
+        anchor_ids = self._anchor_ids
         for hit in self.phrase_matcher(doc):
-            index = self._anchor_ids.get(hit[0])
+            index = anchor_ids.get(hit[0])
             if index is None:
                 matches.append(hit)
             else:
-                windows[index].add(hit[1])
+                windows[index].append(hit[1])
         for index in self._always:
             matches += self.token_matchers[index][0](doc)
         if windows:
@@ -297,8 +298,21 @@ class Engine:
                 if any(present.isdisjoint(words) for words in self._required[index]):
                     continue
                 matcher, length = self.token_matchers[index]
-                for i in starts:
-                    lo, hi = max(0, i - length + 1), min(n, i + length)
+                # every match holds an anchor and is at most `length` tokens long, so it lies in
+                # the window around one of them; overlapping windows are run as one span (the
+                # matcher returns every match inside a span, so the union is the same)
+                starts.sort()
+                lo, hi = max(0, starts[0] - length + 1), min(n, starts[0] + length)
+                spans = []
+                for i in starts[1:]:
+                    a, b = max(0, i - length + 1), min(n, i + length)
+                    if a <= hi:
+                        hi = max(hi, b)
+                    else:
+                        spans.append((lo, hi))
+                        lo, hi = a, b
+                spans.append((lo, hi))
+                for lo, hi in spans:
                     for match_id, s, e in matcher(doc[lo:hi]):
                         found_tokens.add((match_id, lo + s, lo + e))
             matches += found_tokens
@@ -308,34 +322,49 @@ class Engine:
         found: dict[str, dict[str, list]] = {}
         for match_id, start, end in matches:
             code_id, kind = key[match_id]
-            found.setdefault(code_id, {"S": [], "W": [], "X": []})[kind].append((start, end))
+            kinds = found.get(code_id)
+            if kinds is None:
+                kinds = found[code_id] = {"S": [], "W": [], "X": []}
+            kinds[kind].append((start, end))
         book = self.book
+        min_score, weak_weight = book.min_score, book.weak_weight
         text = doc.text if text is None else text
         positions = None
+        lemma_of = self.lemma_of
+        terms: dict[tuple[int, int], str] = {}
         results = []
         for code_id, kinds in found.items():
-            excluded = kinds["X"]
-            spans = [(s, e, k) for k in "SW" for s, e in kinds[k]]
+            strong, weak, excluded = kinds["S"], kinds["W"], kinds["X"]
+            # the most evidence these spans could give (every one a distinct term): too little, no work
+            if 1.0 - math.exp(-(len(strong) + len(weak) * weak_weight)) + 2e-9 < min_score:
+                continue
+            spans = [(s, e, "S") for s, e in strong] + [(s, e, "W") for s, e in weak]
             if excluded:
                 spans = [(s, e, k) for s, e, k in spans if not any(s < xe and xs < e for xs, xe in excluded)]
             if not spans:
                 continue
             if positions is None:
                 positions = doc.to_array([IDX, LENGTH]).tolist()
-            # longest first; keep spans that do not overlap one already kept
-            spans.sort(key=lambda m: (m[0] - m[1], m[0], m[2]))
-            kept: list[tuple[int, int, str]] = []
-            for s, e, k in spans:
-                if all(e <= ks or ke <= s for ks, ke, _ in kept):
-                    kept.append((s, e, k))
+            if len(spans) == 1:
+                kept = spans
+            else:
+                # longest first; keep spans that do not overlap one already kept
+                spans.sort(key=lambda m: (m[0] - m[1], m[0], m[2]))
+                kept = []
+                for s, e, k in spans:
+                    if all(e <= ks or ke <= s for ks, ke, _ in kept):
+                        kept.append((s, e, k))
             weights: dict[str, float] = {}
             for s, e, k in kept:
-                term = " ".join(self.lemma(text[positions[i][0]:positions[i][0] + positions[i][1]]) for i in range(s, e))
-                weight = 1.0 if k == "S" else book.weak_weight
+                term = terms.get((s, e))
+                if term is None:
+                    words = [text[positions[i][0]:positions[i][0] + positions[i][1]].lower() for i in range(s, e)]
+                    term = terms[(s, e)] = " ".join([lemma_of.get(w, w) for w in words])
+                weight = 1.0 if k == "S" else weak_weight
                 if weights.get(term, 0.0) < weight:
                     weights[term] = weight
             score = 1.0 - math.exp(-sum(weights.values()))
-            if score + 1e-9 < book.min_score:
+            if score + 1e-9 < min_score:
                 continue
             kept.sort()
             offsets = [[positions[s][0], positions[e - 1][0] + positions[e - 1][1]] for s, e, _ in kept]
