@@ -2,7 +2,9 @@
 
 Loads the evidence page with a facet selected and a search, and checks what a person sees:
 the highlighted term, the facet counts; follows the home page's "Start here" links. Saves
-docs/img/datasette-evidence.png. Skipped only when chromium (or playwright) is absent.
+a screenshot (to $CASESTUDY_SCREENSHOT_DIR, e.g. docs/img to refresh the README's picture;
+otherwise to a temporary folder, so tests never change tracked files). Skipped only when
+chromium (or playwright) is absent.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,8 @@ from test_serve import free_port, start_server, stop, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parent.parent
-SCREENSHOT = REPO / "docs" / "img" / "datasette-evidence.png"
+SCREENSHOT_DIR = Path(os.environ.get("CASESTUDY_SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "casestudy-screenshots")
+SCREENSHOT = SCREENSHOT_DIR.resolve() / "datasette-evidence.png"
 
 pytestmark = [
     pytest.mark.browser,
