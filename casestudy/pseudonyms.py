@@ -30,7 +30,7 @@ would need every such shape spelled out, where one character class per letter co
 them all, keeps offsets exact, and runs in milliseconds on the whole study. spaCy's
 English vocabulary (spacy-lookups-data) is used to know which names are also words.
 
-Limits (see docs/readme-consent.md): a name nobody listed, a nickname not in
+Limits (see docs/consent.md): a name nobody listed, a nickname not in
 :data:`NICKNAMES`, a misspelling, a name split inside a word by hyphenation, or a very
 common word used as a name at the start of a sentence is not found.
 """
@@ -245,7 +245,7 @@ def _variants(full: str) -> list[tuple[str, Variant]]:
 class Pseudonymiser:
     """Replaces every listed name in a text; build once, apply to many texts."""
 
-    pattern: re.Pattern | None
+    pattern: re.Pattern | str | None  # a str is compiled on first use (most texts never need it)
     lookup: dict[str, _Entry]
     protected: frozenset = frozenset()
     # letter runs (ASCII, lower case, as bytes) at least one of which every match in an
@@ -263,6 +263,8 @@ class Pseudonymiser:
             # every letter is ASCII ("£", curly quotes and dashes are not letters: a space here)
             if self.anchors.isdisjoint(text.encode("ascii", "replace").translate(_LETTER_RUNS).split()):
                 return text, []
+        if isinstance(self.pattern, str):
+            self.pattern = re.compile(self.pattern, re.IGNORECASE)
         out, spans, last, shift = [], [], 0, 0
         for match in self.pattern.finditer(text):
             new = self._replacement(match)
@@ -382,8 +384,10 @@ def build(names: dict[str, str], protected: "set[str] | frozenset | None" = None
     protected_keys = frozenset(key(w) for w in (protected or ()) if len(key(w)) >= 2)
     ordered = sorted(patterns.values(), key=lambda v: (-v.words, -len(v.pattern)))
     body = "|".join(f"(?:{v.pattern})" for v in ordered)
-    pattern = re.compile(rf"(?<![^\W_])(?:{_TITLE_RE})?(?:{body})(?![^\W_])", re.IGNORECASE)
-    return Pseudonymiser(pattern, lookup, protected_keys, _anchors(tokens))
+    pattern = rf"(?<![^\W_])(?:{_TITLE_RE})?(?:{body})(?![^\W_])"
+    anchors = _anchors(tokens)
+    # compiling takes ~0.5 s for a few hundred names: only when a text may hold one
+    return Pseudonymiser(pattern if anchors is not None else re.compile(pattern, re.IGNORECASE), lookup, protected_keys, anchors)
 
 
 def names_from_db(db: sqlite_utils.Database) -> dict[str, str]:
