@@ -121,8 +121,10 @@ def attribution(row: dict) -> str:
         bits = [row["participant_id"], row.get("participant_role"), row.get("org_type"), row.get("ics"), wave_label(row.get("wave"))]
         return ", ".join(str(b) for b in bits if b)
     label = KIND_LABELS.get(kind, kind.replace("-", " ").capitalize() or "Document")
-    bits = [f"{label}: {row.get('source_title') or 'untitled'}"]
-    if row.get("date"):
+    title = row.get("source_title") or "untitled"
+    # a title that already says what it is ("Observation notes — …") or when (its date) is not repeated
+    bits = [title if title.lower().startswith(label.lower()) else f"{label}: {title}"]
+    if row.get("date") and long_date(row["date"]) not in title:
         bits.append(long_date(row["date"]))
     if row.get("page") not in (None, ""):
         bits.append(f"p. {row['page']}")

@@ -237,3 +237,16 @@ def test_renders_in_libreoffice(report, tmp_path):
     assert "RQ1 Purpose and aims" in text and "Framework matrix" in text
     assert "pooled the rotas" in text
     assert "knock on doors" not in text
+
+
+def test_attribution_does_not_repeat_what_the_title_already_says():
+    from casestudy.export_docx import attribution
+
+    row = {"source_kind": "observation", "source_title": "Observation notes — Partnership board, 16 September 2025",
+           "date": "2025-09-16", "page": None, "ics": "Kellbridge"}
+    text = attribution(row)
+    assert text.count("Observation notes") == 1
+    assert text.count("16 September 2025") == 1
+    paper = attribution({"source_kind": "board-paper", "source_title": "ICB Board meeting in public",
+                         "date": "2024-05-14", "page": 2, "ics": "Ashmoor"})
+    assert paper == "Board paper: ICB Board meeting in public, 14 May 2024, p. 2, Ashmoor"
