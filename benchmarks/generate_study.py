@@ -216,6 +216,18 @@ def _write_docx_paper(path: Path, title: str, sections) -> int:
     return words
 
 
+def _write_md_paper(path: Path, title: str, sections) -> int:
+    words = 0
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(f"# {title}\n\n")
+        for number, (section, paragraphs) in enumerate(sections, start=1):
+            handle.write(f"## {number}. {section}\n\n")
+            for paragraph in paragraphs:
+                handle.write(paragraph + "\n\n")
+                words += len(paragraph.split())
+    return words
+
+
 def _write_pdf_paper(path: Path, title: str, sections) -> int:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
@@ -242,12 +254,13 @@ def _write_pdf_paper(path: Path, title: str, sections) -> int:
     return words
 
 
-def generate(folder: Path, words: int = 1_000_000, seed: int = 0, pdf_share: float = 0.02) -> dict:
+def generate(folder: Path, words: int = 1_000_000, seed: int = 0, pdf_share: float = 0.02, plain: bool = False) -> dict:
     """Write a synthetic study of about ``words`` words into ``folder``; return what was written.
 
     About 70% of the words are interview transcripts (.txt, .vtt, .docx in turn), the rest
     board papers (.docx, and ``pdf_share`` of all words as PDF). Files are written one at a
-    time, so memory does not grow with ``words``.
+    time, so memory does not grow with ``words``. ``plain``: text formats only (transcripts
+    as .txt and .vtt, board papers as Markdown), no .docx or PDF.
     """
     folder = Path(folder)
     rng = random.Random(seed)
@@ -279,14 +292,14 @@ def generate(folder: Path, words: int = 1_000_000, seed: int = 0, pdf_share: flo
     written = {"transcript": 0, "board-paper": 0}
     formats: dict[str, int] = {}
     total = files = 0
-    transcript_words, pdf_words = int(words * 0.7), int(words * pdf_share)
+    transcript_words, pdf_words = int(words * 0.7), 0 if plain else int(words * pdf_share)
     try:
         while total < words:
             number = files + 1
             if written["transcript"] < transcript_words:
                 pid, name, ics = participants[(number - 1) % len(participants)]
                 wave = 1 + ((number - 1) // len(participants)) % 3
-                fmt = ("txt", "vtt", "docx")[number % 3]
+                fmt = ("txt", "vtt")[number % 2] if plain else ("txt", "vtt", "docx")[number % 3]
                 label = name if number % 2 else pid  # register name or ID as the speaker label
                 target = min(rng.randint(3_000, 9_000), max(800, words // 12))  # small studies: several files
                 path = folder / "transcripts" / f"{2023 + wave}-{pid}-w{wave}-{number}.{fmt}"
@@ -296,12 +309,12 @@ def generate(folder: Path, words: int = 1_000_000, seed: int = 0, pdf_share: flo
                 kind, date, collab, participant = "transcript", f"{2023 + wave}-0{rng.randint(4, 9)}-{rng.randint(10, 28)}", "", pid
             else:
                 ics = rng.choice(list(ICSS))
-                fmt = "pdf" if pdf_words and written.get("pdf", 0) < pdf_words else "docx"
+                fmt = "pdf" if pdf_words and written.get("pdf", 0) < pdf_words else "md" if plain else "docx"
                 target = rng.randint(2_000, 5_000) if fmt == "docx" else rng.randint(800, 1_500)
                 title = f"{ics} board meeting in public {number}"
                 path = folder / "papers" / f"board-{number}.{fmt}"
                 sections = _paper_sections(Text(rng, ics), min(target, words - total + 50))
-                count = (_write_pdf_paper if fmt == "pdf" else _write_docx_paper)(path, title, sections)
+                count = {"pdf": _write_pdf_paper, "md": _write_md_paper, "docx": _write_docx_paper}[fmt](path, title, sections)
                 kind, date, collab, participant = "board-paper", f"202{rng.randint(4, 6)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}", rng.choice(COLLABORATIVES[ics]), ""
                 wave = ""
                 if fmt == "pdf":
@@ -323,9 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--words", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pdf-share", type=float, default=0.02, help="share of the words written as PDF (0 for none)")
+    parser.add_argument("--plain", action="store_true", help="text formats only: .txt/.vtt transcripts, .md papers")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    info = generate(args.folder, args.words, args.seed, args.pdf_share)
+    info = generate(args.folder, args.words, args.seed, args.pdf_share, args.plain)
     print(f"{info['words']:,} words in {info['files']} files ({info['formats']}) for {info['participants']} participants "
           f"-> {info['folder']} in {time.perf_counter() - started:.1f}s")
     return 0
