@@ -130,8 +130,6 @@ def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, 
         report = ingest_lib.ingest_jobs(db, jobs, actor=coder, skip_bad=skip_bad, progress=lambda job: bar.update(1))
     for path, problem in report.skipped:
         click.echo(f"Skipped {path}: {problem}", err=True)
-    for warning in report.warnings:
-        click.echo(f"Warning: {warning}", err=True)
     click.echo(report.summary())
 
 

@@ -50,7 +50,6 @@ class Report:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     consent_files: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
     excerpts: int = 0
     indicator_rows: int = 0
 
@@ -251,14 +250,6 @@ class Ingestor:
         status, excerpts = self.ingest_source(job)
         getattr(report, status).append(str(job.path))
         report.excerpts += excerpts
-        if status != "unchanged" and job.kind == "transcript":
-            pid = job.meta.get("participant_id")
-            withdrawn = self.db.execute("SELECT withdrawn_date FROM consents WHERE participant_id = ?", [pid]).fetchone()
-            if withdrawn and withdrawn[0]:
-                report.warnings.append(
-                    f"{job.path}: participant {pid} withdrew on {withdrawn[0]}; stored but excluded from all evidence "
-                    f"(use `casestudy consent withdraw {pid} --purge` to erase)"
-                )
 
     def import_names(self, path: Path) -> None:
         """A list of extra names (``name, pseudonym``), e.g. staff named in board minutes."""
