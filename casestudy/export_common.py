@@ -49,6 +49,9 @@ def resolve_publish_db(working_db: "str | Path", publish_db: "str | Path | None"
         path = Path(publish_db)
         if not path.is_file():
             raise CasestudyError("no such publish database (run `casestudy publish` first)", path)
+        working = Path(working_db)
+        if working.is_file() and working.resolve() != path.resolve():
+            check_not_stale(working, path)
         return path
     working = Path(working_db)
     if not working.is_file():
@@ -64,6 +67,61 @@ def resolve_publish_db(working_db: "str | Path", publish_db: "str | Path | None"
     return out
 
 
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+
+
+def check_not_stale(working_db: Path, publish_db: Path) -> None:
+    """Refuse a publish database (a copy, say) built before a consent change in ``working_db``.
+
+    A copy is not in ``<db>.published``, so a withdrawal does not rebuild it; exporting from
+    it would put a withdrawn participant's words, or the verbatim words of someone who has
+    since refused quotation, into a new file.
+    """
+    try:
+        conn = _read_only(working_db)
+        try:
+            gone = {r[0] for r in conn.execute(
+                "SELECT participant_id FROM consents WHERE interview IS NOT 1 OR withdrawn_date IS NOT NULL")}
+            unquotable = {r[0] for r in conn.execute("SELECT participant_id FROM consents WHERE quotes IS NOT 1")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return  # not a working database of ours: nothing to compare with
+    try:
+        conn = _read_only(publish_db)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            present: set = set()
+            quoted: set = set()
+            for table in ("participants", "evidence", "excerpts", "sources"):
+                if table not in tables:
+                    continue
+                cols = set(columns(conn, table))
+                key = "id" if table == "participants" else "participant_id"
+                if key in cols:
+                    present |= {r[0] for r in conn.execute(f"SELECT DISTINCT [{key}] FROM [{table}] WHERE [{key}] IS NOT NULL")}
+                if table in ("evidence", "excerpts") and {"participant_id", "quotable"} <= cols:
+                    quoted |= {r[0] for r in conn.execute(
+                        f"SELECT DISTINCT participant_id FROM [{table}] WHERE quotable = 1 AND participant_id IS NOT NULL")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return  # open_publish says what is wrong with it
+    stale = sorted((present & gone) | (quoted & unquotable))
+    if stale:
+        raise CasestudyError(
+            f"this publish database was built before a consent change: it still holds {', '.join(stale)}, "
+            f"whose words may no longer be published; rebuild it with `casestudy publish {publish_db}` "
+            f"(or export without --publish-db)",
+            publish_db,
+        )
+
+
+# Tables only the working database has: exports never read it (raw text, real names, paths).
+WORKING_ONLY_TABLES = ("consents", "audit_log", "pseudonyms", "codings", "schema_migrations")
+
+
 def open_publish(path: "str | Path") -> sqlite3.Connection:
     """Open a publish database read-only; refuse anything that is not one."""
     path = Path(path)
@@ -75,6 +133,14 @@ def open_publish(path: "str | Path") -> sqlite3.Connection:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     except sqlite3.DatabaseError as exc:
         raise CasestudyError(f"not a publish database ({exc})", path) from None
+    working = [t for t in WORKING_ONLY_TABLES if t in names]
+    if working:
+        conn.close()
+        raise CasestudyError(
+            f"this is a working database (it has {', '.join(working)}), not a publish database; exports read only "
+            f"the publish database: give --publish-db a file made by `casestudy publish`, or leave it out",
+            path,
+        )
     missing = [t for t in REQUIRED_TABLES if t not in names]
     if missing:
         conn.close()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from . import pseudonyms
 from .coding import display_offsets
 from .db import CONSENTED_EXCERPT, audit, now
 from .errors import CasestudyError
@@ -199,6 +200,18 @@ def show(db: sqlite_utils.Database, excerpt_id: int) -> ExcerptView:
             [excerpt_id, excerpt_id],
         )
     )
+    # Memos and matched terms are written by people and codebooks, not pseudonymised when
+    # stored: show them with the register's and the name lists' names replaced, like the text.
+    pseudonymise = pseudonyms.from_db(db)
+    for memo_row in memos:
+        memo_row["text"] = pseudonymise(memo_row["text"] or "")
+    for coding in codings:
+        try:
+            terms = json.loads(coding["terms"] or "[]")
+        except ValueError:
+            terms = []
+        coding["terms"] = json.dumps([pseudonymise(str(t)) for t in terms] if isinstance(terms, list) else [],
+                                     ensure_ascii=False)
     return ExcerptView(row, neighbour(row["seq"] - 1), neighbour(row["seq"] + 1), codings, memos)
 
 
