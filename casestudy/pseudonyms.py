@@ -15,6 +15,15 @@ How a name is found (one compiled regular expression per name list):
   ``Sørensen`` and back), straight or curly apostrophes (``O'Neill``, ``O’Neill``,
   ``ONeill``), hyphens optional or split over a line (``Hollis-\\nSmith``), a dot or
   underscore in an address (``helen.marsh@…``), followed by a possessive (``Marsh's``);
+* a surname of several words is one unit: it starts at a particle (:data:`PARTICLES`:
+  ``Ní Bhriain``, ``Mac Giolla Phádraig``, ``van der Merwe``, ``bin Ismail``), its words
+  may be written together (``NiBhriain``), and it is also found without its particles
+  (``Bhriain``, ``Giolla Phádraig``, ``Shaughnessy`` for O'Shaughnessy; never ``Donald``
+  for McDonald);
+* e-mail addresses and handles: first + surname run together (``gwenllianprycejones``,
+  only when the letters are not an English word), and before an ``@`` an initial + surname
+  (``g.pryce-jones@``) or surname + first name (``nibhriain.siobhan@``), in any case;
+* combining accents (decomposed text, Yoruba tone marks) are optional after every letter;
 * a first name, a surname, a short form or one half of a hyphenated surname *on its own*
   when exactly one listed person has it. Alone, a word that is also an English word
   (``Marsh``, ``Will``, ``Grace``) is replaced only when written with a capital; a very
@@ -22,6 +31,10 @@ How a name is found (one compiled regular expression per name list):
   name not next to a number (``June 2025``); a word that only names people (``Nwosu``)
   in any case. A word shared by two listed people becomes ``[name]``, never the wrong
   pseudonym; a word of an organisation or place name is never replaced on its own.
+  A month or weekday name is also left after a time word (``in April``, ``since June``).
+* a full name whose words are all English words (``Will Hope``, ``April Day``) is replaced
+  only when each word (particles aside) has a capital, or before an ``@``: ``we will hope
+  to`` stays.
 
 Why regular expressions, not spaCy's PhraseMatcher/Matcher: a blank English pipeline
 tokenises ``O'Neill-Smith's``, ``Hollis-\\nSmith`` and ``helen.marsh@nhs.net`` into
@@ -80,8 +93,14 @@ MONTHS_DAYS = {
     "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
     "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
 }
+# Words before a month or weekday that make it a date ("in April", "on Friday", "until June").
+# Kept short on purpose: "by", "to", "from", "and", "with" come before people too ("a paper by
+# April", "I spoke to June"), and a name left in the text is worse than a month hidden.
+_TIME_WORDS = frozenset("in on since until till during last next this every each early late mid throughout".split())
 _APOSTROPHES = "'’‘`ʼ"
 _HYPHENS = "-‐‑–—"
+# Combining marks (accents written as a separate character): optional after every letter of a name.
+_MARKS = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]*"
 _SEP = r"(?:[\s\u00a0\u200b]+|[._])"  # spaces or a line break; a dot or underscore (e-mail addresses)
 
 
@@ -155,7 +174,9 @@ def _word_pattern(word: str) -> str:
     """A regex for one written word of a name: accents, apostrophes and hyphens optional."""
     classes = _accent_classes()
     parts = []
-    for ch in word:
+    for ch in unicodedata.normalize("NFC", word):
+        if unicodedata.combining(ch):
+            continue  # a mark no precomposed letter holds ("ọ̀" in Adébáyọ̀): optional, below
         if ch in _APOSTROPHES:
             parts.append(rf"(?:[{_APOSTROPHES}]\s?|\s)?")
         elif ch in _HYPHENS:
@@ -165,6 +186,8 @@ def _word_pattern(word: str) -> str:
         else:
             base = fold(ch).lower()
             parts.append(classes.get(base, re.escape(ch)) if len(base) == 1 else re.escape(ch))
+            if ch.isalpha():
+                parts.append(_MARKS)  # text with decomposed accents (NFD) or tone marks: "Siobha\u0301n"
     return "".join(parts)
 
 
@@ -198,37 +221,123 @@ def split_name(full: str) -> tuple[str | None, list[str]]:
     return title, words
 
 
-def _variants(full: str) -> list[tuple[str, Variant]]:
-    """Every (key, variant) by which the person called ``full`` may be written."""
+# Words that begin a surname of several words ("Ní Bhriain", "Mac Giolla Phádraig",
+# "van der Berg", "bin Ismail"), folded to lower case ASCII: the whole surname is the unit,
+# not its last word.
+PARTICLES = frozenset(
+    {
+        "ni", "nic", "o", "ua", "mac", "mc", "mhic", "ap", "ab", "ferch", "verch", "de", "d", "del", "della", "dei",
+        "des", "van", "von", "vom", "zu", "der", "den", "ter", "ten", "la", "le", "da", "di", "du", "dos", "das", "do",
+        "bin", "binti", "bint", "ibn", "al", "el",
+    }
+)
+# A particle written onto the surname with an apostrophe: O'Shaughnessy, D'Souza, d'Arcy, l'Estrange.
+_APOSTROPHE_PARTICLE = re.compile(rf"^(?:[OoDdLl])[{_APOSTROPHES}](?=[^\W\d_]{{4}})")
+
+
+def _is_particle(word: str) -> bool:
+    return fold(word).lower().rstrip(".") in PARTICLES
+
+
+def split_surname(words: list[str]) -> tuple[list[str], list[str]]:
+    """``["Seán", "Mac", "Giolla", "Phádraig"]`` → ``(["Seán"], ["Mac", "Giolla", "Phádraig"])``.
+
+    The surname starts at the first particle after the first word (never at the last word
+    alone being a particle); without a particle it is the last word.
+    """
+    for i in range(1, len(words) - 1):
+        if _is_particle(words[i]):
+            return words[:i], words[i:]
+    return words[:-1], words[-1:]
+
+
+def _surname_cores(surname: list[str]) -> list[list[str]]:
+    """The surname without its particles, where that is still a name: ``Ní Bhriain`` →
+    ``Bhriain``, ``Mac Giolla Phádraig`` → ``Giolla Phádraig``, ``O'Shaughnessy`` →
+    ``Shaughnessy`` (at least 4 letters left; ``McDonald`` is never cut to ``Donald``)."""
+    cores = []
+    core = [w for w in surname if not _is_particle(w)]
+    if core and core != surname:
+        cores.append(core)
+    base = core or surname
+    stripped = _APOSTROPHE_PARTICLE.sub("", base[0]) if base else ""
+    if base and stripped != base[0]:
+        cores.append([stripped, *base[1:]])
+    return cores
+
+
+def _runs_together_safely(tokens: list[str]) -> bool:
+    """Whether the words may also match written with no space (``gwenllianprycejones@``):
+    only when the letters run together are long and not an English word."""
+    joined = key("".join(tokens))
+    return len(joined) >= 7 and joined not in _english_words()[0]
+
+
+def _variants(full: str) -> list[tuple[str, Variant, list[str]]]:
+    """Every (key, variant, written words) by which the person called ``full`` may be written."""
     title, words = split_name(full)
     if not words:
         return []
-    found: list[tuple[str, Variant]] = []
+    found: list[tuple[str, Variant, list[str]]] = []
+    opt_sep = f"(?:{_SEP})?"
 
-    def add(tokens: list[str], single: bool = False, comma: bool = False) -> None:
+    def pattern_of(tokens: list[str], glued: int = 0) -> str:
+        """``tokens`` joined by separators; the last ``glued`` joins (a multi-word surname) may be omitted."""
+        out = _word_pattern(tokens[0])
+        for i, t in enumerate(tokens[1:], start=1):
+            out += (opt_sep if i >= len(tokens) - glued else _SEP) + _word_pattern(t)
+        return out
+
+    def add(tokens: list[str], single: bool = False, glued: int = 0, comma: int = 0, run_together: bool = False) -> None:
         if not tokens:
             return
-        if comma:
-            pattern = _word_pattern(tokens[0]) + r"\s*,\s*" + _SEP.join(_word_pattern(t) for t in tokens[1:])
+        if comma:  # "Ní Bhriain, Siobhán": the first ``comma`` tokens, a comma, the rest
+            pattern = pattern_of(tokens[:comma], comma - 1) + r"\s*,\s*" + pattern_of(tokens[comma:])
+        elif run_together:  # every separator optional
+            pattern = opt_sep.join(_word_pattern(t) for t in tokens)
         else:
-            pattern = _SEP.join(_word_pattern(t) for t in tokens)
-        found.append((key("".join(tokens)), Variant(pattern, len(tokens), single)))
+            pattern = pattern_of(tokens, glued)
+        found.append((key("".join(tokens)), Variant(pattern, len(tokens), single), tokens))
 
-    first, last = words[0], words[-1]
     if len(words) == 1:
         add(words, single=True)
         return found
-    add(words)
+    given, surname = split_surname(words)
+    first, last = words[0], words[-1]
+    glued = len(surname) - 1  # the words of a surname may be written together: "NiBhriain", "MacGiolla"
+    add(words, glued=glued, run_together=_runs_together_safely(words))
     add([first, last])
     firsts = {first} | {n.capitalize() for n in NICKNAMES.get(first.lower(), [])}
-    for given in firsts:
-        add([given, last])
-        add([last, given], comma=True)
+    for name in firsts:
+        tokens = [name, *surname]
+        add(tokens, glued=glued, run_together=_runs_together_safely(tokens))
+        add([*surname, name], comma=len(surname))
     initial = fold(first[0]).upper()
+    surname_pattern = pattern_of(surname, glued)
+    surname_key = key("".join(surname))
     found.append(
-        (key(first[0] + last), Variant(rf"(?-i:{re.escape(initial)})\.?{_SEP}" + _word_pattern(last), 2))
+        (key(first[0]) + surname_key, Variant(rf"(?-i:{re.escape(initial)})\.?{_SEP}" + surname_pattern, 1 + len(surname)),
+         [first[0], *surname])
     )  # H Marsh, H. Marsh (a capital initial only: "a carver" is not A. Carver)
+    # e-mail addresses: s.pryce-jones@, spryce-jones@, nibhriain.siobhan@ (any case, only before an @)
+    email_initial = _accent_classes().get(initial.lower(), re.escape(initial.lower()))
+    found.append(
+        (key(first[0]) + surname_key, Variant(rf"{email_initial}[._-]?{surname_pattern}(?=@)", 1 + len(surname)),
+         [first[0], *surname])
+    )
+    found.append(
+        (surname_key + key(first), Variant(rf"{surname_pattern}[._-]?{_word_pattern(first)}(?=@)", 1 + len(surname)),
+         [*surname, first])
+    )
     add([first], single=True)
+    add(surname, single=True, glued=glued)  # "Ní Bhriain", "Mac Giolla Phádraig", "Marsh"
+    for core in _surname_cores(surname):
+        if len(key("".join(core))) >= 4:
+            add(core, single=True, glued=len(core) - 1)  # "Bhriain", "Giolla Phádraig", "Shaughnessy"
+    if len(surname) > 1:  # each word of a multi-word surname that is not a particle
+        for word in surname:
+            if not _is_particle(word) and len(key(word)) >= 3:
+                add([word], single=True)
     add([last], single=True)
     for nick in NICKNAMES.get(first.lower(), []):
         add([nick.capitalize()], single=True)
@@ -288,9 +397,23 @@ class Pseudonymiser:
         if entry is None:  # pragma: no cover - every alternative has a key
             return AMBIGUOUS
         pseudonym = entry.exact or (next(iter(entry.pseudonyms)) if len(entry.pseudonyms) == 1 else AMBIGUOUS)
-        if not entry.single or title:
-            return pseudonym  # a full name, or a title + name ("Dr Okafor"), is always a name
+        if title or match.string.startswith("@", match.end()):
+            return pseudonym  # a title + name ("Dr Okafor") or an e-mail address is always a name
+        if not entry.single:
+            # a full name is a name, unless every word of it is also an English word and it is
+            # not written as a name: "we will hope to" is not Will Hope, "Will Hope" is
+            return pseudonym if self._capitalised_or_not_words(written) else None
         return pseudonym if self._is_name_here(match, written) else None
+
+    @staticmethod
+    def _capitalised_or_not_words(written: str) -> bool:
+        """Whether a match of several words is a name: some word of it is not an English
+        word, or every word (particles aside: "dos Santos") is written with a capital."""
+        words = [w for w in re.findall(r"[^\W\d_]+", fold(written)) if w.lower() not in PARTICLES]
+        english, common = _english_words()
+        if len(words) < 2 or any(w.lower() not in english and w.lower() not in common for w in words):
+            return True
+        return all(w[0].isupper() for w in words)
 
     def _is_name_here(self, match: re.Match, written: str) -> bool:
         """Whether a single word that matches a listed name is used as that name here."""
@@ -310,12 +433,16 @@ class Pseudonymiser:
             before, after = text[max(0, match.start() - 8) : match.start()], text[match.end() : match.end() + 3]
             if re.search(r"\d(?:st|nd|rd|th)?\s*$", before) or re.match(r"\s*\d", after):
                 return False
+            # "in April", "by Monday", "since June", "last May": the month or the day, not the person
+            previous = re.search(r"([^\W\d_]+)[\s,]*$", text[max(0, match.start() - 20) : match.start()])
+            if previous and previous.group(1).lower() in _TIME_WORDS:
+                return False
         if plain in common and _sentence_initial(match.string, match.start()):
             return False
         return True
 
 
-_NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")
+_NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]|" + _MARKS[:-1])  # or a combining mark
 # bytes.translate table: ASCII letters to lower case, everything else to a space
 _LETTER_RUNS = bytes(c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 else 32 for c in range(256))
 
@@ -370,9 +497,10 @@ def build(names: dict[str, str], protected: "set[str] | frozenset | None" = None
             tokens.update(n.capitalize() for n in NICKNAMES.get(words[0].lower(), []))
             tokens.update(re.split(f"[{_HYPHENS}]", words[-1]))
         full_key = key("".join(words))
-        for k, variant in _variants(full):
+        for k, variant, written in _variants(full):
             if not k:
                 continue
+            tokens.add("-".join(written))  # its letter runs, run together too: "gwenllianprycejones"
             entry = lookup.setdefault(k, _Entry())
             entry.pseudonyms.add(pseudonym)
             entry.single = entry.single or variant.single

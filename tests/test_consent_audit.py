@@ -241,10 +241,6 @@ def test_working_evidence_view_has_no_names_in_headings(work):
     assert names_in(repr(rows)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="pseudonyms.py: a surname of several words (Ní Bhriain, Mac Giolla Phádraig) "
-                   "is replaced only in its last word ('Ní [P01]', 'Mac Giolla [P03]'), and an e-mail address that "
-                   "runs its words together (siobhan.nibhriain@) keeps the surname; the publish guard checks only "
-                   "spaced full names, so it goes out")
 def test_multi_word_surnames_and_their_email_addresses_are_replaced(work, tmp_path):
     published = tmp_path / "work-publish.db"
     assert run("publish", published, "--db", work).exit_code == 0
