@@ -41,6 +41,7 @@ from spacy.attrs import IDX, LENGTH, LOWER
 from spacy.tokens import Doc
 
 from . import codebook as codebook_lib
+from . import pseudonyms
 from .codebook import Codebook
 from .db import CONSENTED_EXCERPT, audit, now
 from .errors import CasestudyError
@@ -149,7 +150,10 @@ class Engine:
         # pattern's anchor (its most selective required token), found by the PhraseMatcher;
         # spaCy's IN predicates cost a Python call per token, so this is much faster
         self.token_matchers: list[tuple[object, int | None]] = []  # (matcher, max length or None)
-        self._anchor_ids: dict[int, int] = {}  # match id of an anchor → index in token_matchers
+        # match id of an anchor → index in token_matchers (>= 0), or of a context set → -1 - its index
+        self._anchor_ids: dict[int, int] = {}
+        self._context_of: dict[str, int] = {}  # code id → index of its context set
+        context_sets: dict[tuple[str, ...], int] = {}
         self._required: list[list[frozenset[int]]] = []  # per pattern: word sets that must all occur
         self.rq_of: dict[str, str] = {}
         self._key: dict[int, tuple[str, str]] = {}
@@ -162,6 +166,14 @@ class Engine:
                                   ("X", [w for p in code.exclude for w in self._inflect(p)])):
                 if phrases:
                     self.phrase_matcher.add(f"{code.id}|{kind}", [Doc(vocab, words=words) for words in phrases])
+            if code.context:  # one matcher entry per distinct context list, shared by the codes that use it
+                words = tuple(sorted(set(code.context)))
+                index = context_sets.get(words)
+                if index is None:
+                    index = context_sets[words] = len(context_sets)
+                    self._anchor_ids[strings.add(f"&{index}")] = -1 - index
+                    self.phrase_matcher.add(f"&{index}", [Doc(vocab, words=w) for p in words for w in self._inflect(p)])
+                self._context_of[code.id] = index
             for pattern in code.tokens:
                 lowered = self._lower_pattern(pattern)
                 matcher = Matcher(vocab)
@@ -282,12 +294,17 @@ class Engine:
         matches = []
         windows = defaultdict(list)
         anchor_ids = self._anchor_ids
+        contexts = None  # context set index → its spans
         for hit in self.phrase_matcher(doc):
             index = anchor_ids.get(hit[0])
             if index is None:
                 matches.append(hit)
-            else:
+            elif index >= 0:
                 windows[index].append(hit[1])
+            else:
+                if contexts is None:
+                    contexts = defaultdict(list)
+                contexts[-1 - index].append((hit[1], hit[2]))
         for index in self._always:
             matches += self.token_matchers[index][0](doc)
         if windows:
@@ -328,6 +345,7 @@ class Engine:
             kinds[kind].append((start, end))
         book = self.book
         min_score, weak_weight = book.min_score, book.weak_weight
+        context_of = self._context_of
         text = doc.text if text is None else text
         positions = None
         lemma_of = self.lemma_of
@@ -338,6 +356,11 @@ class Engine:
             # the most evidence these spans could give (every one a distinct term): too little, no work
             if 1.0 - math.exp(-(len(strong) + len(weak) * weak_weight)) + 2e-9 < min_score:
                 continue
+            context = context_of.get(code_id)
+            if context is not None:  # the code needs one of its context phrases, outside its excludes
+                around = contexts.get(context) if contexts else None
+                if not around or (excluded and all(any(s < xe and xs < e for xs, xe in excluded) for s, e in around)):
+                    continue
             spans = [(s, e, "S") for s, e in strong] + [(s, e, "W") for s, e in weak]
             if excluded:
                 spans = [(s, e, k) for s, e, k in spans if not any(s < xe and xs < e for xs, xe in excluded)]
@@ -527,6 +550,7 @@ def code_database(
             result.suggestions += len(codings)
             if progress:
                 progress(len(rows))
+        pseudonyms.fill_display_terms(db)  # the matched terms the evidence view shows, names pseudonymised
         audit(
             db,
             actor,

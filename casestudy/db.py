@@ -402,11 +402,39 @@ def _m004_fts_bulk_insert(db: sqlite_utils.Database) -> None:
     )
 
 
+# The evidence view from migration 5 on: the heading and the matched terms pseudonymised like
+# the text (``excerpts.display_heading``, ``codings.display_terms``), never as written. A
+# coding whose display_terms is not filled yet shows NULL terms unless it has none.
+EVIDENCE_VIEW_V5 = (
+    EVIDENCE_VIEW.replace(
+        "  c.terms AS terms,",
+        "  coalesce(c.display_terms, CASE WHEN c.terms IS NULL OR c.terms = '[]' THEN c.terms END) AS terms,",
+    ).replace("  e.heading AS heading,", "  e.display_heading AS heading,")
+)
+assert "c.display_terms" in EVIDENCE_VIEW_V5 and "e.display_heading AS heading" in EVIDENCE_VIEW_V5
+
+
+def _m005_display_heading_terms(db: sqlite_utils.Database) -> None:
+    """Consent: headings (``Report of <name>``) and matched terms were shown raw by the
+    evidence view. ``excerpts.display_heading`` and ``codings.display_terms`` hold them
+    pseudonymised (filled at ingest and coding, recomputed by
+    ``pseudonyms.refresh_display_text`` whenever names change); this backfills them, and
+    every ``display_text`` and title, with the current name list, and recreates the view."""
+    from . import pseudonyms  # not at the top: pseudonyms needs nothing from here, keep it so
+
+    db.execute("ALTER TABLE excerpts ADD COLUMN display_heading TEXT")
+    db.execute("ALTER TABLE codings ADD COLUMN display_terms TEXT")
+    pseudonyms.refresh_display_text(db)
+    db.execute("DROP VIEW IF EXISTS evidence")
+    db.create_view("evidence", EVIDENCE_VIEW_V5)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "initial schema", _m001_initial),
     (2, "coded_excerpts: incremental coding per codebook version", _m002_coded_excerpts),
     (3, "indicators: routine quantitative data", _m003_indicators),
     (4, "fts: bulk indexing on ingest, re-index only when text changes", _m004_fts_bulk_insert),
+    (5, "pseudonymised headings and matched terms in the evidence view", _m005_display_heading_terms),
 ]
 
 

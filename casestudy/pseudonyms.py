@@ -51,6 +51,7 @@ common word used as a name at the start of a sentence is not found.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import unicodedata
 from collections import defaultdict
@@ -266,7 +267,16 @@ def _surname_cores(surname: list[str]) -> list[list[str]]:
     return cores
 
 
-def _runs_together_safely(tokens: list[str]) -> bool:
+def only_english_words(words: "list[str]") -> bool:
+    """Whether a name of two or more words has only English words and no particle
+    (``Will Hope``, ``April Day``; not ``Ana dos Santos``): such a name written in lower
+    case ("we will hope to") is left, in the text and by the publish guard."""
+    english, common = _english_words()
+    folded = [fold(w).lower() for w in words]
+    return len(folded) >= 2 and all((w in english or w in common) and w not in PARTICLES for w in folded)
+
+
+def runs_together_safely(tokens: list[str]) -> bool:
     """Whether the words may also match written with no space (``gwenllianprycejones@``):
     only when the letters run together are long and not an English word."""
     joined = key("".join(tokens))
@@ -305,12 +315,12 @@ def _variants(full: str) -> list[tuple[str, Variant, list[str]]]:
     given, surname = split_surname(words)
     first, last = words[0], words[-1]
     glued = len(surname) - 1  # the words of a surname may be written together: "NiBhriain", "MacGiolla"
-    add(words, glued=glued, run_together=_runs_together_safely(words))
+    add(words, glued=glued, run_together=runs_together_safely(words))
     add([first, last])
     firsts = {first} | {n.capitalize() for n in NICKNAMES.get(first.lower(), [])}
     for name in firsts:
         tokens = [name, *surname]
-        add(tokens, glued=glued, run_together=_runs_together_safely(tokens))
+        add(tokens, glued=glued, run_together=runs_together_safely(tokens))
         add([*surname, name], comma=len(surname))
     initial = fold(first[0]).upper()
     surname_pattern = pattern_of(surname, glued)
@@ -407,13 +417,10 @@ class Pseudonymiser:
 
     @staticmethod
     def _capitalised_or_not_words(written: str) -> bool:
-        """Whether a match of several words is a name: some word of it is not an English
-        word, or every word (particles aside: "dos Santos") is written with a capital."""
-        words = [w for w in re.findall(r"[^\W\d_]+", fold(written)) if w.lower() not in PARTICLES]
-        english, common = _english_words()
-        if len(words) < 2 or any(w.lower() not in english and w.lower() not in common for w in words):
-            return True
-        return all(w[0].isupper() for w in words)
+        """Whether a match of several words is a name: it is not made only of English
+        words, or every word is written with a capital."""
+        words = re.findall(r"[^\W\d_]+", fold(written))
+        return not only_english_words(words) or all(w[0].isupper() for w in words)
 
     def _is_name_here(self, match: re.Match, written: str) -> bool:
         """Whether a single word that matches a listed name is used as that name here."""
@@ -561,9 +568,43 @@ def set_names(db: sqlite_utils.Database, names: dict[str, str], origin: str, par
     return changed
 
 
+def display_terms(terms: "str | None", pseudonymise: "Pseudonymiser") -> "str | None":
+    """A coding's matched terms (a JSON list) with every listed name pseudonymised."""
+    if terms is None:
+        return None
+    try:
+        values = json.loads(terms)
+    except ValueError:
+        return "[]"
+    if not isinstance(values, list):
+        return "[]"
+    return json.dumps([pseudonymise(str(v)) for v in values], ensure_ascii=False)
+
+
+def _has_column(db: sqlite_utils.Database, table: str, column: str) -> bool:
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info([{table}])"))
+
+
+def fill_display_terms(db: sqlite_utils.Database, pseudonymise: "Pseudonymiser | None" = None, *, every: bool = False) -> int:
+    """Fill ``codings.display_terms`` where it is missing (or for every coding): the terms
+    the evidence view shows. Called by whatever writes codings, and when names change."""
+    if not _has_column(db, "codings", "display_terms"):
+        return 0
+    pseudonymise = pseudonymise or from_db(db)
+    # no terms (a hand-added coding): nothing to pseudonymise, the view shows them as they are
+    where = "WHERE terms IS NOT NULL AND terms != '[]'" + ("" if every else " AND display_terms IS NULL")
+    updates = [
+        (display_terms(terms, pseudonymise), coding_id)
+        for coding_id, terms in db.execute(f"SELECT id, terms FROM codings {where}").fetchall()
+    ]
+    db.conn.executemany("UPDATE codings SET display_terms = ? WHERE id = ?", updates)
+    return len(updates)
+
+
 def refresh_display_text(db: sqlite_utils.Database, source_ids: list[int] | None = None) -> int:
-    """Recompute ``excerpts.display_text`` (all excerpts, or those of some sources), and
-    pseudonymise ``sources.title`` again with the current names."""
+    """Recompute ``excerpts.display_text`` and ``display_heading`` (all excerpts, or those of
+    some sources), pseudonymise ``sources.title`` again, and recompute every coding's
+    ``display_terms``, with the current names."""
     pseudonymise = from_db(db)
     where, params = "", []
     if source_ids is not None:
@@ -576,6 +617,12 @@ def refresh_display_text(db: sqlite_utils.Database, source_ids: list[int] | None
         for excerpt_id, text in db.execute(f"SELECT id, text FROM excerpts {where}", params).fetchall()
     ]
     db.conn.executemany("UPDATE excerpts SET display_text = ? WHERE id = ?", updates)
+    if _has_column(db, "excerpts", "display_heading"):
+        headings = [
+            (pseudonymise(heading) if heading else None, excerpt_id)
+            for excerpt_id, heading in db.execute(f"SELECT id, heading FROM excerpts {where}", params).fetchall()
+        ]
+        db.conn.executemany("UPDATE excerpts SET display_heading = ? WHERE id = ?", headings)
     where_s = where.replace("source_id", "id")
     titles = [
         (new, sid)
@@ -584,6 +631,8 @@ def refresh_display_text(db: sqlite_utils.Database, source_ids: list[int] | None
     ]
     if titles:
         db.conn.executemany("UPDATE sources SET title = ? WHERE id = ?", titles)
+    if source_ids is None:
+        fill_display_terms(db, pseudonymise, every=True)
     return len(updates)
 
 
