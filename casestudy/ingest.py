@@ -221,14 +221,25 @@ class Ingestor:
                     self.ingest_one(job, report)
             except consent.WithdrawnParticipant as error:
                 # never stored, but not bad input: a folder may still hold a withdrawn participant's file
-                report.skipped.append((str(job.path), error.problem))
+                report.skipped.append((str(job.path), self.safe_message(error.problem)))
             except CasestudyError as error:
                 if not skip_bad:
-                    raise
-                report.skipped.append((str(job.path), error.problem))
+                    raise CasestudyError(self.safe_message(error.problem), error.path) from None
+                report.skipped.append((str(job.path), self.safe_message(error.problem)))
             if progress:
                 progress(job)
         return report
+
+    def safe_message(self, problem: str) -> str:
+        """An error or warning about to be printed, with every listed name pseudonymised.
+
+        Messages quote what a file holds (a speaker label, a cue line), and that can be a
+        name from the consent register. The file's path is printed as the user gave it.
+        """
+        try:
+            return self.pseudonymise(problem)
+        except Exception:  # pragma: no cover - a broken name list must not hide the error itself
+            return problem
 
     def ingest_one(self, job: Job, report: Report) -> None:
         if job.kind == "consent":
@@ -264,7 +275,8 @@ class Ingestor:
         if pseudonyms.set_names(self.db, names, origin=f"name list {path.name}"):
             self._pseudonymise = None
             pseudonyms.refresh_display_text(self.db)
-            audit(self.db, self.actor, "names.import", path.name, names=len(names))
+            # no file name: a name list's file name may itself hold a name
+            audit(self.db, self.actor, "names.import", "names", sha256=sha256_file(path), names=len(names))
 
     # -- sources and excerpts --
 
@@ -288,7 +300,9 @@ class Ingestor:
             return "replaced", len(excerpts)
         source_id = self.db["sources"].insert(record).last_pk
         self._insert_excerpts(source_id, excerpts)
-        audit(self.db, self.actor, "source.add", str(source_id), path=path.name, kind=job.kind, sha256=digest)
+        # the source id, kind and hash, never the file name (board-siobhan-ni-bhriain-2024.docx):
+        # names never go into the audit log; the path stays in sources.path
+        audit(self.db, self.actor, "source.add", str(source_id), kind=job.kind, sha256=digest)
         return "added", len(excerpts)
 
     def parse(self, job: Job) -> tuple[list[dict], str | None, int | None]:
@@ -438,6 +452,7 @@ class Ingestor:
                     "source_id": source_id,
                     "seq": seq,
                     "display_text": self.pseudonymise(text),
+                    "display_heading": self.pseudonymise(excerpt["heading"]) if excerpt.get("heading") else None,
                     "text_sha": sha256_text(text),
                     "char_start": offset,
                     "char_end": offset + len(text),
@@ -508,7 +523,7 @@ class Ingestor:
             self.actor,
             "source.replace",
             str(source_id),
-            path=Path(record["path"]).name,
+            kind=record["kind"],
             sha256=record["sha256"],
             human_codings_kept=moved,
             human_codings_lost=lost,

@@ -138,7 +138,7 @@ def test_corpus_file_through_the_library(tmp_path):
         "SELECT i.name, c.name FROM collaboratives c JOIN ics i ON i.id = c.ics_id")}
     assert pairs <= linked
     audit = [dict(r) for r in db.query("SELECT actor, action, target FROM audit_log")]
-    assert audit == [{"actor": "tester", "action": "indicators.add", "target": "routine-indicators.csv"}]
+    assert audit == [{"actor": "tester", "action": "indicators.add", "target": "indicators"}]
     # no sources, no excerpts: indicators are a table, not a document
     assert db["sources"].count == 0 and db["excerpts"].count == 0
 
