@@ -157,20 +157,77 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
 class LeakGuard:
     """Finds forbidden words in text about to be published.
 
-    ``names``: every full name of the register and the name lists (folded); ``shingles``:
+    ``names``: every full name of the register and the name lists (folded), and every
+    surname of several words or parts, also looked for run together (``nibhriain``,
+    ``gwenllianprycejones``); a name made only of English words (``Will Hope``) counts
+    only when written with capitals, as in the pseudonymiser; ``shingles``:
     every 12-word run of the excerpts that may not be published verbatim (withdrawn,
     unconsented or refused-quotation participants).
     """
 
     def __init__(self, names: list[str], forbidden_texts: list[str]):
-        self.names = sorted({f" {' '.join(_fold(n).split())} " for n in names if len(_fold(n).split()) >= 2})
+        spaced: set[str] = set()  # " siobhan ni bhriain ", " ni bhriain ", " pryce jones "
+        compact: set[str] = set()  # "siobhannibhriain", "nibhriain", "prycejones": written run together
+        capitalised: set[str] = set()  # names of English words only: a leak only with capitals
+        for name in names:
+            _, words = pseudonyms.split_name(name)
+            folded = _fold(" ".join(words)).split()
+            forms = []
+            if len(folded) >= 2:
+                forms.append(folded)
+                _, surname = pseudonyms.split_surname(words)
+                surname_folded = _fold(" ".join(surname)).split()
+                if len(surname_folded) >= 2 and len("".join(surname_folded)) >= 5:
+                    forms.append(surname_folded)  # a surname of several words or parts, on its own
+            for n, form in enumerate(forms):
+                if pseudonyms.only_english_words(form):
+                    capitalised.add(" ".join(form))
+                    continue
+                spaced.add(f" {' '.join(form)} ")
+                # the same rule as the pseudonymiser's: a full name run together when long and
+                # not an English word, a surname of several words (5 letters or more) always
+                if (n == 1 and len("".join(form)) >= 5) or (n == 0 and pseudonyms.runs_together_safely(form)):
+                    compact.add("".join(form))
+        self.names = sorted(
+            {
+                f" {' '.join(_fold(n).split())} "
+                for n in names
+                if len(_fold(n).split()) >= 2 and not pseudonyms.only_english_words(pseudonyms.split_name(n)[1])
+            }
+            | spaced
+        )
+        self.compact = frozenset(compact)
+        self.capitalised = [
+            re.compile(r"(?<![^\W_])" + r"[\W_]+".join(re.escape(w) for w in form.split()) + r"(?![^\W_])", re.IGNORECASE)
+            for form in sorted(capitalised)
+        ]
         self.shingles: set[tuple[str, ...]] = set()
         for text in forbidden_texts:
             self.shingles |= _shingles(text)
 
     def name_in(self, text: str) -> bool:
+        """A full name, or a surname of several words, spaced or written run together
+        (``siobhan.nibhriain@``, ``gwenllianprycejones``), in any case and accents or not."""
         folded = _fold(text)
-        return any(name in folded for name in self.names)
+        if any(name in folded for name in self.names):
+            return True
+        if self.compact:
+            runs = re.findall(r"[^\W\d_]+", folded)  # letter runs: "s.pryce-jones2@" is "s", "pryce", "jones"
+            for i in range(len(runs)):
+                if runs[i] in self.compact:
+                    return True
+                joined = runs[i]
+                for j in range(i + 1, min(i + 4, len(runs))):
+                    joined += runs[j]
+                    if joined in self.compact:
+                        return True
+        if self.capitalised:
+            kept_case = pseudonyms.fold(text or "")
+            for pattern in self.capitalised:
+                for match in pattern.finditer(kept_case):
+                    if all(w[0].isupper() for w in re.findall(r"[^\W\d_]+", match.group(0))):
+                        return True
+        return False
 
     def words_in(self, text: str) -> bool:
         return bool(self.shingles) and not self.shingles.isdisjoint(_shingles(text))
@@ -433,7 +490,9 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
     # -- evidence: the working db's evidence view, restricted again to published excerpts
     evidence = []
     for row in db.query(
-        "SELECT ev.*, c.offsets AS raw_offsets FROM evidence ev JOIN codings c ON c.id = ev.coding_id ORDER BY ev.coding_id"
+        # the raw terms, pseudonymised below with the publish names (the view's are the working db's)
+        "SELECT ev.*, c.offsets AS raw_offsets, c.terms AS raw_terms FROM evidence ev JOIN codings c ON c.id = ev.coding_id "
+        "ORDER BY ev.coding_id"
     ):
         excerpt = excerpt_by_id.get(row["excerpt_id"])
         if excerpt is None or excerpt["speaker_role"] == "interviewer":
@@ -462,7 +521,7 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
                 "code_id": row["code_id"],
                 "status": row["status"],
                 "coder": row["coder"],
-                "terms": _clean_terms(row["terms"], pseudonymise) if quotable else "[]",
+                "terms": _clean_terms(row["raw_terms"], pseudonymise) if quotable else "[]",
                 "score": row["score"],
                 "offsets": json.dumps(offsets),
                 "colour": colour.get(row["code_id"]),
@@ -624,13 +683,14 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         ("codes", codes, ("name", "description", "inclusion", "exclusion", "example")),
         ("participants", participants, ("role",)),
         ("memos", memos, ("text",)),
+        ("evidence", evidence, ("terms",)),
     ):
         for r in rows:
             for f in fields:
                 if r.get(f) and guard.name_in(r[f]):
                     raise CasestudyError(
                         f"publish stopped: a name from the register or a name list survived pseudonymisation in "
-                        f"{table} {r.get('id')} ({f}); nothing was written"
+                        f"{table} {r.get('id', r.get('coding_id'))} ({f}); nothing was written"
                     )
 
     # -- write
