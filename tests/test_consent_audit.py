@@ -1,8 +1,10 @@
 """An independent consent audit: attacks on every user-facing path with names and text
 nobody tuned the code to. Most tests here showed a leak when they were written (the rest guard a
-scenario the audit checked by hand, e.g. withdrawal after review and memo); the ones
-marked xfail(strict=True) show leaks whose fix lives in a module this audit did not edit
-(the reason says where), and start passing -- failing the suite -- once it is fixed.
+scenario the audit checked by hand, e.g. withdrawal after review and memo). The last three
+were strict xfails for leaks in ingest.py (an error echoing a speaker label), db.py (raw
+headings and terms in the evidence view) and pseudonyms.py (multi-word surnames, e-mail
+forms); they pass since those were fixed (tests/test_consent_names.py and
+tests/test_pseudonyms_particles.py test the same with other names).
 
 The study: P01 (Siobhán Ní Bhriain) consented; P02 (Gwenllian Pryce-Jones) consented,
 is coded, reviewed and memoed, then withdraws; P03 (Seán Mac Giolla Phádraig) refused
@@ -217,11 +219,9 @@ def test_withdrawal_after_review_and_memo_reaches_publish_and_exports(work, tmp_
     assert [w for w in names_in(blob) if w in ("Gwenllian Pryce-Jones", "Gwenllian", "Pryce")] == []
 
 
-# --- leaks whose fix lives in files this audit did not edit ---------------------------------------
+# --- leaks found by the audit in ingest.py, db.py and pseudonyms.py (fixed since) ----------------
 
 
-@pytest.mark.xfail(strict=True, reason="ingest.py _transcript_participant echoes the speaker label (a register name) "
-                   "in its error; print the label pseudonymised (pseudonyms.from_db(db)(label)) instead")
 def test_ingest_error_does_not_echo_a_register_name(work, tmp_path):
     mixed = tmp_path / "mixed.txt"
     mixed.write_text("Interviewer: Hello.\n\nP01: Governance is fine.\n\nGwenllian Pryce-Jones: The joint committee is weak.\n",
@@ -231,8 +231,6 @@ def test_ingest_error_does_not_echo_a_register_name(work, tmp_path):
     assert names_in(result.output) == [], result.output
 
 
-@pytest.mark.xfail(strict=True, reason="db.py EVIDENCE_VIEW selects e.heading and c.terms raw; the working "
-                   "database's evidence view shows the names in board-paper headings (and in matched terms)")
 def test_working_evidence_view_has_no_names_in_headings(work):
     conn = sqlite3.connect(work)
     rows = conn.execute("SELECT * FROM evidence").fetchall()
