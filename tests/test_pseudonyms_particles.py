@@ -66,6 +66,8 @@ P = pseudonyms.build(NAMES)
         ("Will Hope agreed. We asked Hope.", "[T11] agreed. We asked [T11]."),
         ("April Day's paper; April said no", "[T12]'s paper; [T12] said no"),
         ("WILL HOPE", "[T11]"),
+        ("Hope is not a strategy.", "[T11] is not a strategy."),  # documented: a capital at a sentence start counts
+        ("ana dos santos", "[T08]"),  # a particle makes it a name in any case
     ],
 )
 def test_untuned_names(text, expected):
