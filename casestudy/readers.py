@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import CasestudyError
+from .pseudonyms import PARTICLES, fold
 
 TRANSCRIPT_FORMATS = {".txt", ".md", ".docx", ".vtt"}
 DOCUMENT_FORMATS = {".pdf", ".docx", ".txt", ".md"}
@@ -552,8 +553,20 @@ def is_interviewer_label(label: str) -> bool:
 
 
 def _plausible_label(label: str) -> bool:
+    """A speaker label: up to five capitalised words; lower-case surname particles may stand
+    between them ("Jarosław van der Wielen", "Eilidh Nic an Tòisich")."""
     words = label.split()
-    return 0 < len(words) <= 5 and all(w[:1].isupper() or w[:1].isdigit() or w[:1] == "(" for w in words)
+    if not 0 < len(words) <= 5:
+        return False
+    inner = set(range(1, len(words) - 1))
+    return all(
+        w[:1].isupper() or w[:1].isdigit() or w[:1] == "(" or (i in inner and _is_name_particle(w))
+        for i, w in enumerate(words)
+    )
+
+
+def _is_name_particle(word: str) -> bool:
+    return fold(word).lower() in PARTICLES or word.lower() in {"an", "y"}
 
 
 def parse_turn_lines(lines: list[str], known_labels: set[str], path: Path, _merging: bool = False) -> list[Excerpt]:

@@ -285,3 +285,24 @@ def test_unsupported_format(tmp_path):
 )
 def test_join_lines(lines, joined):
     assert readers.join_lines(lines) == joined
+
+
+def test_speaker_labels_with_lower_case_surname_particles_are_turns(tmp_path):
+    """Names like "van der Wielen" or "Nic an Tòisich" must not fold a participant's words
+    into the interviewer's turn."""
+    from casestudy.readers import parse_turn_lines
+
+    lines = [
+        "Interviewer: Who chairs the board?",
+        "Jarosław van der Wielen: I do, since April.",
+        "Interviewer: And the contract?",
+        "Jarosław van der Wielen: We hold it as lead provider.",
+        "Interviewer: One more thing.",
+        "Eilidh Nic an Tòisich: I was not at that meeting.",
+    ]
+    turns = parse_turn_lines(lines, {"Eilidh Nic an Tòisich"}, tmp_path / "t.txt")
+    assert [t.speaker for t in turns] == [
+        "Interviewer", "Jarosław van der Wielen", "Interviewer", "Jarosław van der Wielen",
+        "Interviewer", "Eilidh Nic an Tòisich",
+    ]
+    assert not any(t.is_interviewer and "lead provider" in t.text for t in turns)
