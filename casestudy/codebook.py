@@ -42,7 +42,7 @@ COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 CODE_FIELDS = ("id", "name", "description", "inclusion", "exclusion", "example", "colour", "patterns")
 RQ_FIELDS = {"rq", "name", "description", "colour", "codes"}
-PATTERN_KINDS = {"phrases", "lemmas", "tokens", "weak", "exclude"}
+PATTERN_KINDS = {"phrases", "lemmas", "tokens", "weak", "exclude", "context"}
 SETTINGS_FIELDS = {"name", "description", "min_score", "weak_weight", "lemmas", "files"}
 
 
@@ -65,6 +65,10 @@ class Code:
     tokens: list[list[dict]] = field(default_factory=list)  # spaCy Matcher patterns
     weak: list[str] = field(default_factory=list)  # cue words (LEMMA) that need corroboration
     exclude: list[str] = field(default_factory=list)  # phrases (LEMMA) that veto an overlapping match
+    # phrases (LEMMA) of which at least one must occur in the excerpt (outside an exclude) for
+    # the code to be suggested at all; they add no score ("the hospice" only counts for RQ2
+    # where membership, joining or partnership is talked about)
+    context: list[str] = field(default_factory=list)
     path: str = ""
 
 
@@ -234,6 +238,7 @@ def _load_code(raw, rq: str, path: Path, sort: int) -> Code:
         tokens=_token_patterns(patterns.get("tokens"), f"{label}: patterns.tokens", path),
         weak=_string_list(patterns.get("weak"), f"{label}: patterns.weak", path),
         exclude=_string_list(patterns.get("exclude"), f"{label}: patterns.exclude", path),
+        context=_string_list(patterns.get("context"), f"{label}: patterns.context", path),
         path=str(path),
     )
     if not (code.phrases or code.lemmas or code.tokens or code.weak):
