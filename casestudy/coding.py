@@ -8,7 +8,9 @@ case-insensitive throughout. Each code's patterns become:
 * ``phrases`` → a PhraseMatcher on LOWER (exact wording, any case);
 * ``lemmas`` and ``weak`` → a PhraseMatcher on LEMMA (any inflection);
 * ``tokens`` → a Matcher (spaCy token patterns);
-* ``exclude`` → a PhraseMatcher on LEMMA whose matches veto overlapping matches of that code.
+* ``exclude`` → a PhraseMatcher on LEMMA whose matches veto overlapping matches of that code;
+* ``context`` → a PhraseMatcher on LEMMA (one per distinct list): a code with a context list is
+  suggested only if one of its phrases occurs in the excerpt outside the code's excludes.
 
 A code is suggested for an excerpt when its score reaches the codebook's ``min_score``:
 every distinct strong term (phrase, lemma phrase or token pattern) adds 1 to the
