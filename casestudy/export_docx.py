@@ -738,17 +738,13 @@ class Report:
                 where.append(f"{column} IN ({', '.join('?' * len(values))})")
                 params.extend(values)
         clause = " AND ".join(where) or "1"
-        review = common.rows(
-            conn,
-            f"""SELECT rq, status, count(*) AS n FROM evidence WHERE coder LIKE 'auto:%' AND {clause}
-                GROUP BY rq, status""",
-            params,
-        )
-        extra = {}
-        if common.has_table(conn, "review_summary"):  # if the publish step carries rejected counts separately
-            for r in common.rows(conn, "SELECT * FROM review_summary"):
-                if r.get("rq") and r.get("status"):
-                    extra[(r["rq"], r["status"])] = r.get("n") or r.get("count") or 0
+        # review_summary counts rejected suggestions too (the evidence table leaves them out);
+        # an older publish database without it falls back to the evidence table.
+        if common.has_table(conn, "review_summary"):
+            review_sql = f"SELECT rq, status, sum(n) AS n FROM review_summary WHERE {clause} GROUP BY rq, status"
+        else:
+            review_sql = f"SELECT rq, status, count(*) AS n FROM evidence WHERE coder LIKE 'auto:%' AND {clause} GROUP BY rq, status"
+        review = common.rows(conn, review_sql, params)
         doc.add_paragraph(
             "How the automatic suggestions of the codebook were reviewed by researchers, per research question. "
             "“Pending” suggestions have not been reviewed yet; the proportion accepted is of reviewed suggestions."
@@ -762,9 +758,6 @@ class Report:
             for r in review:
                 if r["rq"] == rq:
                     n[r["status"]] += r["n"]
-            for (erq, status), value in extra.items():
-                if erq == rq and not n.get(status):
-                    n[status] += int(value)
             total = sum(n.values())
             reviewed = n["accepted"] + n["rejected"]
             share = f"{100 * n['accepted'] / reviewed:.0f}%" if reviewed else "–"

@@ -731,6 +731,8 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
     out["consent_summary"].insert_all(consent_rows)
     out.execute(_INDICATORS_TABLE)
     out["indicators"].insert_all(indicator_rows, batch_size=500)
+    out["review_summary"].create(_REVIEW_SUMMARY_COLUMNS)
+    out["review_summary"].insert_all(dict(row) for row in db.query(REVIEW_SUMMARY))
     for table, columns in (
         ("evidence", ["rq"]),
         ("evidence", ["code_id"]),
@@ -855,6 +857,21 @@ _INDICATORS_TABLE = """CREATE TABLE indicators (
   id INTEGER PRIMARY KEY, ics TEXT, collaborative TEXT, indicator TEXT, period TEXT, period_start TEXT,
   year INTEGER, wave INTEGER, value NUMERIC, unit TEXT, source TEXT, notes TEXT
 )"""
+# How the automatic suggestions were reviewed (counts only, rejected ones included, which
+# the evidence table leaves out), over the excerpts consent allows: for coder agreement.
+REVIEW_SUMMARY = f"""
+SELECT cd.rq AS rq, i.name AS ics, s.wave AS wave, c.status AS status, count(*) AS n
+FROM codings c
+JOIN excerpts e ON e.id = c.excerpt_id
+JOIN codes cd ON cd.id = c.code_id
+JOIN sources s ON s.id = e.source_id
+LEFT JOIN ics i ON i.id = s.ics_id
+LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+WHERE c.coder LIKE 'auto:%' AND {dblib.CONSENTED_EXCERPT}
+GROUP BY cd.rq, i.name, s.wave, c.status
+"""
+_REVIEW_SUMMARY_COLUMNS = {"rq": str, "ics": str, "wave": int, "status": str, "n": int}
+
 _CONSENT_SUMMARY_COLUMNS = {
     "ics": str,
     "participants": int,

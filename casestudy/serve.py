@@ -350,6 +350,18 @@ TABLES = {
             "withdrawn": "Of them, withdrawn (absent from everything published).",
         },
     },
+    "review_summary": {
+        "description": "How the codebook's automatic suggestions were reviewed, in counts only (rejected ones "
+        "included, which the evidence table leaves out): the basis of the report's coder-agreement table.",
+        "columns": {
+            "rq": "Research question (RQ1–RQ6).",
+            "ics": "Integrated Care System (empty for national documents).",
+            "wave": "Fieldwork wave: 1 = 2024, 2 = 2025, 3 = 2026.",
+            "status": "suggested (not yet reviewed), accepted or rejected.",
+            "n": "Number of automatic codings.",
+        },
+        "facets": ["rq", "status", "ics", "wave"],
+    },
     "memos": {
         "description": "Analytic memos written by the research team on excerpts, codes or sources.",
         "columns": {

@@ -250,3 +250,37 @@ def test_attribution_does_not_repeat_what_the_title_already_says():
     paper = attribution({"source_kind": "board-paper", "source_title": "ICB Board meeting in public",
                          "date": "2024-05-14", "page": 2, "ics": "Ashmoor"})
     assert paper == "Board paper: ICB Board meeting in public, 14 May 2024, p. 2, Ashmoor"
+
+
+def test_coder_agreement_counts_rejected_suggestions(export_pipeline_dbs, tmp_path):
+    """Rejected suggestions are not evidence, but the review table must still count them."""
+    working, _ = export_pipeline_dbs
+    copy = tmp_path / "work.db"
+    shutil.copy(working, copy)
+    import sqlite3
+
+    conn = sqlite3.connect(copy)
+    ids = [row[0] for row in conn.execute(
+        """SELECT c.id FROM codings c JOIN codes cd ON cd.id = c.code_id
+           WHERE cd.rq = 'RQ4' AND c.status = 'suggested' ORDER BY c.id LIMIT 3""")]
+    conn.close()
+    assert len(ids) == 3
+    runner = CliRunner()
+    assert runner.invoke(cli, ["review", "reject", str(ids[0]), str(ids[1]), "--coder", "A. Researcher", "--db", str(copy)]).exit_code == 0
+    assert runner.invoke(cli, ["review", "accept", str(ids[2]), "--coder", "A. Researcher", "--db", str(copy)]).exit_code == 0
+    out = tmp_path / "r.docx"
+    result = runner.invoke(cli, ["export", "docx", str(out), "--rq", "RQ4", "--db", str(copy)])
+    assert result.exit_code == 0, result.output
+    cells = row_cells(table_after(docx.Document(str(out)), _review_caption(out)), "RQ4")
+    suggestions, accepted, rejected, pending, share = (cells[1], cells[2], cells[3], cells[4], cells[5])
+    assert (accepted, rejected) == ("1", "2")
+    assert int(suggestions) == int(accepted) + int(rejected) + int(pending)
+    assert share == "33%"
+
+
+def _review_caption(path: Path) -> str:
+    """The caption of the coder-agreement review table (its number depends on the report's tables)."""
+    for paragraph in docx.Document(str(path)).paragraphs:
+        if "Review of automatic suggestions" in paragraph.text:
+            return paragraph.text
+    raise AssertionError("no review table caption")
