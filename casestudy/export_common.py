@@ -28,20 +28,6 @@ WITHHELD = "[withheld: participant did not consent to verbatim quotation]"
 # --- the publish database ------------------------------------------------------------
 
 
-def default_publish_path(working_db: "str | Path") -> Path:
-    """Where the publish database of ``working_db`` lives by default."""
-    try:
-        from . import publish  # written by the publish engineer
-
-        finder = getattr(publish, "default_publish_path", None) or getattr(publish, "default_out_path", None)
-        if callable(finder):
-            return Path(finder(working_db))
-    except ImportError:
-        pass
-    working = Path(working_db)
-    return working.with_name(f"{working.stem}-publish.db")
-
-
 def resolve_publish_db(working_db: "str | Path", publish_db: "str | Path | None" = None) -> Path:
     """The publish database to read: ``publish_db`` as given, or the working
     database's default publish database, (re)built first if it is stale."""
@@ -56,13 +42,9 @@ def resolve_publish_db(working_db: "str | Path", publish_db: "str | Path | None"
     working = Path(working_db)
     if not working.is_file():
         raise CasestudyError("no such database (run `casestudy demo` or `casestudy init` first)", working)
-    try:
-        from . import publish
-    except ImportError:
-        raise CasestudyError(
-            "cannot build the publish database here (casestudy.publish is missing); give --publish-db", working
-        ) from None
-    out = default_publish_path(working)
+    from . import publish
+
+    out = publish.default_publish_path(working)
     publish.ensure_published(str(working), str(out))
     return out
 
