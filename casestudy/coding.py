@@ -411,15 +411,6 @@ class Engine:
         if batch:
             yield from (self.match_doc(d, t) for d, t in zip(self.tokenizer.pipe(batch, batch_size=batch_size), batch))
 
-    def sentence_around(self, text: str, start: int, end: int) -> tuple[int, int]:
-        """The character span of the sentence(s) holding ``text[start:end]`` (sentencizer)."""
-        doc = self.nlp(text)
-        first = next((s for s in doc.sents if s.end_char > start), None)
-        last = next((s for s in doc.sents if s.end_char >= end), None)
-        if first is None or last is None:
-            return 0, len(text)
-        return first.start_char, last.end_char
-
 
 _ENGINES: dict[str, Engine] = {}
 

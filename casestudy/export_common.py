@@ -308,15 +308,6 @@ def write_atomically(out: Path, write: Callable[[Path], None]) -> Path:
     return out
 
 
-def participant_label(row: dict) -> str:
-    """``P03, Director of Strategy, ICB, Ashmoor, wave 2`` — the pseudonymised attribution."""
-    bits = [row.get("participant_id"), row.get("participant_role") or row.get("role"), row.get("org_type"), row.get("ics")]
-    wave = row.get("wave")
-    if wave not in (None, ""):
-        bits.append(f"wave {wave}")
-    return ", ".join(str(b) for b in bits if b not in (None, ""))
-
-
 def demo_exports(working_db: "str | Path", echo: Callable[[str], None] = print) -> dict[str, Path]:
     """The demo's exports: ``<db folder>/out/report.docx`` and ``study.qdpx``, from the
     (re)built publish database; prints their paths."""

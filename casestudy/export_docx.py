@@ -29,7 +29,7 @@ from docx import Document
 from docx.enum.section import WD_ORIENT
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
@@ -399,7 +399,6 @@ class Report:
 
     def build(self) -> Document:
         self.setup()
-        self.sections = [c for c in self.rqs]
         self.title_page()
         self.contents()
         self.about()
@@ -1087,10 +1086,6 @@ def _widths(table, widths) -> None:
     grid = table._tbl.tblGrid
     for col, width in zip(grid.findall(qn("w:gridCol")), widths):
         col.set(qn("w:w"), str(int(width.twips)))
-
-
-def _page_break(doc) -> None:
-    doc.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
 
 
 __all__ = ["export_docx", "ReportSummary", "choose_quotes", "trim_quote", "attribution", "cohen_kappa", "CasestudyError"]
