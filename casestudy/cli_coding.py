@@ -188,7 +188,7 @@ def review_queue(rq, code_id, ics, wave, source, kind, status, limit, db_path):
             f"{review_lib.who(row)} · {row['ics'] or '-'} w{row['wave'] or '-'}"
         )
         click.echo(f"        {snippet(row)}")
-    total = len(review_lib.queue(db, rq=rq, code=code_id, ics=ics, wave=wave, source=source, kind=kind, status=status, limit=None))
+    total = review_lib.queue_count(db, rq=rq, code=code_id, ics=ics, wave=wave, source=source, kind=kind, status=status)
     click.echo(f"{len(rows)} of {total} shown. Decide with: casestudy review accept|reject CODING_ID...")
 
 

@@ -101,9 +101,18 @@ def spans_for_display(row: dict, offsets_json: str | None) -> list[tuple[int, in
     return [tuple(o) for o in display_offsets(row["text"], row["display_text"], offsets) if o]
 
 
-def queue(
-    db: sqlite_utils.Database,
-    *,
+_QUEUE_FROM = """
+        FROM codings c
+        JOIN codes cd ON cd.id = c.code_id
+        JOIN excerpts e ON e.id = c.excerpt_id
+        JOIN sources s ON s.id = e.source_id
+        LEFT JOIN ics i ON i.id = s.ics_id
+        LEFT JOIN participants p ON p.id = e.participant_id
+        LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+"""
+
+
+def _queue_where(
     rq: str | None = None,
     code: str | None = None,
     ics: str | None = None,
@@ -111,14 +120,11 @@ def queue(
     source: str | None = None,
     kind: str | None = None,
     status: str | None = "suggested",
-    coder: str | None = None,
-    limit: int | None = 50,
-    after: int = 0,
     exclude_ids: tuple[int, ...] = (),
-) -> list[dict]:
-    """Codings to review, in reading order, with their excerpt's display text."""
-    where_sql = [CONSENTED_EXCERPT, "c.id > :after"]
-    params: dict = {"after": after}
+) -> tuple[str, dict]:
+    """The WHERE clause (and its parameters) of the review queue's filters."""
+    where_sql = [CONSENTED_EXCERPT]
+    params: dict = {}
     if rq:
         where_sql.append("cd.rq = :rq")
         params["rq"] = rq.upper()
@@ -144,30 +150,38 @@ def queue(
     if status and status != "all":
         where_sql.append("c.status = :status")
         params["status"] = status
-    if coder:
-        where_sql.append("(c.coder = :coder OR (:coder = 'auto' AND c.coder LIKE 'auto:%'))")
-        params["coder"] = coder
     if exclude_ids:
         where_sql.append(f"c.id NOT IN ({', '.join(str(int(i)) for i in exclude_ids)})")
+    return " AND ".join(f"({w})" for w in where_sql), params
+
+
+def queue(db: sqlite_utils.Database, *, limit: int | None = 50, **filters) -> list[dict]:
+    """Codings to review, in reading order, with their excerpt's display text.
+
+    Filters (all optional): ``rq``, ``code`` (or its themes), ``ics``, ``wave``,
+    ``source`` (id or text in its title or path), ``kind``, ``status`` (default
+    ``suggested``; ``all`` for any) and ``exclude_ids``.
+    """
+    where, params = _queue_where(**filters)
     sql = f"""
         SELECT c.id AS coding_id, c.code_id, cd.name AS code_name, cd.rq, c.status, c.coder, c.score,
                c.terms, c.offsets, c.reviewed_by, c.reviewed_at,
                e.id AS excerpt_id, e.text, e.display_text, e.participant_id, e.is_interviewer, e.page,
                s.kind AS source_kind, s.title AS source_title, s.wave, s.date, i.name AS ics,
                p.role AS participant_role, p.org_type
-        FROM codings c
-        JOIN codes cd ON cd.id = c.code_id
-        JOIN excerpts e ON e.id = c.excerpt_id
-        JOIN sources s ON s.id = e.source_id
-        LEFT JOIN ics i ON i.id = s.ics_id
-        LEFT JOIN participants p ON p.id = e.participant_id
-        LEFT JOIN consents cs ON cs.participant_id = e.participant_id
-        WHERE {' AND '.join(f'({w})' for w in where_sql)}
+        {_QUEUE_FROM}
+        WHERE {where}
         ORDER BY s.id, e.seq, cd.sort, c.id
     """
     if limit:
         sql += f" LIMIT {int(limit)}"
     return list(db.query(sql, params))
+
+
+def queue_count(db: sqlite_utils.Database, **filters) -> int:
+    """How many codings :func:`queue` would list without a limit (same filters)."""
+    where, params = _queue_where(**filters)
+    return db.execute(f"SELECT count(*) {_QUEUE_FROM} WHERE {where}", params).fetchone()[0]
 
 
 @dataclass
