@@ -7,7 +7,10 @@
 * ``extra_css_urls``: the project's stylesheet.
 * ``CasestudyDatasette``: answers the *unfiltered* evidence-page facet counts from the
   precomputed ``evidence_facet_counts`` table (exact: a publish database never changes),
-  so the evidence page stays fast on a million rows.
+  so the evidence page stays fast on a million rows; and the *filtered* ones without
+  recounting the filtered rows once per facet: a single facet-value filter (``?wave=2``)
+  from the precomputed ``evidence_facet_cube``, other filters and searches of up to 50 000
+  rows with one shared count per page (cached). Both give exactly Datasette's own results.
 
 Acts only on the database named in the ``casestudy`` plugin configuration.
 """
@@ -40,6 +43,23 @@ _FACET_SQL = re.compile(
 )
 
 
+# Any facet count Datasette makes on the evidence table, filtered or not.
+_FACET_ANY_SQL = re.compile(
+    r"^\s*select (?P<expr>\[?\w+\]?|date\(\[?\w+\]?\)) as value, count\(\*\) as count from \(\s*"
+    r"(?P<inner>select [\w\s,\[\]]+? from \[?evidence\]?\s+where .+?)\s*\)\s*where (?P=expr) is not null\s*"
+    r"group by (?P=expr) order by count desc, value limit (?P<limit>\d+)\s*$",
+    re.S | re.I,
+)
+# The filter of one facet value (?wave=2, ?code=...): answered from evidence_facet_cube.
+_ONE_FILTER = re.compile(r'^select [\w\s,\[\]]+? from \[?evidence\]?\s+where "(?P<col>\w+)" = :p0$', re.S | re.I)
+# Datasette's count of the filtered rows, run before the facets: tells whether one shared count pays.
+_COUNT_SQL = re.compile(r"^\s*select count\(\*\) from \[?evidence\]?\s+(?P<where>where .+?)\s*$", re.S | re.I)
+_INNER_WHERE = re.compile(r"^select [\w\s,\[\]]+? from \[?evidence\]?\s+(?P<where>where .+?)$", re.S | re.I)
+_FACET_CACHE_SIZE = 64
+_SHARED_MAX_ROWS = 50_000  # above this, one covering-index scan per facet is faster than materialising the rows
+_MAX_FACET_VALUES = 10000  # more distinct values than this: let Datasette count that facet itself
+
+
 class PublishDatabase(Database):
     """An immutable publish database whose per-thread connections belong to this file.
 
@@ -54,6 +74,16 @@ class PublishDatabase(Database):
     def __init__(self, ds, path):
         super().__init__(ds, path=str(path), is_mutable=False)
         self._key = f"casestudy-publish-{next(self._generations)}"
+
+    async def execute(self, sql, params=None, *args, **kwargs):
+        results = await super().execute(sql, params, *args, **kwargs)
+        # Remember the table page's count of the filtered rows (run before the facets).
+        if isinstance(params, dict) and (count := _COUNT_SQL.match(sql)) and results.rows:
+            counts = self.ds.__dict__.setdefault("_filtered_counts", {})
+            if len(counts) >= _FACET_CACHE_SIZE:
+                counts.pop(next(iter(counts)))
+            counts[self.ds._filter_key(self.name, count["where"], params)] = results.rows[0][0]
+        return results
 
     async def execute_fn(self, fn):
         if self.ds.executor is None:
@@ -83,8 +113,17 @@ class CasestudyDatasette(Datasette):
             sql = ("select value, count from evidence_facet_counts where facet = :facet "
                    "order by count desc, value limit :limit")
             params = {"facet": facet, "limit": int(match["limit"])}
+        elif params and isinstance(params, dict) and (match := _FACET_ANY_SQL.match(sql)):
+            rewritten = await self._filtered_facet(db_name, match, params, custom_time_limit)
+            if rewritten:
+                sql, params = rewritten
         return await super().execute(db_name, sql, params, truncate=truncate, custom_time_limit=custom_time_limit,
                                      page_size=page_size, log_sql_errors=log_sql_errors)
+
+    def _filter_key(self, db_name, where, params):
+        db = self.databases.get(db_name)
+        return (getattr(db, "_key", db_name), " ".join(where.split()),
+                tuple(sorted((k, repr(v)) for k, v in params.items())))
 
     def refresh_if_replaced(self) -> bool:
         """Serve the new file if the publish database was rebuilt (e.g. after a withdrawal).
@@ -119,6 +158,97 @@ class CasestudyDatasette(Datasette):
         st = os.stat(db.path)
         known[name] = (st.st_ino, st.st_mtime_ns, st.st_size)
         return True
+
+    async def _filtered_facet(self, db_name, match, params, time_limit):
+        """A filtered evidence facet, answered without recounting the filtered rows per facet.
+
+        * one facet-value filter (``?wave=2``): from ``evidence_facet_cube`` (precomputed, exact);
+        * anything else (several filters, a search): every default facet is counted in one query
+          over the filtered rows (materialised once), cached for the page's other facets.
+
+        Returns (sql, params) that give the same rows as Datasette's facet query, or None to let
+        Datasette run its own.
+        """
+        from . import serve
+
+        db = self.get_database(db_name)
+        if db.is_mutable:
+            return None
+        facet = match["expr"].replace("[", "").replace("]", "")
+        inner, limit = match["inner"].strip(), int(match["limit"])
+        exprs = await self._facet_exprs(db)
+        if facet not in exprs:  # a facet the researcher added (?_facet=coder): Datasette counts it
+            return None
+        one = _ONE_FILTER.match(inner)
+        if one and set(params) == {"p0"} and await self._has_table(db, "evidence_facet_cube"):
+            col = one["col"]
+            if col in exprs and col in serve.FACET_COLUMNS:
+                return (
+                    "select value, count from evidence_facet_cube where filter = :col and facet = :facet "
+                    f"and filter_value = (select [{col}] from evidence where [{col}] = :p0 limit 1) "
+                    "order by count desc, value limit :limit",
+                    {"col": col, "facet": facet, "p0": params["p0"], "limit": limit},
+                )
+        where = _INNER_WHERE.match(inner)
+        if not where:
+            return None
+        key = self._filter_key(db_name, where["where"], params)
+        rows_filtered = self.__dict__.get("_filtered_counts", {}).get(key)
+        if rows_filtered is None or rows_filtered > _SHARED_MAX_ROWS:
+            return None  # many rows: Datasette's per-facet counts use the covering indexes
+        cache = self.__dict__.setdefault("_facet_cache", {})
+        if key not in cache:
+            parts = " union all ".join(
+                f"select {i} as facet, c{i} as value, count(*) as count from filtered where c{i} is not null group by c{i}"
+                for i in range(len(exprs))
+            )
+            columns = ", ".join(f"{expr} as c{i}" for i, expr in enumerate(exprs.values()))
+            sql = f"with filtered as materialized (select {columns} from ({inner})) {parts}"
+            try:
+                rows = (await super().execute(db_name, sql, params, truncate=False, custom_time_limit=time_limit)).rows
+            except Exception:
+                rows = None  # too slow: Datasette's own queries count (and report any time-out)
+            if rows is None:
+                cache[key] = None
+                return None
+            counts = {name: [] for name in exprs}
+            names = list(exprs)
+            for i, value, count in rows:
+                counts[names[i]].append((value, count))
+            if len(cache) >= _FACET_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[key] = counts
+        if cache[key] is None:
+            return None
+        values = cache[key][facet]
+        if len(values) > _MAX_FACET_VALUES:
+            return None
+        if not values:
+            return "select null as value, null as count where 0", {}
+        rows = ", ".join("(?, ?)" for _ in values)
+        return (f"select column1 as value, column2 as count from (values {rows}) "
+                f"order by count desc, value limit {limit}", [x for pair in values for x in pair])
+
+    async def _facet_exprs(self, db) -> dict:
+        """The default facets' SQL expressions by facet name (``date(date)`` for the date facet)."""
+        from . import serve
+
+        known = self.__dict__.setdefault("_facet_exprs_by_db", {})
+        k = getattr(db, "_key", db.name)
+        if k not in known:
+            cols = {r[0] for r in (await db.execute("select name from pragma_table_info('evidence')")).rows}
+            exprs = {c: c for c in serve.FACET_COLUMNS if c in cols}
+            if serve.DATE_FACET in cols:
+                exprs[f"date({serve.DATE_FACET})"] = f"date({serve.DATE_FACET})"
+            known[k] = exprs
+        return known[k]
+
+    async def _has_table(self, db, table: str) -> bool:
+        cache = self.__dict__.setdefault("_tables_by_db", {})
+        key = (getattr(db, "_key", db.name), table)
+        if key not in cache:
+            cache[key] = await db.table_exists(table)
+        return cache[key]
 
     async def _facet_counts_available(self, db_name: str) -> bool:
         cache = self.__dict__.setdefault("_has_counts", {})

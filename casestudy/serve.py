@@ -142,11 +142,44 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
 
 
+def _build_facet_cube(conn: sqlite3.Connection) -> None:
+    """``evidence_facet_cube``: every facet's counts under each single-value filter (``?wave=2``).
+
+    One row per (filter column, its value, facet, facet value): what the evidence page shows
+    when filtered on one facet value, exact because a publish database never changes. Built
+    from one GROUP BY over all facet columns (a few hundred thousand combinations on 1 M rows).
+    """
+    have = set(_columns(conn, "evidence"))
+    filters = [c for c in FACET_COLUMNS if c in have]
+    facets = [(c, c) for c in filters]
+    if DATE_FACET in have:
+        facets.append((f"date({DATE_FACET})", f"date([{DATE_FACET}])"))
+    conn.execute("CREATE TABLE evidence_facet_cube (filter TEXT, filter_value, facet TEXT, value, count INTEGER)")
+    if not filters:
+        return
+    groups = ", ".join(f"{expr} AS f{i}" for i, (_, expr) in enumerate(facets))
+    keys = ", ".join(f"f{i}" for i in range(len(facets)))
+    conn.execute("DROP TABLE IF EXISTS temp.evidence_facet_combos")
+    conn.execute(f"CREATE TEMP TABLE evidence_facet_combos AS SELECT {groups}, count(*) AS n FROM evidence GROUP BY {keys}")
+    index = {name: f"f{i}" for i, (name, _) in enumerate(facets)}
+    for col in filters:
+        for name, _ in facets:
+            a, b = index[col], index[name]
+            conn.execute(
+                f"INSERT INTO evidence_facet_cube SELECT ?, {a}, ?, {b}, sum(n) FROM temp.evidence_facet_combos "
+                f"WHERE {a} IS NOT NULL AND {b} IS NOT NULL GROUP BY {a}, {b}",
+                (col, name),
+            )
+    conn.execute("DROP TABLE temp.evidence_facet_combos")
+    conn.execute("CREATE INDEX idx_evidence_facet_cube ON evidence_facet_cube (filter, facet, filter_value, count)")
+
+
 def prepare_publish_db(path: "str | Path", conn: sqlite3.Connection | None = None) -> list[str]:
     """Add what Datasette needs to a publish database; idempotent; returns what it created.
 
     Indexes (``PUBLISH_INDEXES``), ``evidence_facet_counts`` (the unfiltered facet counts of
     the evidence page, exact because a publish database never changes after it is built),
+    ``evidence_facet_cube`` (the facet counts under each single-value filter, ``_build_facet_cube``),
     ``cooccurrence`` (pairs of codes on the same excerpt, by ICS and wave) and ANALYZE.
     ``casestudy.publish`` may call this on its open connection before it closes the file.
     """
@@ -180,6 +213,9 @@ def prepare_publish_db(path: "str | Path", conn: sqlite3.Connection | None = Non
                     f"FROM evidence WHERE date([{DATE_FACET}]) IS NOT NULL GROUP BY date([{DATE_FACET}])"
                 )
             created.append("evidence_facet_counts")
+        if "evidence" in tables and "evidence_facet_cube" not in tables:
+            _build_facet_cube(conn)
+            created.append("evidence_facet_cube")
         if "evidence" in tables and "framework_rq" not in tables:
             conn.execute(
                 """CREATE TABLE framework_rq AS
@@ -423,6 +459,7 @@ TABLES = {
     },
     "publish_info": {"hidden": True},
     "evidence_facet_counts": {"hidden": True},
+    "evidence_facet_cube": {"hidden": True},
     "sqlite_stat1": {"hidden": True},
     "sqlite_stat4": {"hidden": True},
 }
