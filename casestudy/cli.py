@@ -182,8 +182,7 @@ def consent_withdraw(participant_id, date_, purge, assume_yes, coder, db_path):
     db = open_existing(db_path)
     participant_id = participant_id.strip()
     if purge:
-        if consent_lib._current(db, participant_id) is None:
-            raise CasestudyError(f"no participant {participant_id!r} in the consent register (see `casestudy consent status`)")
+        consent_lib.registered_consent(db, participant_id)
         plan = consent_lib.purge_plan(db, participant_id)
         click.echo(
             f"Purge {participant_id}: {len(plan['sources'])} transcript(s), {plan['excerpts']} excerpts, "

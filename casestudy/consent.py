@@ -204,6 +204,14 @@ def _current(db: sqlite_utils.Database, pid: str) -> dict | None:
         return None
 
 
+def registered_consent(db: sqlite_utils.Database, pid: str) -> dict:
+    """The consent record of ``pid``, or an error saying they are not in the register."""
+    consent = _current(db, pid) if pid else None
+    if consent is None:
+        raise CasestudyError(f"no participant {pid!r} in the consent register (see `casestudy consent status`)")
+    return consent
+
+
 def _public(consent: dict) -> dict:
     keys = ("form_version", "consent_date", "interview", "recording", "quotes", "archive", "withdrawn_date")
     return {k: consent.get(k) for k in keys}
@@ -236,9 +244,7 @@ def withdraw(db: sqlite_utils.Database, pid: str, date: str | None, actor: str) 
     Withdrawing again with another date corrects the date (both are audited).
     """
     pid = (pid or "").strip()
-    consent = _current(db, pid) if pid else None
-    if consent is None:
-        raise CasestudyError(f"no participant {pid!r} in the consent register (see `casestudy consent status`)")
+    consent = registered_consent(db, pid)
     today = _dt.date.today().isoformat()
     if not date and consent["withdrawn_date"]:
         return consent  # already withdrawn: keep the recorded date
@@ -292,9 +298,7 @@ def purge(db: sqlite_utils.Database, pid: str, actor: str) -> dict:
     Run inside a transaction; call :func:`compact` after it commits so deleted text does
     not remain in the file's free pages or write-ahead log.
     """
-    consent = _current(db, pid)
-    if consent is None:
-        raise CasestudyError(f"no participant {pid!r} in the consent register (see `casestudy consent status`)")
+    consent = registered_consent(db, pid)
     if not consent["withdrawn_date"]:
         raise CasestudyError(f"participant {pid} has not withdrawn; withdraw first (purge erases a withdrawn participant's data)")
     db.execute("PRAGMA secure_delete = ON")
