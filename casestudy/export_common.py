@@ -145,24 +145,18 @@ def rows(conn: sqlite3.Connection, sql: str, params: Iterable = ()) -> list[dict
 
 
 def publish_info(conn: sqlite3.Connection) -> dict[str, str]:
-    """``publish_info`` as a dict, whether it is stored as key/value rows or one wide row."""
+    """``publish_info`` (key/value rows, as ``casestudy publish`` writes it) as a dict."""
     if not has_table(conn, "publish_info"):
         return {}
-    cols = columns(conn, "publish_info")
-    data = rows(conn, "SELECT * FROM publish_info")
-    if {"key", "value"} <= set(cols):
-        return {str(r["key"]): "" if r["value"] is None else str(r["value"]) for r in data}
-    return {k: "" if v is None else str(v) for k, v in (data[0].items() if data else [])}
+    return {str(k): "" if v is None else str(v) for k, v in conn.execute("SELECT key, value FROM publish_info")}
 
 
 def codebook_version(conn: sqlite3.Connection) -> str:
-    info = publish_info(conn)
-    for key in ("codebook_versions", "codebook_version", "codebook"):
-        value = info.get(key)
-        if value:
-            listed = json_list(value) if value.startswith("[") else [value]
-            if listed:
-                return ", ".join(str(v) for v in listed[-1:])
+    value = publish_info(conn).get("codebook_versions")
+    if value:
+        listed = json_list(value) if value.startswith("[") else [value]
+        if listed:
+            return ", ".join(str(v) for v in listed[-1:])
     if "codebook_version" in columns(conn, "codes"):
         found = [r[0] for r in conn.execute("SELECT DISTINCT codebook_version FROM codes WHERE codebook_version IS NOT NULL")]
         if found:

@@ -435,7 +435,7 @@ class Report:
             *self.filters.describe(),
             ("Evidence in scope", spread(excerpts, people, docs)),
             ("Codebook version", common.codebook_version(self.conn)),
-            ("Published data", (common.publish_info(self.conn).get("built_at") or common.publish_info(self.conn).get("published_at") or "")[:10] or "—"),
+            ("Published data", common.publish_info(self.conn).get("built_at", "")[:10] or "—"),
             ("Report date", long_date(self.today.isoformat())),
         ]
         table = doc.add_table(rows=0, cols=2)

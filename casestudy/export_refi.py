@@ -189,7 +189,7 @@ class ProjectOutput:
 def project_xml(study: Study, name: str = "casestudy project") -> ProjectOutput:
     ns = PROJECT_NS
     ET.register_namespace("", ns)
-    built = _dt_value(study.info.get("built_at") or study.info.get("published_at"))
+    built = _dt_value(study.info.get("built_at"))
 
     # users: coders and memo authors
     users = sorted({r["coder"] for r in study.evidence if r.get("coder")} | {m["author"] for m in study.memos if m.get("author")})
