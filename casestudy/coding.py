@@ -74,7 +74,6 @@ class Result:
     excerpts: int = 0
     suggestions: int = 0
     dropped: int = 0
-    skipped_decided: int = 0
     by_rq: dict = field(default_factory=lambda: defaultdict(int))
     codes: dict = field(default_factory=dict)
 
@@ -522,8 +521,7 @@ def code_database(
             for (excerpt_id, _), matches in zip(rows, engine.match_many(text for _, text in rows)):
                 for m in matches:
                     if (excerpt_id, m.code_id) in decided:
-                        result.skipped_decided += 1
-                        continue
+                        continue  # a researcher's decision on this code stands
                     codings.append(
                         (excerpt_id, m.code_id, coder, "suggested", _terms_json(m.terms),
                          json.dumps(m.offsets), m.score, book.version, stamp, stamp)

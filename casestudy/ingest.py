@@ -463,14 +463,12 @@ class Ingestor:
         conn = self.db.conn
         conn.execute("INSERT INTO fts_deferred (source_id) VALUES (?)", [source_id])
         columns = sorted({key for row in rows for key in row})
-        if rows and set(columns) <= set(self.db["excerpts"].columns_dict):
+        if rows:
             # one prepared statement for the whole file (sqlite-utils' insert_all rebuilds it per batch)
             conn.executemany(
                 f"INSERT INTO excerpts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 [tuple(row.get(column) for column in columns) for row in rows],
             )
-        else:  # no rows, or a reader added a field the table does not have yet
-            self.db["excerpts"].insert_all(rows, batch_size=500)
         conn.execute("INSERT INTO excerpts_fts (rowid, text) SELECT id, text FROM excerpts WHERE source_id = ?", [source_id])
         conn.execute("DELETE FROM fts_deferred WHERE source_id = ?", [source_id])
         by_hash: dict[str, int] = {}
