@@ -9,7 +9,7 @@ demo: $(VENV)/.installed
 	$(BIN)/casestudy demo
 
 test: $(VENV)/.installed-test system-deps
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest -n $${PYTEST_WORKERS:-auto} $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
 
 serve: $(VENV)/.installed

@@ -2,7 +2,7 @@
 
 The repository keeps the default codebook at the top level (SPEC layout); a wheel needs a
 copy inside the package so `casestudy code` finds it after a non-editable install
-(casestudy.codebook.default_path looks there last). Everything else is in pyproject.toml.
+(casestudy.coding.codebook.default_path looks there last). Everything else is in pyproject.toml.
 """
 
 import shutil

@@ -2,7 +2,7 @@
 
 Builds (once, cached in the output folder) a publish-shaped database with 1 M evidence
 rows (synthetic: three ICSs, three waves, 6 RQs × 8 themes, ~330 k excerpts), prepares
-it exactly as ``casestudy serve`` does (``casestudy.serve.prepare_publish_db``), then
+it exactly as ``casestudy serve`` does (``casestudy.browse.serve.prepare_publish_db``), then
 times the evidence page with every facet, a search, and each canned query through
 Datasette's own ASGI client. Target: < 300 ms each.
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from publish_fixture import create_schema  # noqa: E402  (the publish contract's shape)
 
-from casestudy import serve  # noqa: E402
+from casestudy.browse import serve  # noqa: E402
 
 ICS = {
     "Ashmoor": ["Ashmoor Acute Alliance", "Ashmoor MHLDA Collaborative"],

@@ -11,9 +11,9 @@ study: transcripts as .txt/.vtt, board papers as .md) it generates the files on 
 by file, never held in memory), then in a fresh Python process (so peak memory is that
 run's own):
 
-1. ingests the study into a new database (``casestudy.ingest``), timing its parts: parsing
+1. ingests the study into a new database (``casestudy.ingest.files``), timing its parts: parsing
    files (per format), pseudonymising, and writing rows + the full-text index;
-2. codes it with the shipped codebook (``casestudy.coding.code_database``);
+2. codes it with the shipped codebook (``casestudy.coding.engine.code_database``);
 3. tokenises the very same excerpt texts with ``spacy.blank("en")`` through ``nlp.pipe``,
    reading them from the database the same way coding does (keyset pages of 1,000 rows):
    the baseline the issue asks for, "spaCy tokenising the same text alone".
@@ -72,8 +72,11 @@ def worker(folder: str, db_path: str, trace: bool) -> dict:
 
     import spacy
 
-    from casestudy import codebook as codebook_lib
-    from casestudy import coding, ingest, pseudonyms, readers
+    from casestudy.coding import codebook as codebook_lib
+    from casestudy.coding import engine as coding
+    from casestudy.ingest import files as ingest
+    from casestudy.consent import pseudonyms
+    from casestudy.ingest import readers
     from casestudy import db as dblib
 
     timers = Timers()

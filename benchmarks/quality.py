@@ -35,8 +35,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from casestudy import codebook as codebook_lib  # noqa: E402
-from casestudy.coding import Engine  # noqa: E402
+from casestudy.coding import codebook as codebook_lib  # noqa: E402
+from casestudy.coding.engine import Engine  # noqa: E402
 
 LABELS = REPO / "tests" / "data" / "labelled_excerpts.yaml"
 FRESH = REPO / "tests" / "data" / "fresh_excerpts.yaml"

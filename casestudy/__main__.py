@@ -1,3 +1,3 @@
-from .cli import cli
+from casestudy.cli.main import cli
 
 cli()

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import sqlite_utils
 
-from .errors import CasestudyError
+from casestudy.errors import CasestudyError
 
 DEFAULT_DB = "db/casestudy.db"
 
@@ -343,7 +343,7 @@ def _m002_coded_excerpts(db: sqlite_utils.Database) -> None:
 
 
 def _m003_indicators(db: sqlite_utils.Database) -> None:
-    """Routine indicators (ingest kind ``indicators``, see ``casestudy.indicators``): one row
+    """Routine indicators (ingest kind ``indicators``, see ``casestudy.ingest.indicators``): one row
     per figure, with the file it came from (path + SHA-256: re-ingest is idempotent) and the
     row it was on. ``value`` is NUMERIC so whole numbers stay whole; ``wave`` is the period's
     calendar year as a fieldwork wave (2024 = 1, 2025 = 2, 2026 = 3; NULL for other years)."""
@@ -420,7 +420,7 @@ def _m005_display_heading_terms(db: sqlite_utils.Database) -> None:
     pseudonymised (filled at ingest and coding, recomputed by
     ``pseudonyms.refresh_display_text`` whenever names change); this backfills them, and
     every ``display_text`` and title, with the current name list, and recreates the view."""
-    from . import pseudonyms  # not at the top: pseudonyms needs nothing from here, keep it so
+    from casestudy.consent import pseudonyms  # not at the top: pseudonyms needs nothing from here, keep it so
 
     db.execute("ALTER TABLE excerpts ADD COLUMN display_heading TEXT")
     db.execute("ALTER TABLE codings ADD COLUMN display_terms TEXT")

@@ -7,9 +7,9 @@ from typing import Callable
 
 import click
 
-from . import db as dblib
-from . import ingest
-from .errors import CasestudyError
+from casestudy import db as dblib
+from casestudy.ingest import files as ingest
+from casestudy.errors import CasestudyError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,8 +32,8 @@ def run(db_path: str, corpus: Path | None, echo: Callable[[str], None]) -> None:
     echo(report.summary())
     echo("")
     echo(summary(db))
-    from . import codebook as codebook_lib  # spaCy-assisted suggestions from the default codebook
-    from . import coding
+    from casestudy.coding import codebook as codebook_lib  # spaCy-assisted suggestions from the default codebook
+    from casestudy.coding import engine as coding
 
     book = codebook_lib.load()
     with click.progressbar(length=coding.pending_count(db, book.version), label="Coding", show_pos=True) as bar:
@@ -43,7 +43,7 @@ def run(db_path: str, corpus: Path | None, echo: Callable[[str], None]) -> None:
     waiting = coding.suggestions_by_rq(db)
     echo("Suggestions waiting for review: " + (", ".join(f"{rq} {n}" for rq, n in waiting.items()) or "none")
          + " (see `casestudy review queue`)")
-    from . import publish as publish_lib  # the consent-safe, pseudonymised database every output reads
+    from casestudy.consent import publish as publish_lib  # the consent-safe, pseudonymised database every output reads
 
     publish_path = publish_lib.default_publish_path(db_path)
     built = publish_lib.ensure_published(db_path, publish_path)
@@ -53,8 +53,6 @@ def run(db_path: str, corpus: Path | None, echo: Callable[[str], None]) -> None:
         f"Publish database:        {publish_path} ({'built' if built else 'up to date'}; "
         f"{counts.get('evidence', 0):,} evidence rows, {counts.get('withheld_quotes', 0)} excerpts withheld from quotation)"
     )
-    from .export_common import demo_exports  # the Word report and REFI-QDA project, from the publish db
-
     echo("")
     demo_exports(db_path, echo)
     echo("")
@@ -87,3 +85,20 @@ def summary(db) -> str:
     withdrawn = db.execute("SELECT count(*) FROM consents WHERE withdrawn_date IS NOT NULL").fetchone()[0]
     lines.append(f"Consent register: {db['participants'].count} participants, {withdrawn} withdrawn.")
     return "\n".join(lines)
+
+
+def demo_exports(working_db: "str | Path", echo: Callable[[str], None] = print) -> dict[str, Path]:
+    """The demo's exports: ``<db folder>/out/report.docx`` and ``study.qdpx``, from the
+    (re)built publish database; prints their paths."""
+    from casestudy.export.common import resolve_publish_db
+    from casestudy.export.refi import export_qdpx
+    from casestudy.export.word import export_docx
+
+    out_dir = Path(working_db).parent / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    publish_db = resolve_publish_db(working_db)
+    report = export_docx(working_db, out_dir / "report.docx", publish_db=publish_db)
+    project = export_qdpx(working_db, out_dir / "study.qdpx", publish_db=publish_db)
+    echo(f"Word report for the PI:  {report.path} ({report.quotes} quotes, {report.withheld} withheld for consent)")
+    echo(f"REFI-QDA project:        {project.path} (open in NVivo, ATLAS.ti, MAXQDA or QualCoder)")
+    return {"docx": report.path, "qdpx": project.path}

@@ -7,7 +7,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from .errors import CasestudyError
+from casestudy.errors import CasestudyError
 
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d %B %Y", "%d %b %Y", "%Y-%m-%d %H:%M:%S")
 

@@ -56,7 +56,7 @@ def export_pipeline_dbs(tmp_path_factory) -> tuple[Path, Path]:
     """(working db, publish db) of the sample corpus through ingest → code → publish."""
     from export_pipeline import build_working_db
 
-    from casestudy import publish
+    from casestudy.consent import publish
 
     folder = tmp_path_factory.mktemp("export-pipeline")
     working = build_working_db(folder / "work.db")

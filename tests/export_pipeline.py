@@ -1,5 +1,5 @@
 """The real pipeline for the export canary tests: ingest the sample corpus, code it,
-publish it. Coding uses ``casestudy.coding`` when it is available; otherwise every
+publish it. Coding uses ``casestudy.coding.engine`` when it is available; otherwise every
 participant and document excerpt is given a suggested coding directly in the working
 database (as a reviewer could), so the consent and pseudonym rules of ``publish`` are
 exercised on every excerpt either way.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from casestudy import db as dblib
-from casestudy import ingest
+from casestudy.ingest import files as ingest
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
@@ -44,7 +44,8 @@ def build_working_db(path: Path) -> Path:
 
 def _code_with_engine(db) -> bool:
     try:
-        from casestudy import codebook, coding  # noqa: F401
+        from casestudy.coding import codebook
+        from casestudy.coding import engine as coding  # noqa: F401
     except ImportError:
         return False
     run = getattr(coding, "code", None) or getattr(coding, "run", None)

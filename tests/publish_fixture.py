@@ -1,7 +1,7 @@
 """A tiny publish database that follows the publish contract, for the Datasette tests.
 
 Used only while (and where) the real pipeline ``ingest → code → publish`` is not
-available: the serve tests prefer the real ``casestudy.publish.publish`` when it exists.
+available: the serve tests prefer the real ``casestudy.consent.publish.publish`` when it exists.
 ``create_schema`` is also used by ``benchmarks/bench_datasette.py`` to build the 1 M-row
 publish-shaped database.
 """

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from casestudy.cli import cli
+from casestudy.cli.main import cli
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
@@ -14,7 +14,7 @@ CORPUS = REPO / "corpus"
 
 def build_study(folder: Path) -> tuple[Path, Path]:
     """``folder/work.db`` (ingested + coded) and ``folder/work-publish.db`` (published, prepared)."""
-    from casestudy import serve
+    from casestudy.browse import serve
 
     folder.mkdir(parents=True, exist_ok=True)
     work = folder / "work.db"

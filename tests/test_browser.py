@@ -35,7 +35,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="module")
 def server(served_study):
-    from casestudy import serve
+    from casestudy.browse import serve
 
     work, pub = served_study
     port = free_port()

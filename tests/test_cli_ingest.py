@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import filemakers as fm
 from casestudy import db as dblib
-from casestudy.cli import cli
+from casestudy.cli.main import cli
 
 
 def run(*args):

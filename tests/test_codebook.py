@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from casestudy import codebook
+from casestudy.coding import codebook
 from casestudy import db as dblib
-from casestudy.cli import cli
+from casestudy.cli.main import cli
 from casestudy.errors import CasestudyError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,7 +128,8 @@ def test_bad_codebook_is_one_clear_error(tmp_path, case):
 
 @pytest.mark.parametrize("case", ["unknown RQ", "duplicate id", "bad token pattern", "yaml syntax", "missing field"])
 def test_bad_codebook_cli_leaves_db_unchanged(tmp_path, case, study, dump_db):
-    from casestudy import coding, ingest
+    from casestudy.coding import engine as coding
+    from casestudy.ingest import files as ingest
 
     path = tmp_path / "work.db"
     db = dblib.open_db(path)
@@ -217,7 +218,7 @@ def test_built_package_ships_the_codebook(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CASESTUDY_CODEBOOK"}
     env["PYTHONPATH"] = str(build)
     probe = subprocess.run(
-        [sys.executable, "-c", "from casestudy import codebook; b = codebook.load(); print(b.path, b.version)"],
+        [sys.executable, "-c", "from casestudy.coding import codebook; b = codebook.load(); print(b.path, b.version)"],
         cwd=tmp_path, env=env, capture_output=True, text=True,
     )
     assert probe.returncode == 0, probe.stderr

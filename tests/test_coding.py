@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from casestudy import codebook, coding, ingest
+from casestudy.coding import codebook
+from casestudy.coding import engine as coding
+from casestudy.ingest import files as ingest
 from casestudy import db as dblib
-from casestudy.cli import cli
+from casestudy.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "codebook"
@@ -160,7 +162,7 @@ def _changed_codebook(tmp_path) -> Path:
 
 
 def test_new_version_recodes_but_keeps_human_decisions(coded, tmp_path):
-    from casestudy import review
+    from casestudy.coding import review
 
     db, result, _ = coded
     suggestions = [r["id"] for r in db.query("SELECT id FROM codings ORDER BY id")]
@@ -189,7 +191,7 @@ def test_new_version_recodes_but_keeps_human_decisions(coded, tmp_path):
 
 
 def test_human_decisions_survive_reingest_of_changed_file(tmp_path):
-    from casestudy import review
+    from casestudy.coding import review
 
     folder = tmp_path / "s"
     folder.mkdir()

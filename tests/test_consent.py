@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 import consent_study as cs
 import filemakers
-from casestudy import consent
+from casestudy.consent import register as consent
 from casestudy import db as dblib
-from casestudy.cli import cli
+from casestudy.cli.main import cli
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from casestudy.cli import cli
+from casestudy.cli.main import cli
 
 REPO = Path(__file__).resolve().parent.parent
 

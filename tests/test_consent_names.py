@@ -16,9 +16,9 @@ import sqlite_utils
 from click.testing import CliRunner
 
 from casestudy import db as dblib
-from casestudy import pseudonyms
-from casestudy.cli import cli
-from casestudy.publish import LeakGuard
+from casestudy.consent import pseudonyms
+from casestudy.cli.main import cli
+from casestudy.consent.publish import LeakGuard
 
 REPO = Path(__file__).resolve().parent.parent
 REGISTER = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from casestudy.cli import cli
+from casestudy.cli.main import cli
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 pytestmark = pytest.mark.skipif(

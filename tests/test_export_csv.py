@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from casestudy.cli import cli
-from casestudy.export_csv import COLUMNS
+from casestudy.cli.main import cli
+from casestudy.export.spreadsheet import COLUMNS
 from export_pipeline import P09_CANARY, P12_CANARY as P12_REAL, REGISTER_NAMES
 
 

@@ -11,8 +11,8 @@ import docx
 import pytest
 from click.testing import CliRunner
 
-from casestudy.cli import cli
-from casestudy.export_docx import choose_quotes, cohen_kappa, export_docx, trim_quote
+from casestudy.cli.main import cli
+from casestudy.export.word import choose_quotes, cohen_kappa, export_docx, trim_quote
 from export_fixture import P12_CANARY
 from export_pipeline import P09_CANARY, P12_CANARY as P12_REAL, REGISTER_NAMES
 
@@ -240,7 +240,7 @@ def test_renders_in_libreoffice(report, tmp_path):
 
 
 def test_attribution_does_not_repeat_what_the_title_already_says():
-    from casestudy.export_docx import attribution
+    from casestudy.export.word import attribution
 
     row = {"source_kind": "observation", "source_title": "Observation notes — Partnership board, 16 September 2025",
            "date": "2025-09-16", "page": None, "ics": "Kellbridge"}

@@ -11,8 +11,8 @@ import pytest
 import xmlschema
 from click.testing import CliRunner
 
-from casestudy.cli import cli
-from casestudy.export_refi import export_qdc, export_qdpx, guid
+from casestudy.cli.main import cli
+from casestudy.export.refi import export_qdc, export_qdpx, guid
 from export_fixture import P12_CANARY
 from export_pipeline import P09_CANARY, P12_CANARY as P12_REAL, REGISTER_NAMES
 
@@ -113,7 +113,7 @@ def test_qdc_is_valid(export_fixture_db, tmp_path, codebook_schema):
 
 
 def test_round_trip_qdc_import_yaml_load(export_fixture_db, tmp_path):
-    from casestudy import codebook
+    from casestudy.coding import codebook
 
     qdc = tmp_path / "codes.qdc"
     export_qdc("missing.db", qdc, publish_db=export_fixture_db)
@@ -146,7 +146,7 @@ def test_import_from_qdpx_reads_sources_in_either_case(qdpx, tmp_path):
 
 
 def test_import_from_another_tool_without_casestudy_ids(tmp_path):
-    from casestudy import codebook
+    from casestudy.coding import codebook
 
     qdc = tmp_path / "other.qdc"
     qdc.write_text(

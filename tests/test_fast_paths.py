@@ -12,7 +12,9 @@ import pytest
 
 import filemakers as fm
 from casestudy import db as dblib
-from casestudy import ingest, pseudonyms, readers
+from casestudy.ingest import files as ingest
+from casestudy.consent import pseudonyms
+from casestudy.ingest import readers
 
 
 def _blocks(path, monkeypatch, pdfium: bool):

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from casestudy import db as dblib
-from casestudy import ingest
+from casestudy.ingest import files as ingest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from generate_study import generate  # noqa: E402

@@ -16,10 +16,12 @@ from click.testing import CliRunner
 
 import filemakers as fm
 from casestudy import db as dblib
-from casestudy import indicators, publish, serve
-from casestudy.cli import cli
+from casestudy.ingest import indicators
+from casestudy.consent import publish
+from casestudy.browse import serve
+from casestudy.cli.main import cli
 from casestudy.errors import CasestudyError
-from casestudy.export_docx import INDICATORS_TITLE, export_docx, format_change, format_number
+from casestudy.export.word import INDICATORS_TITLE, export_docx, format_change, format_number
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS_FILE = REPO / "corpus" / "data" / "routine-indicators.csv"
@@ -115,7 +117,7 @@ def test_values():
 
 def test_corpus_file_through_the_library(tmp_path):
     db = dblib.open_db(tmp_path / "work.db")
-    from casestudy import ingest as ingest_lib
+    from casestudy.ingest import files as ingest_lib
 
     report = ingest_lib.ingest(db, [CORPUS_FILE], {"kind": "indicators"}, actor="tester")
     with CORPUS_FILE.open(encoding="utf-8") as handle:
@@ -314,7 +316,7 @@ def test_reingest_unchanged_changed_and_renamed(db_path, tmp_path, dump_db):
         {"period": "2026Q3", "indicator": "rtt_52_week_waits", "value": 215},
     ]
     assert {r["source_sha256"] for r in rows(db_path, "SELECT DISTINCT source_sha256 FROM indicators")} == {
-        __import__("casestudy.ingest", fromlist=["sha256_file"]).sha256_file(path)}
+        __import__("casestudy.ingest.files", fromlist=["sha256_file"]).sha256_file(path)}
     actions = [r["action"] for r in rows(db_path, "SELECT action FROM audit_log ORDER BY id")]
     assert actions == ["indicators.add", "indicators.replace"]
 

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 import filemakers as fm
-from casestudy import consent, ingest
+from casestudy.consent import register as consent
+from casestudy.ingest import files as ingest
 from casestudy import db as dblib
 from casestudy.errors import CasestudyError
 

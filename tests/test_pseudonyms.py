@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from casestudy import pseudonyms
+from casestudy.consent import pseudonyms
 
 NAMES = {
     "Siobhán O'Donnell-Price": "[S01]",

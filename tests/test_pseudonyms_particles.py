@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from casestudy import pseudonyms
+from casestudy.consent import pseudonyms
 
 NAMES = {
     "Ruairidh Mac an Tòisich": "[T01]",  # Scottish Gaelic: Mac + an + surname

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 import consent_study as cs
-from casestudy import consent
+from casestudy.consent import register as consent
 from casestudy import db as dblib
-from casestudy import publish
-from casestudy.cli import cli
+from casestudy.consent import publish
+from casestudy.cli.main import cli
 
 
 @pytest.fixture

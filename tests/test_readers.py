@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import filemakers as fm
-from casestudy import readers
+from casestudy.ingest import readers
 from casestudy.errors import CasestudyError
 
 
@@ -290,7 +290,7 @@ def test_join_lines(lines, joined):
 def test_speaker_labels_with_lower_case_surname_particles_are_turns(tmp_path):
     """Names like "van der Wielen" or "Nic an Tòisich" must not fold a participant's words
     into the interviewer's turn."""
-    from casestudy.readers import parse_turn_lines
+    from casestudy.ingest.readers import parse_turn_lines
 
     lines = [
         "Interviewer: Who chairs the board?",

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from casestudy import codebook, coding, ingest
+from casestudy.coding import codebook
+from casestudy.coding import engine as coding
+from casestudy.ingest import files as ingest
 from casestudy import db as dblib
-from casestudy.cli import cli
+from casestudy.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[1]
 REGISTER_NAMES = ["Helen Marsh", "Daniel Okoro", "Amina Shah", "Tom Reed", "Grace Lin", "Helen", "Amina"]

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from casestudy import serve
-from casestudy.cli import cli
+from casestudy.browse import serve
+from casestudy.cli.main import cli
 from casestudy.errors import CasestudyError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -341,7 +341,7 @@ def test_withheld_quotes_are_shown_as_withheld(ds, pub):
 
 
 def test_render_escapes_html_and_ignores_bad_offsets():
-    from casestudy.datasette_plugin import highlight
+    from casestudy.browse.plugin import highlight
 
     assert str(highlight("a <b> c", "[[2, 5]]")) == 'a <mark class="cs-term">&lt;b&gt;</mark> c'
     assert str(highlight("short", "[[0, 99], [3, 1]]")) == "short"
@@ -450,7 +450,7 @@ def stop(process):
 
 
 def test_serves_on_any_host_with_a_password_and_only_to_it(served_study):
-    from casestudy.serve import hash_password
+    from casestudy.browse.serve import hash_password
 
     work, pub = served_study
     port = free_port()

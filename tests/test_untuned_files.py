@@ -14,7 +14,8 @@ import pytest
 
 import filemakers as fm
 from casestudy import db as dblib
-from casestudy import ingest, readers
+from casestudy.ingest import files as ingest
+from casestudy.ingest import readers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "untuned"
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .db import audit, now
-from .errors import CasestudyError
-from .tables import read_table
+from casestudy.db import audit, now
+from casestudy.errors import CasestudyError
+from casestudy.tables import read_table
 
 FORMATS = {".csv", ".xlsx"}
 REQUIRED = ("ics", "indicator", "period", "value")
@@ -157,7 +157,7 @@ def ingest_file(db: sqlite_utils.Database, path: Path, digest: str, actor: str =
 
     Runs inside the caller's transaction (``Ingestor.run`` gives each file a savepoint).
     """
-    from .consent import get_or_create
+    from casestudy.consent.register import get_or_create
 
     path = Path(path)
     key = str(path)

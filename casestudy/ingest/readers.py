@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .errors import CasestudyError
-from .pseudonyms import PARTICLES, fold
+from casestudy.errors import CasestudyError
+from casestudy.consent.pseudonyms import PARTICLES, fold
 
 TRANSCRIPT_FORMATS = {".txt", ".md", ".docx", ".vtt"}
 DOCUMENT_FORMATS = {".pdf", ".docx", ".txt", ".md"}

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import pseudonyms
-from .db import audit, now
-from .errors import CasestudyError
-from .tables import iso_date, read_table
+from casestudy.consent import pseudonyms
+from casestudy.db import audit, now
+from casestudy.errors import CasestudyError
+from casestudy.tables import iso_date, read_table
 
 REQUIRED_COLUMNS = [
     "participant_id",

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from . import pseudonyms
-from .coding import display_offsets
-from .db import CONSENTED_EXCERPT, audit, now
-from .errors import CasestudyError
+from casestudy.consent import pseudonyms
+from casestudy.coding.engine import display_offsets
+from casestudy.db import CONSENTED_EXCERPT, audit, now
+from casestudy.errors import CasestudyError
 
 STATUSES = ("suggested", "accepted", "rejected")
 

@@ -34,8 +34,8 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
-from . import export_common as common
-from .errors import CasestudyError
+from casestudy.export import common
+from casestudy.errors import CasestudyError
 
 STUDY_TITLE = "Provider collaboratives in three Integrated Care Systems"
 STUDY_SUBTITLE = "Thematic summary of coded evidence, 2024–2026"

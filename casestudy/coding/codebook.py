@@ -28,8 +28,8 @@ from pathlib import Path
 import sqlite_utils
 import yaml
 
-from .db import now
-from .errors import CasestudyError
+from casestudy.db import now
+from casestudy.errors import CasestudyError
 
 # Bump when the way patterns are applied changes, so every codebook gets a new version
 # and `casestudy code` re-codes (human decisions are kept).
@@ -104,7 +104,7 @@ def default_path() -> Path:
     env = os.environ.get("CASESTUDY_CODEBOOK")
     if env:
         return Path(env)
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # casestudy/
     for candidate in (package.parent / "codebook", package / "default_codebook"):
         if candidate.is_dir() and any(candidate.glob("*.yaml")):
             return candidate

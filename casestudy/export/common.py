@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import CasestudyError
+from casestudy.errors import CasestudyError
 
 REQUIRED_TABLES = ("evidence", "excerpts", "sources", "codes")
 RQS = tuple(f"RQ{n}" for n in range(1, 7))
@@ -42,7 +42,7 @@ def resolve_publish_db(working_db: "str | Path", publish_db: "str | Path | None"
     working = Path(working_db)
     if not working.is_file():
         raise CasestudyError("no such database (run `casestudy demo` or `casestudy init` first)", working)
-    from . import publish
+    from casestudy.consent import publish
 
     out = publish.default_publish_path(working)
     publish.ensure_published(str(working), str(out))
@@ -300,19 +300,3 @@ def write_atomically(out: Path, write: Callable[[Path], None]) -> Path:
         if tmp.exists():
             tmp.unlink()
     return out
-
-
-def demo_exports(working_db: "str | Path", echo: Callable[[str], None] = print) -> dict[str, Path]:
-    """The demo's exports: ``<db folder>/out/report.docx`` and ``study.qdpx``, from the
-    (re)built publish database; prints their paths."""
-    from .export_docx import export_docx
-    from .export_refi import export_qdpx
-
-    out_dir = Path(working_db).parent / "out"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    publish_db = resolve_publish_db(working_db)
-    report = export_docx(working_db, out_dir / "report.docx", publish_db=publish_db)
-    project = export_qdpx(working_db, out_dir / "study.qdpx", publish_db=publish_db)
-    echo(f"Word report for the PI:  {report.path} ({report.quotes} quotes, {report.withheld} withheld for consent)")
-    echo(f"REFI-QDA project:        {project.path} (open in NVivo, ATLAS.ti, MAXQDA or QualCoder)")
-    return {"docx": report.path, "qdpx": project.path}

@@ -1,4 +1,4 @@
-"""The Datasette plugin of `casestudy serve` (registered by ``register()``; see ``casestudy.serve``).
+"""The Datasette plugin of `casestudy serve` (registered by ``register()``; see ``casestudy.browse.serve``).
 
 * ``render_cell``: excerpt text with the codebook's matched terms highlighted (from the
   coding's ``offsets``), code colours as swatches, excerpt ids linking to the excerpt in
@@ -30,6 +30,10 @@ from datasette import hookimpl
 from datasette.app import Datasette
 from datasette.database import Database
 from markupsafe import Markup, escape
+
+from casestudy.browse import metadata as browse_metadata
+from casestudy.browse import site
+from casestudy.consent import prepare
 
 PLUGIN_NAME = "casestudy"
 _connections = threading.local()
@@ -132,9 +136,8 @@ class CasestudyDatasette(Datasette):
         go on reading the old file, so withdrawn evidence would stay on screen until a restart.
         Checked before every request (one ``stat``). Returns True when it switched files.
         """
-        from . import serve
 
-        name = serve.DB_NAME
+        name = site.DB_NAME
         db = self.databases.get(name)
         if db is None or not db.path:
             return False
@@ -147,9 +150,9 @@ class CasestudyDatasette(Datasette):
         if known.get(name) in (None, identity):
             known[name] = identity
             return False
-        serve.check_publish_db(db.path)
-        serve.prepare_publish_db(db.path)
-        self._metadata_local = serve.metadata(db.path, **self.__dict__.get("_casestudy_auth", {}))
+        site.check_publish_db(db.path)
+        prepare.prepare_publish_db(db.path)
+        self._metadata_local = browse_metadata.metadata(db.path, **self.__dict__.get("_casestudy_auth", {}))
         fresh = PublishDatabase(self, db.path)
         self.remove_database(name)
         self.add_database(fresh, name=name)
@@ -169,7 +172,6 @@ class CasestudyDatasette(Datasette):
         Returns (sql, params) that give the same rows as Datasette's facet query, or None to let
         Datasette run its own.
         """
-        from . import serve
 
         db = self.get_database(db_name)
         if db.is_mutable:
@@ -182,7 +184,7 @@ class CasestudyDatasette(Datasette):
         one = _ONE_FILTER.match(inner)
         if one and set(params) == {"p0"} and await self._has_table(db, "evidence_facet_cube"):
             col = one["col"]
-            if col in exprs and col in serve.FACET_COLUMNS:
+            if col in exprs and col in prepare.FACET_COLUMNS:
                 return (
                     "select value, count from evidence_facet_cube where filter = :col and facet = :facet "
                     f"and filter_value = (select [{col}] from evidence where [{col}] = :p0 limit 1) "
@@ -231,15 +233,14 @@ class CasestudyDatasette(Datasette):
 
     async def _facet_exprs(self, db) -> dict:
         """The default facets' SQL expressions by facet name (``date(date)`` for the date facet)."""
-        from . import serve
 
         known = self.__dict__.setdefault("_facet_exprs_by_db", {})
         k = getattr(db, "_key", db.name)
         if k not in known:
             cols = {r[0] for r in (await db.execute("select name from pragma_table_info('evidence')")).rows}
-            exprs = {c: c for c in serve.FACET_COLUMNS if c in cols}
-            if serve.DATE_FACET in cols:
-                exprs[f"date({serve.DATE_FACET})"] = f"date({serve.DATE_FACET})"
+            exprs = {c: c for c in prepare.FACET_COLUMNS if c in cols}
+            if prepare.DATE_FACET in cols:
+                exprs[f"date({prepare.DATE_FACET})"] = f"date({prepare.DATE_FACET})"
             known[k] = exprs
         return known[k]
 
@@ -361,9 +362,7 @@ def asgi_wrapper(datasette):
 
 @hookimpl
 def extra_css_urls(database, datasette):
-    from .serve import STATIC_MOUNT
-
-    return [f"/{STATIC_MOUNT}/casestudy.css"]
+    return [f"/{site.STATIC_MOUNT}/casestudy.css"]
 
 
 @hookimpl

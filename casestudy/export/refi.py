@@ -38,9 +38,9 @@ from pathlib import Path
 
 import yaml
 
-from . import __version__
-from . import export_common as common
-from .errors import CasestudyError
+from casestudy import __version__
+from casestudy.export import common
+from casestudy.errors import CasestudyError
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
@@ -490,7 +490,7 @@ PLACEHOLDER = "Not given in the imported REFI-QDA codebook; please write before 
 def import_codebook(path: "str | Path", out_dir: "str | Path | None" = None, patterns_from: "str | Path | None" = None,
                     force: bool = False) -> ImportSummary:
     """Write a casestudy codebook folder from a REFI-QDA codebook (.qdc or .qdpx)."""
-    from . import codebook as codebook_lib
+    from casestudy.coding import codebook as codebook_lib
 
     path = Path(path)
     refi = read_refi(path)

@@ -7,7 +7,6 @@ never a traceback.
 
 from __future__ import annotations
 
-import getpass
 import os
 import sqlite3
 import sys
@@ -15,63 +14,12 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from . import consent as consent_lib
-from . import db as dblib
-from . import ingest as ingest_lib
-from .errors import CasestudyError
-
-
-class Group(click.Group):
-    """A click group that turns our errors into one line on stderr and exit code 1."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except CasestudyError as error:
-            click.echo(f"Error: {error.message}", err=True)
-            sys.exit(1)
-        except click.UsageError as error:
-            # one line, like every other bad input (no usage block); exit code 2 as click does
-            where = error.ctx.command_path if error.ctx is not None else "casestudy"
-            click.echo(f"Error: {where}: {' '.join(error.format_message().split())}", err=True)
-            sys.exit(2)
-        except sqlite3.Error as error:
-            click.echo(f"Error: database: {error}", err=True)
-            sys.exit(1)
-
-
-def db_option(function):
-    return click.option(
-        "--db",
-        "db_path",
-        type=click.Path(dir_okay=False),
-        default=dblib.default_db_path,
-        show_default="db/casestudy.db or $CASESTUDY_DB",
-        help="The working SQLite database.",
-    )(function)
-
-
-def coder_option(function):
-    return click.option(
-        "--coder",
-        default=lambda: os.environ.get("CASESTUDY_CODER") or getpass.getuser(),
-        show_default="$CASESTUDY_CODER or your login name",
-        help="Who is doing this: recorded in the audit log and on codings.",
-    )(function)
-
-
-def progressbar(length: int, label: str):
-    """A progress bar on stderr when it is a terminal; silent otherwise, so that a
-    script (or a test) reading stderr sees only real messages such as the one-line error."""
-    return click.progressbar(
-        length=length, label=label, file=sys.stderr, show_pos=True, hidden=not sys.stderr.isatty()
-    )
-
-
-def open_existing(db_path: str):
-    """Open a database that `init` (or `demo`) has already made."""
-    return dblib.open_db(db_path, create=False)
+from casestudy import __version__
+from casestudy import db as dblib
+from casestudy.cli.options import Group, coder_option, db_option, open_existing, progressbar
+from casestudy.consent import register as consent_lib
+from casestudy.errors import CasestudyError
+from casestudy.ingest import files as ingest_lib
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -177,7 +125,7 @@ def consent_withdraw(participant_id, date_, purge, assume_yes, coder, db_path):
     The evidence view drops them at once; publish databases recorded beside the working
     database are rebuilt. With --purge their words are erased from the database file too.
     """
-    from . import publish as publish_lib
+    from casestudy.consent import publish as publish_lib
 
     db = open_existing(db_path)
     participant_id = participant_id.strip()
@@ -241,7 +189,7 @@ def publish_cmd(out, if_changed, db_path):
     Only excerpts that consent allows, every register name replaced by its pseudonym,
     no file paths; refused-quotation text replaced by a placeholder.
     """
-    from . import publish as publish_lib
+    from casestudy.consent import publish as publish_lib
 
     out = out or publish_lib.default_publish_path(db_path)
     if Path(out).resolve() == Path(db_path).resolve():
@@ -266,19 +214,19 @@ def publish_cmd(out, if_changed, db_path):
 @db_option
 def demo(corpus, db_path):
     """Build the sample study into the database end to end and say what to open next."""
-    from . import demo as demo_lib
+    from casestudy import demo as demo_lib
 
     demo_lib.run(db_path, corpus, echo=click.echo)
 
 
 # `casestudy export ...` and `casestudy import ...` (casestudy/cli_export.py)
-from .cli_export import export_group, import_group  # noqa: E402
+from casestudy.cli.export import export_group, import_group  # noqa: E402
 
 cli.add_command(export_group)
 cli.add_command(import_group)
 
 # `casestudy code`, `casestudy codebook ...`, `casestudy review ...` (casestudy/cli_coding.py)
-from .cli_coding import code_cmd, codebook_group, review_group  # noqa: E402
+from casestudy.cli.coding import code_cmd, codebook_group, review_group  # noqa: E402
 
 cli.add_command(code_cmd)
 cli.add_command(codebook_group)
@@ -304,7 +252,7 @@ def serve(port, host, open_browser, publish_db, password_hash, hash_only, db_pat
     serves it (never the working database) with the study's facets, full-text search
     and canned queries. Local only (127.0.0.1) unless a password is set.
     """
-    from . import serve as serve_lib
+    from casestudy.browse import serve as serve_lib
 
     if hash_only:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)

@@ -42,10 +42,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import __version__
-from . import db as dblib
-from . import pseudonyms
-from .errors import CasestudyError
+from casestudy import __version__
+from casestudy import db as dblib
+from casestudy.consent import pseudonyms
+from casestudy.errors import CasestudyError
 
 # Bump when the published tables or the rules that fill them change: forces a rebuild.
 PUBLISH_FORMAT = 2  # 2: the routine `indicators` table
@@ -270,7 +270,7 @@ def publish(working, out_path: "str | Path") -> dict:
         out = sqlite_utils.Database(tmp)
         out["publish_info"].upsert({"key": "counts", "value": json.dumps(counts, sort_keys=True)}, pk="key")
         out.conn.commit()
-        from .serve import prepare_publish_db  # Datasette's indexes, facet counts, co-occurrence (serve.py)
+        from casestudy.consent.prepare import prepare_publish_db  # indexes, facet counts, co-occurrence
 
         prepare_publish_db(tmp, conn=out.conn)
         out.close()

@@ -42,11 +42,11 @@ import sqlite_utils
 from spacy.attrs import IDX, LENGTH, LOWER
 from spacy.tokens import Doc
 
-from . import codebook as codebook_lib
-from . import pseudonyms
-from .codebook import Codebook
-from .db import CONSENTED_EXCERPT, audit, now
-from .errors import CasestudyError
+from casestudy.coding import codebook as codebook_lib
+from casestudy.consent import pseudonyms
+from casestudy.coding.codebook import Codebook
+from casestudy.db import CONSENTED_EXCERPT, audit, now
+from casestudy.errors import CasestudyError
 
 CHUNK = 1000  # excerpts read from SQLite at a time
 BATCH = 256  # texts per nlp.pipe batch

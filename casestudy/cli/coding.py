@@ -1,5 +1,5 @@
 """`casestudy code`, `casestudy codebook ...` and `casestudy review ...`: the click layer
-over casestudy.codebook, casestudy.coding and casestudy.review."""
+over casestudy.coding.codebook, casestudy.coding.engine and casestudy.coding.review."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from . import codebook as codebook_lib
-from . import coding as coding_lib
-from .cli import Group, coder_option, db_option, open_existing, progressbar
+from casestudy.coding import codebook as codebook_lib
+from casestudy.coding import engine as coding_lib
+from casestudy.cli.options import Group, coder_option, db_option, open_existing, progressbar
 
 codebook_dir_option = click.option(
     "--codebook",
@@ -71,8 +71,8 @@ def codebook_list(folder):
 
 # --- review -------------------------------------------------------------------------
 
-from . import db as dblib  # noqa: E402
-from . import review as review_lib  # noqa: E402
+from casestudy import db as dblib  # noqa: E402
+from casestudy.coding import review as review_lib  # noqa: E402
 
 
 def highlight(text: str, spans) -> str:

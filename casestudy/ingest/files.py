@@ -17,10 +17,13 @@ from typing import Callable, Iterable
 
 import sqlite_utils
 
-from . import consent, indicators, pseudonyms, readers
-from .db import audit, now
-from .errors import CasestudyError
-from .tables import iso_date, read_table
+from casestudy.consent import register as consent
+from casestudy.ingest import indicators
+from casestudy.consent import pseudonyms
+from casestudy.ingest import readers
+from casestudy.db import audit, now
+from casestudy.errors import CasestudyError
+from casestudy.tables import iso_date, read_table
 
 KINDS = ("transcript", "board-paper", "policy", "observation", "consent", "names", "indicators")
 META_FIELDS = ("kind", "ics", "collaborative", "wave", "date", "participant_id", "title")

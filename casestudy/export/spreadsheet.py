@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import export_common as common
+from casestudy.export import common
 
 # The publish contract's evidence columns, in this order; any extra columns follow.
 COLUMNS = [
@@ -36,7 +36,7 @@ def export_csv(working_db, out, fmt: str | None = None, rqs=(), ics=(), waves=()
     out = Path(out)
     fmt = (fmt or (out.suffix.lower().lstrip(".") if out.suffix.lower() in (".csv", ".xlsx") else "csv")).lower()
     if fmt not in FORMATS:
-        from .errors import CasestudyError
+        from casestudy.errors import CasestudyError
 
         raise CasestudyError(f"unknown format {fmt!r} (use csv or xlsx)", out)
     out = common.check_output(out, (f".{fmt}",))

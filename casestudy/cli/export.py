@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .cli import Group, db_option
+from casestudy.cli.options import Group, db_option
 
 
 def publish_db_option(function):
@@ -43,7 +43,7 @@ def export_group():
 @db_option
 def export_docx_cmd(out, rqs, ics, waves, status, publish_db, db_path):
     """Write OUT.docx: the thematic summary for the PI (themes, counts, quotes, framework matrix)."""
-    from .export_docx import export_docx
+    from casestudy.export.word import export_docx
 
     summary = export_docx(db_path, out, rqs=rqs, ics=ics, waves=waves, status=status, publish_db=publish_db)
     click.echo(
@@ -58,7 +58,7 @@ def export_docx_cmd(out, rqs, ics, waves, status, publish_db, db_path):
 @db_option
 def export_qdpx_cmd(out, publish_db, db_path):
     """Write OUT.qdpx: a REFI-QDA 1.0 project (codes, sources, coded selections, cases, memos)."""
-    from .export_refi import export_qdpx
+    from casestudy.export.refi import export_qdpx
 
     s = export_qdpx(db_path, out, publish_db=publish_db)
     click.echo(
@@ -73,7 +73,7 @@ def export_qdpx_cmd(out, publish_db, db_path):
 @db_option
 def export_qdc_cmd(out, publish_db, db_path):
     """Write OUT.qdc: the codebook as a REFI-QDA 1.0 codebook."""
-    from .export_refi import export_qdc
+    from casestudy.export.refi import export_qdc
 
     s = export_qdc(db_path, out, publish_db=publish_db)
     click.echo(f"Wrote {s.path}: {s.codes} codes.")
@@ -87,7 +87,7 @@ def export_qdc_cmd(out, publish_db, db_path):
 @db_option
 def export_csv_cmd(out, fmt, rqs, ics, waves, status, publish_db, db_path):
     """Write OUT.csv (or .xlsx): one row per coding with every evidence column."""
-    from .export_csv import export_csv
+    from casestudy.export.spreadsheet import export_csv
 
     s = export_csv(db_path, out, fmt=fmt, rqs=rqs, ics=ics, waves=waves, status=status, publish_db=publish_db)
     click.echo(f"Wrote {s.path}: {s.rows} codings ({s.format}).")
@@ -111,7 +111,7 @@ def import_qdc_cmd(file, out_dir, patterns_from, force, db_path):
 
     Load it with `casestudy code --codebook DIR`. Malformed XML is refused and nothing is written.
     """
-    from .export_refi import import_codebook
+    from casestudy.export.refi import import_codebook
 
     s = import_codebook(file, out_dir, patterns_from=patterns_from, force=force)
     extra = f"; {s.sources_in_archive} source texts in the archive" if s.sources_in_archive else ""
