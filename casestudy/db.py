@@ -429,12 +429,22 @@ def _m005_display_heading_terms(db: sqlite_utils.Database) -> None:
     db.create_view("evidence", EVIDENCE_VIEW_V5)
 
 
+def _m006_study_settings(db: sqlite_utils.Database) -> None:
+    """Study settings (``casestudy.study``): ``study`` holds title, subtitle, description, PI,
+    authors, funder, grant and status as key/value rows; ``waves`` the fieldwork waves with a
+    year or a date range. The ICSs and collaboratives the study knows are the ``ics`` and
+    ``collaboratives`` tables, as before."""
+    db["study"].create({"key": str, "value": str}, pk="key")
+    db["waves"].create({"number": int, "year": int, "start": str, "end": str}, pk="number")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "initial schema", _m001_initial),
     (2, "coded_excerpts: incremental coding per codebook version", _m002_coded_excerpts),
     (3, "indicators: routine quantitative data", _m003_indicators),
     (4, "fts: bulk indexing on ingest, re-index only when text changes", _m004_fts_bulk_insert),
     (5, "pseudonymised headings and matched terms in the evidence view", _m005_display_heading_terms),
+    (6, "study settings: study fields and waves", _m006_study_settings),
 ]
 
 

@@ -26,6 +26,12 @@ def run(db_path: str, corpus: Path | None, echo: Callable[[str], None]) -> None:
     corpus = corpus or default_corpus()
     db = dblib.open_db(db_path)
     echo(f"Building the sample study from {corpus} into {db_path}")
+    settings_file = corpus / "study.yaml"
+    if settings_file.is_file():  # the sample study's own settings: title, ICSs, collaboratives, waves
+        from casestudy import study
+
+        with dblib.transaction(db):
+            study.save(db, study.read_yaml(settings_file), actor="demo")
     jobs = ingest.plan([corpus])
     with click.progressbar(length=len(jobs), label="Ingesting", show_pos=True) as bar:
         report = ingest.ingest_jobs(db, jobs, actor="demo", progress=lambda job: bar.update(1))

@@ -40,6 +40,14 @@ def init(db_path):
     existed = Path(db_path).exists()
     db = dblib.open_db(db_path)
     click.echo(f"{'Upgraded' if existed else 'Created'} {db_path} (schema version {dblib.schema_version(db)}).")
+    from casestudy import study as study_lib
+
+    settings = study_lib.load(db)
+    if settings.is_empty():
+        click.echo("Study settings are empty: start with `casestudy study set title ...`, `casestudy study add-ics NAME`, "
+                   "`casestudy study add-wave 1 --year YYYY`, or `casestudy study import study.yaml`.")
+    else:
+        click.echo(f"Study: {settings.display_title()} ({len(settings.ics)} ICSs, {len(settings.waves)} waves).")
 
 
 @cli.command()
@@ -231,6 +239,11 @@ from casestudy.cli.coding import code_cmd, codebook_group, review_group  # noqa:
 cli.add_command(code_cmd)
 cli.add_command(codebook_group)
 cli.add_command(review_group)
+
+# `casestudy study ...`: the study settings (casestudy/cli/study.py)
+from casestudy.cli.study import study_group  # noqa: E402
+
+cli.add_command(study_group)
 
 
 @cli.command()

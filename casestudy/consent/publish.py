@@ -75,6 +75,8 @@ _FINGERPRINT_TABLES = (
     "codebooks",
     "schema_migrations",
     "indicators",
+    "study",
+    "waves",
 )
 
 
@@ -709,6 +711,9 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
     }
     out["publish_info"].create({"key": str, "value": str}, pk="key")
     out["publish_info"].insert_all([{"key": k, "value": None if v is None else str(v)} for k, v in info.items()])
+    from casestudy import study  # the study settings, for every page and export that describes the study
+
+    study.write_published(out, study.load(db))
     out["sources"].create(_SOURCE_COLUMNS, pk="id")
     out["sources"].insert_all(published_sources)
     out["codes"].create(_CODE_COLUMNS, pk="id")
