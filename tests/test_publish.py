@@ -205,12 +205,9 @@ def test_exports_hold_no_canary_and_no_name(withdrawn, tmp_path):
     for kind, name in (("csv", "out.csv"), ("docx", "out.docx"), ("qdpx", "out.qdpx"), ("qdc", "out.qdc")):
         target = tmp_path / name
         result = runner.invoke(cli, ["export", kind, str(target), "--db", str(withdrawn)])
-        if result.exit_code == 2 and "No such command" in result.output:
-            continue
         assert result.exit_code == 0, (kind, result.output)
+        assert target.stat().st_size > 0, kind
         outputs.append(target)
-    if not outputs:
-        pytest.skip("no export commands yet")
     for target in outputs:
         data = target.read_bytes()
         if zipfile.is_zipfile(target):

@@ -41,10 +41,14 @@ def test_queue_and_filters(coded_db):
     lines = [l for l in rq3.output.splitlines() if l.startswith("#")]
     assert lines and all(" RQ3." in l for l in lines)
     one = run("review", "queue", "--code", "RQ3.committees-in-common", "--ics", "ashmoor", "--wave", 1, "--db", coded_db)
-    assert all("RQ3.committees-in-common" in l for l in one.output.splitlines() if l.startswith("#"))
+    assert one.exit_code == 0, one.output
+    one_lines = [l for l in one.output.splitlines() if l.startswith("#")]
+    assert one_lines and all("RQ3.committees-in-common" in l for l in one_lines)
     assert "Ashmoor w1" in one.output
     kind = run("review", "queue", "--kind", "policy", "--db", coded_db)
-    assert all("Policy" in l for l in kind.output.splitlines() if l.startswith("#"))
+    assert kind.exit_code == 0, kind.output
+    kind_lines = [l for l in kind.output.splitlines() if l.startswith("#")]
+    assert kind_lines and all("Policy" in l for l in kind_lines)
     limited = run("review", "queue", "--limit", 2, "--db", coded_db)
     assert len([l for l in limited.output.splitlines() if l.startswith("#")]) == 2
     none = run("review", "queue", "--status", "accepted", "--db", coded_db)
