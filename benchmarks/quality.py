@@ -9,6 +9,11 @@ positive for an RQ when any theme under it applies):
 * ``all``     - train + heldout (the first set as a whole);
 * ``fresh``   - tests/data/fresh_excerpts.yaml, written later in other voices (board
   minutes, council and VCSE partners, sceptical clinicians, finance jargon, hard negatives);
+* ``register`` - tests/data/register_excerpts.yaml, written in the register of real
+  stakeholder language (hedged interview answers of NHS leaders, clinicians, council and
+  VCSE partners; board, survey and briefing prose); for training and cross-validation;
+* ``register_heldout`` - tests/data/register_heldout_excerpts.yaml, the same register
+  written separately: evaluation only, never tuned on;
 * ``seeds``   - real public texts (a study protocol, a blog, a legal briefing) in
   ``$CASESTUDY_SEEDS`` or ``<repo>/../shared/seeds``, labelled by reference in
   tests/data/seed_labels.yaml (no text of theirs is in the repository). Skipped, with a
@@ -17,7 +22,7 @@ positive for an RQ when any theme under it applies):
     python benchmarks/quality.py                        # the shipped codebook, every split
     python benchmarks/quality.py --codebook DIR         # another codebook
     python benchmarks/quality.py --splits train fresh   # only these splits
-    python benchmarks/quality.py --errors train         # misses / false alarms (train or fresh only)
+    python benchmarks/quality.py --errors train         # misses / false alarms (train, fresh or register only)
 """
 
 from __future__ import annotations
@@ -40,10 +45,12 @@ from casestudy.coding.engine import Engine  # noqa: E402
 
 LABELS = REPO / "tests" / "data" / "labelled_excerpts.yaml"
 FRESH = REPO / "tests" / "data" / "fresh_excerpts.yaml"
+REGISTER = REPO / "tests" / "data" / "register_excerpts.yaml"
+REGISTER_HELDOUT = REPO / "tests" / "data" / "register_heldout_excerpts.yaml"
 SEED_LABELS = REPO / "tests" / "data" / "seed_labels.yaml"
 RQS = codebook_lib.RQS
-SPLITS = ("train", "heldout", "all", "fresh", "seeds")
-TUNABLE = ("train", "fresh")  # the only splits whose errors may be looked at while tuning
+SPLITS = ("train", "heldout", "all", "fresh", "register", "register_heldout", "seeds")
+TUNABLE = ("train", "fresh", "register")  # the only splits whose errors may be looked at while tuning
 
 
 def load_labelled(path: Path = LABELS) -> list[dict]:
@@ -52,6 +59,11 @@ def load_labelled(path: Path = LABELS) -> list[dict]:
 
 def load_fresh(path: Path = FRESH) -> list[dict]:
     return [dict(item, split="fresh") for item in load_labelled(path)]
+
+
+def load_register(path: Path = REGISTER, split: str = "register") -> list[dict]:
+    """The register sets (no ``split`` field in the file): every excerpt gets ``split``."""
+    return [dict(item, split=split) for item in load_labelled(path)]
 
 
 # --- the seeds: real texts labelled by reference --------------------------------------
@@ -136,6 +148,10 @@ def split_items(split: str) -> tuple[list[dict], str | None]:
         return load_labelled(), None
     if split == "fresh":
         return load_fresh(), None
+    if split == "register":
+        return load_register(), None
+    if split == "register_heldout":
+        return load_register(REGISTER_HELDOUT, "register_heldout"), None
     folder = seeds_dir()
     if not folder.is_dir():
         return [], f"seeds folder {folder} not found (set $CASESTUDY_SEEDS); seeds split skipped"
