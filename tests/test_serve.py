@@ -409,6 +409,27 @@ def test_refuses_a_non_local_host_without_a_password(served_study, monkeypatch):
         serve.check_host("0.0.0.0", "secret")
 
 
+def test_refuses_a_non_local_host_without_tls(served_study, monkeypatch):
+    """A password over plain HTTP crosses the network in clear: refused unless HTTPS or a stated proxy."""
+    from casestudy.browse.serve import hash_password
+
+    monkeypatch.delenv(serve.PASSWORD_ENV, raising=False)
+    work, pub = served_study
+    before = pub.stat().st_mtime_ns
+    hashed = hash_password("open sesame")
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--password-hash", hashed, "--db", str(work)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "clear text" in lines[0] and "--certfile" in lines[0] and "--behind-tls-proxy" in lines[0]
+    assert pub.stat().st_mtime_ns == before
+    serve.check_host("10.1.2.3", hashed, tls=True)
+    serve.check_host("10.1.2.3", hashed, behind_tls_proxy=True)
+    half = CliRunner().invoke(cli, ["serve", "--certfile", str(pub), "--db", str(work)])
+    assert half.exit_code == 1 and "both --certfile and --keyfile" in half.output
+    missing = CliRunner().invoke(cli, ["serve", "--certfile", str(pub), "--keyfile", str(pub) + ".nope", "--db", str(work)])
+    assert missing.exit_code == 1 and "no such file" in missing.output and len(missing.output.strip().splitlines()) == 1
+
+
 def test_hash_password_helper():
     from datasette_auth_passwords.utils import verify_password
 
@@ -424,7 +445,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(url, auth=None, timeout=30.0):
+def wait_for(url, auth=None, timeout=120.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -454,7 +475,8 @@ def test_serves_on_any_host_with_a_password_and_only_to_it(served_study):
 
     work, pub = served_study
     port = free_port()
-    process = start_server(["--host", "0.0.0.0", "--port", str(port), "--db", str(work), "--publish-db", str(pub)],
+    process = start_server(["--host", "0.0.0.0", "--port", str(port), "--behind-tls-proxy",
+                            "--db", str(work), "--publish-db", str(pub)],
                            env={serve.PASSWORD_ENV: hash_password("open sesame")})
     try:
         first = wait_for(f"http://127.0.0.1:{port}/")
@@ -464,6 +486,49 @@ def test_serves_on_any_host_with_a_password_and_only_to_it(served_study):
         assert httpx.get(f"http://127.0.0.1:{port}/", auth=("team", "wrong")).status_code == 401
         ok = httpx.get(f"http://127.0.0.1:{port}/study/evidence.json", auth=("team", "open sesame"))
         assert ok.status_code == 200 and ok.json()["filtered_table_rows_count"] > 0
+    finally:
+        stop(process)
+
+
+def _self_signed(folder):
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def test_serves_https_with_a_certificate_and_keeps_the_hash_out_of_every_page(served_study, tmp_path):
+    from casestudy.browse.serve import hash_password
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    work, pub = served_study
+    cert, key = _self_signed(tmp_path)
+    hashed = hash_password("open sesame")
+    port = free_port()
+    process = start_server(["--host", "0.0.0.0", "--port", str(port), "--certfile", str(cert), "--keyfile", str(key),
+                            "--db", str(work), "--publish-db", str(pub)], env={serve.PASSWORD_ENV: hashed})
+    auth = ("team", "open sesame")
+    try:
+        base = f"https://127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while True:
+            try:
+                first = httpx.get(base + "/", verify=False, timeout=5)
+                break
+            except httpx.TransportError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert first.status_code == 401
+        with pytest.raises(httpx.TransportError):  # no plain HTTP on that port
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        secret = hashed.split("$")[-1]
+        for path in ("/", "/-/metadata.json", "/-/plugins.json", "/-/settings.json", "/-/config.json",
+                     "/-/actor.json", "/study", "/study/evidence.json", "/-/versions.json"):
+            response = httpx.get(base + path, auth=auth, verify=False, timeout=10)
+            assert secret not in response.text and hashed not in response.text, path
+        assert httpx.get(base + "/study/evidence.json", auth=auth, verify=False).status_code == 200
     finally:
         stop(process)
 

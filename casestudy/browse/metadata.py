@@ -7,7 +7,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from casestudy.browse.site import DB_NAME, DEFAULT_USERNAME
+from casestudy.browse.site import DB_NAME, DEFAULT_USERNAME, PASSWORD_ENV
 from casestudy.consent.prepare import DATE_FACET, FACET_COLUMNS, columns as _columns
 
 
@@ -497,7 +497,8 @@ def metadata(path: "str | Path", password_hash: str | None = None, username: str
     }
     if password_hash:
         meta["plugins"]["datasette-auth-passwords"] = {
-            f"{username}_password_hash": password_hash,
+            # a reference, resolved by Datasette from the environment: /-/metadata.json shows no secret
+            f"{username}_password_hash": {"$env": PASSWORD_ENV},
             "http_basic_auth": True,
         }
         meta["allow"] = {"id": username}

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Callable
 
 from casestudy.browse.metadata import CANNED_EXAMPLES, STUDY_TITLE, canned_queries, metadata  # noqa: F401
-from casestudy.browse.site import DB_NAME, DEFAULT_USERNAME, STATIC_MOUNT, check_publish_db
+from casestudy.browse.site import (  # noqa: F401
+    DB_NAME, DEFAULT_USERNAME, LOCAL_HOSTS, PASSWORD_ENV, STATIC_MOUNT, check_host, check_publish_db, check_tls_files,
+)
 from casestudy.consent.prepare import DATE_FACET, FACET_COLUMNS, prepare_publish_db  # noqa: F401
 from casestudy.errors import CasestudyError
 
@@ -30,8 +32,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 STATIC_DIR = PACKAGE_DIR / "static"
 DEFAULT_PORT = 8001
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-PASSWORD_ENV = "CASESTUDY_PASSWORD_HASH"
 
 
 # --- the publish database -----------------------------------------------------------
@@ -79,17 +79,6 @@ def hash_password(password: str) -> str:
     return _hash(password)
 
 
-def check_host(host: str, password_hash: str | None) -> None:
-    """SPEC rule 5: anything but a local address needs a password."""
-    if host not in LOCAL_HOSTS and not password_hash:
-        raise CasestudyError(
-            f"serving on {host} needs a password: run `casestudy serve --hash-password`, then pass "
-            f"--password-hash HASH or set ${PASSWORD_ENV} (or serve on 127.0.0.1)"
-        )
-    if password_hash and not password_hash.startswith("pbkdf2_sha256$"):
-        raise CasestudyError("--password-hash is not a hash from `casestudy serve --hash-password`")
-
-
 def build_datasette(publish_path: "str | Path", password_hash: str | None = None, username: str = DEFAULT_USERNAME,
                     settings: dict | None = None):
     """A Datasette over the publish database with the project's metadata, templates, static files and plugin."""
@@ -111,6 +100,8 @@ def build_datasette(publish_path: "str | Path", password_hash: str | None = None
             **(settings or {}),
         },
     )
+    if password_hash:  # the plugin reads it from the environment: no page or JSON shows it
+        os.environ[PASSWORD_ENV] = password_hash
     ds._casestudy_auth = {"password_hash": password_hash, "username": username}
     ds.add_database(datasette_plugin.PublishDatabase(ds, publish_path), name=DB_NAME)
     ds.refresh_if_replaced()  # records the file's identity
@@ -126,20 +117,27 @@ def run(
     password_hash: str | None = None,
     username: str = DEFAULT_USERNAME,
     echo: Callable[[str], None] = print,
+    certfile: "str | Path | None" = None,
+    keyfile: "str | Path | None" = None,
+    behind_tls_proxy: bool = False,
 ) -> None:
     """Check the host, rebuild the publish database if needed, prepare it and serve it (blocks)."""
     password_hash = password_hash or os.environ.get(PASSWORD_ENV) or None
-    check_host(host, password_hash)
+    tls = check_tls_files(certfile, keyfile)
+    check_host(host, password_hash, tls=tls, behind_tls_proxy=behind_tls_proxy)
     publish_path = Path(publish_path) if publish_path else default_publish_path(db_path)
     ensure_publish_db(db_path, publish_path, echo)
     prepare_publish_db(publish_path)
     ds = build_datasette(publish_path, password_hash, username)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
+    url = f"{'https' if tls else 'http'}://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
     echo(f"Serving {publish_path} at {url}" + (f" (user '{username}', password required)" if password_hash else "")
          + "  (Ctrl+C to stop)")
     if open_browser:
         threading.Timer(1.0, webbrowser.open, [url]).start()
     import uvicorn
 
-    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on")
+    if behind_tls_proxy and not tls and host not in LOCAL_HOSTS:
+        echo(f"Plain HTTP on {host}: only a TLS reverse proxy on a trusted network may reach this port.")
+    tls_files = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)} if tls else {}
+    uvicorn.run(ds.app(), host=host, port=port, log_level="warning", lifespan="on", **tls_files)

@@ -249,8 +249,13 @@ cli.add_command(study_group)
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind. Anything but 127.0.0.1/localhost needs --password-hash.")
+              help="Address to bind. Anything but 127.0.0.1/localhost needs --password-hash and HTTPS "
+                   "(--certfile/--keyfile) or --behind-tls-proxy.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the site in your web browser.")
+@click.option("--certfile", type=click.Path(dir_okay=False), help="TLS certificate (PEM): serve HTTPS.")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="The certificate's private key (PEM).")
+@click.option("--behind-tls-proxy", is_flag=True,
+              help="Plain HTTP on a non-local host because a reverse proxy in front terminates TLS.")
 @click.option("--publish-db", "publish_db", type=click.Path(dir_okay=False),
               help="The publish database to (re)build and serve (default: <db>-publish.db beside --db).")
 @click.option("--password-hash", envvar="CASESTUDY_PASSWORD_HASH", show_envvar=True,
@@ -258,7 +263,7 @@ cli.add_command(study_group)
 @click.option("--hash-password", "hash_only", is_flag=True,
               help="Ask for a password, print its hash for --password-hash, and exit.")
 @db_option
-def serve(port, host, open_browser, publish_db, password_hash, hash_only, db_path):
+def serve(port, host, open_browser, publish_db, certfile, keyfile, behind_tls_proxy, password_hash, hash_only, db_path):
     """Browse, search and compare the coded evidence in Datasette.
 
     Rebuilds the consent-safe publish database if the working database changed, then
@@ -272,4 +277,5 @@ def serve(port, host, open_browser, publish_db, password_hash, hash_only, db_pat
         click.echo(serve_lib.hash_password(password))
         return
     serve_lib.run(db_path, publish_db, host=host, port=port, open_browser=open_browser,
-                  password_hash=password_hash, echo=click.echo)
+                  password_hash=password_hash, echo=click.echo, certfile=certfile, keyfile=keyfile,
+                  behind_tls_proxy=behind_tls_proxy)
