@@ -124,6 +124,8 @@ BAD_INPUTS = {
     "unsupported-format": (lambda t: ([fm.write_text(t / "x.rtf", "{\\rtf1}"), "--kind", "policy"], "x.rtf"), "unsupported format .rtf"),
     "kind-not-guessable": (lambda t: ([fm.write_text(t / "x.txt", "Some policy text.")], "x.txt"), "cannot tell what kind"),
     "manifest-missing-file": (lambda t: ([_bad_study(t, lambda m: m + "papers/gone.pdf,board-paper,,,,,\n")], "manifest.csv row 13"), "file not found: papers/gone.pdf"),
+    "manifest-climbs-out": (lambda t: ([_bad_study(t, lambda m: m + "../outside.txt,policy,,,,,\n")], "manifest.csv row 13"), "path leaves the folder: ../outside.txt"),
+    "manifest-absolute-path": (lambda t: ([_bad_study(t, lambda m: m + f"{fm.write_text(t / 'abs.txt', 'Policy text.')},policy,,,,,\n")], "manifest.csv row 13"), "path leaves the folder"),
     "manifest-bad-kind": (lambda t: ([_bad_study(t, lambda m: m.replace(",observation,", ",meeting,"))], "manifest.csv row 11"), "unknown kind 'meeting'"),
     "manifest-bad-wave": (lambda t: ([_bad_study(t, lambda m: m.replace(",Ashmoor,,1,2024-04-10", ",Ashmoor,,one,2024-04-10"))], "manifest.csv row 3"), "wave must be a whole number"),
     "manifest-no-path-column": (lambda t: ([_bad_study(t, lambda m: m.replace("path,", "file_name,", 1))], "manifest.csv"), "missing required column: path"),
@@ -187,3 +189,20 @@ def test_bad_input_one_line_and_database_unchanged(case, tmp_path, db_path, dump
     assert dump_db(db_path) == before
     if target_db != db_path:
         assert "not sqlite" in open(target_db).read()
+
+
+def test_manifest_outside_paths_only_when_allowed(tmp_path, db_path):
+    """A shared folder's manifest cannot pull other files on the machine in, unless asked."""
+    outside = fm.write_text(tmp_path / "outside.md", "# Local policy\n\nThe collaborative's board meets monthly.\n")
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    fm.write_manifest(folder, [{"path": "../outside.md", "kind": "policy"}])
+    refused = run("ingest", folder, "--db", db_path)
+    assert refused.exit_code == 1 and "path leaves the folder" in refused.output
+    link = folder / "link.md"
+    link.symlink_to(outside)
+    fm.write_manifest(folder, [{"path": "link.md", "kind": "policy"}])
+    assert "path leaves the folder" in run("ingest", folder, "--db", db_path).output
+    allowed = run("ingest", folder, "--allow-outside", "--db", db_path)
+    assert allowed.exit_code == 0, allowed.output
+    assert [s["kind"] for s in sources(db_path)] == ["policy"]

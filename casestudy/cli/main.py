@@ -60,9 +60,11 @@ def init(db_path):
 @click.option("--participant", "participant_id", metavar="ID", help="Participant ID of a transcript, e.g. P03.")
 @click.option("--title", help="A title for the source (one file only).")
 @click.option("--skip-bad", is_flag=True, help="Skip files that cannot be read (reporting each) instead of ingesting nothing.")
+@click.option("--allow-outside", is_flag=True,
+              help="Let a folder's manifest.csv list files outside that folder (absolute or ../ paths); refused by default.")
 @coder_option
 @db_option
-def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, skip_bad, coder, db_path):
+def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, skip_bad, allow_outside, coder, db_path):
     """Ingest files or folders of evidence (a folder through its manifest.csv).
 
     Transcripts: .docx .txt .md .vtt. Board papers, policies, observation notes:
@@ -81,7 +83,7 @@ def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, 
         "title": title,
     }
     db = dblib.open_db(db_path)
-    jobs = ingest_lib.plan(paths, overrides)
+    jobs = ingest_lib.plan(paths, overrides, allow_outside=allow_outside)
     with progressbar(len(jobs), "Ingesting") as bar:
         report = ingest_lib.ingest_jobs(db, jobs, actor=coder, skip_bad=skip_bad, progress=lambda job: bar.update(1))
     for path, problem in report.skipped:

@@ -95,8 +95,10 @@ def clean_meta(meta: dict, where: "Path | str") -> dict:
     return clean
 
 
-def read_manifest(folder: Path) -> list[Job]:
-    """The files listed in ``folder/manifest.csv`` with their metadata."""
+def read_manifest(folder: Path, allow_outside: bool = False) -> list[Job]:
+    """The files listed in ``folder/manifest.csv`` with their metadata. Paths must stay inside
+    the folder (no absolute paths, no ``..`` or symlink out of it) unless ``allow_outside``:
+    a shared folder's manifest must not pull any readable file on the machine into the study."""
     manifest = folder / MANIFEST
     rows = read_table(manifest, MANIFEST_ALIASES)
     if not rows:
@@ -109,6 +111,8 @@ def read_manifest(folder: Path) -> list[Job]:
         if not row["path"]:
             raise CasestudyError("path is empty", where)
         path = (folder / row["path"]).resolve()
+        if not allow_outside and not path.is_relative_to(folder.resolve()):
+            raise CasestudyError(f"path leaves the folder: {row['path']} (give --allow-outside to ingest it)", where)
         if not path.is_file():
             raise CasestudyError(f"file not found: {row['path']}", where)
         jobs.append(Job(path, clean_meta(row, where), origin=where))
@@ -127,7 +131,7 @@ def _manifest_row_for(path: Path) -> Job | None:
     return None
 
 
-def plan(paths: Iterable["str | Path"], overrides: dict | None = None) -> list[Job]:
+def plan(paths: Iterable["str | Path"], overrides: dict | None = None, allow_outside: bool = False) -> list[Job]:
     """Expand files and folders into jobs; command-line ``overrides`` beat the manifest."""
     overrides = clean_meta(overrides or {}, "command line")
     jobs: list[Job] = []
@@ -137,7 +141,7 @@ def plan(paths: Iterable["str | Path"], overrides: dict | None = None) -> list[J
             raise CasestudyError("no such file or folder", path)
         if path.is_dir():
             if (path / MANIFEST).is_file():
-                found = read_manifest(path)
+                found = read_manifest(path, allow_outside)
             elif overrides.get("kind"):
                 found = [Job(p.resolve()) for p in sorted(path.rglob("*")) if p.is_file() and _supported(p, overrides["kind"])]
                 if not found:
