@@ -87,3 +87,33 @@ def test_no_stage_import_cycles():
 def test_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+# Which stages each stage may use: data flows ingest -> coding -> consent/publish -> browse/export.
+# (consent is used by ingest and coding for the register and pseudonyms; nothing below the CLI
+# imports the web layer, so the publish database never depends on the server.)
+ALLOWED = {
+    "ingest": {"consent"},
+    "consent": set(),
+    "coding": {"consent", "ingest"},
+    "browse": {"consent"},
+    "export": {"consent", "coding", "ingest"},
+}
+
+
+def test_stages_depend_one_way():
+    wrong = []
+    for module, deps in _graph().items():
+        parts = module.split(".")
+        if len(parts) < 3 or parts[1] not in ALLOWED:
+            continue
+        for dep in deps:
+            there = dep.split(".")[1] if dep.count(".") else dep
+            if there in STAGES and there != parts[1] and there not in ALLOWED[parts[1]]:
+                wrong.append(f"{module} -> {dep}")
+    assert not wrong, wrong
+
+
+def test_publish_does_not_import_the_web_layer():
+    deps = _graph()["casestudy.consent.publish"]
+    assert not any(d.startswith(("casestudy.browse", "casestudy.export", "casestudy.cli")) for d in deps), deps
