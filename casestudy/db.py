@@ -438,6 +438,140 @@ def _m006_study_settings(db: sqlite_utils.Database) -> None:
     db["waves"].create({"number": int, "year": int, "start": str, "end": str}, pk="number")
 
 
+# The evidence view from migration 7 on: a coding may cover a span of its excerpt
+# (``span_start``/``span_end``, offsets in the excerpt's ``text`` like ``offsets``; NULL = the
+# whole excerpt), and ``decided_by`` names the person whose decision the row stands on: who
+# accepted a suggestion, or who added a hand coding (NULL for a suggestion nobody decided).
+EVIDENCE_VIEW_V7 = EVIDENCE_VIEW_V5.replace(
+    "  c.coder AS coder,",
+    "  c.coder AS coder,\n"
+    "  coalesce(c.reviewed_by, CASE WHEN c.coder NOT LIKE 'auto:%' AND c.coder NOT LIKE 'learned:%' THEN c.coder END)"
+    " AS decided_by,\n"
+    "  c.span_start AS span_start,\n"
+    "  c.span_end AS span_end,",
+)
+assert "AS decided_by" in EVIDENCE_VIEW_V7
+
+
+# What agreement is computed from (``casestudy.coding.agreement``): for every excerpt a coder
+# has rated, one marker row (code_id NULL), then one row per code with a value other than
+# "not applied": 1 = applied, 0 = decided not to apply (rejected, removed), NULL = a suggestion
+# the person saw but has not decided (missing, not "no"). A person has rated an excerpt when they
+# made any decision on it or finished it in a double-coding sample; their value for a code is
+# their latest decision that was not undone. Automatic coders (``auto:``/``learned:``) rate the
+# excerpts a person rated and that they coded; each of their suggestions is 1.
+AGREEMENT_RATINGS_VIEW = """
+WITH live AS (SELECT * FROM decisions WHERE undone_at IS NULL),
+latest AS (SELECT max(id) AS id FROM live GROUP BY excerpt_id, code_id, decider),
+human_rated AS (
+  SELECT excerpt_id, decider AS coder FROM live
+  UNION SELECT excerpt_id, coder FROM assignments WHERE done_at IS NOT NULL
+),
+machine AS (
+  SELECT DISTINCT c.excerpt_id, c.code_id, c.coder FROM codings c
+  WHERE (c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%') AND c.excerpt_id IN (SELECT excerpt_id FROM human_rated)
+),
+machine_rated AS (
+  SELECT DISTINCT h.excerpt_id, m.coder FROM human_rated h
+  JOIN (SELECT DISTINCT coder FROM machine) m
+  WHERE EXISTS (SELECT 1 FROM coded_excerpts ce WHERE ce.excerpt_id = h.excerpt_id
+                AND (ce.codebook_version = m.coder OR 'auto:' || ce.codebook_version = m.coder))
+     OR EXISTS (SELECT 1 FROM machine x WHERE x.excerpt_id = h.excerpt_id AND x.coder = m.coder)
+)
+SELECT excerpt_id, coder, 0 AS automatic, NULL AS code_id, NULL AS value FROM human_rated
+UNION ALL
+SELECT d.excerpt_id, d.decider, 0, d.code_id, d.applied FROM decisions d JOIN latest l ON l.id = d.id
+UNION ALL
+SELECT h.excerpt_id, h.coder, 0, s.code_id, NULL
+FROM human_rated h JOIN (SELECT DISTINCT excerpt_id, code_id FROM machine) s ON s.excerpt_id = h.excerpt_id
+WHERE NOT EXISTS (SELECT 1 FROM live d WHERE d.excerpt_id = h.excerpt_id AND d.code_id = s.code_id AND d.decider = h.coder)
+  AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.excerpt_id = h.excerpt_id AND a.coder = h.coder AND a.blind = 1)
+UNION ALL
+SELECT excerpt_id, coder, 1, NULL, NULL FROM machine_rated
+UNION ALL
+SELECT excerpt_id, coder, 1, code_id, 1 FROM machine
+"""
+
+
+def _m007_workspace(db: sqlite_utils.Database) -> None:
+    """The coding workspace (``casestudy workspace``): spans, every human decision, blind samples.
+
+    * ``codings.span_start`` / ``span_end``: a coding of part of an excerpt (character offsets
+      in ``excerpts.text``, as ``offsets``); NULL = the whole excerpt, so existing codings stay valid.
+    * ``decisions``: one row per human decision (accept, reject, add, remove), with the person
+      who made it and the coding's fields before it (``previous``, JSON; NULL when the decision
+      created the coding) so the last decision can be undone. Agreement is computed from it:
+      every person's latest decision on each (excerpt, code), not the coding's last status.
+    * ``assignments``: excerpts a researcher is asked to code (``blind`` = without seeing
+      suggestions or other researchers' decisions), and when they finished each.
+    Backfills ``decisions`` from the decisions already recorded on codings.
+    """
+    db.execute("ALTER TABLE codings ADD COLUMN span_start INTEGER")
+    db.execute("ALTER TABLE codings ADD COLUMN span_end INTEGER")
+    db.execute(
+        """CREATE TABLE decisions (
+             id INTEGER PRIMARY KEY,
+             excerpt_id INTEGER NOT NULL REFERENCES excerpts(id) ON DELETE CASCADE,
+             code_id TEXT NOT NULL,
+             coding_id INTEGER,
+             decider TEXT NOT NULL,
+             action TEXT NOT NULL CHECK (action IN ('accept', 'reject', 'add', 'remove')),
+             applied INTEGER NOT NULL CHECK (applied IN (0, 1)),
+             span_start INTEGER,
+             span_end INTEGER,
+             previous TEXT,
+             blind INTEGER NOT NULL DEFAULT 0,
+             at TEXT NOT NULL,
+             undone_at TEXT
+           )"""
+    )
+    db.execute("CREATE INDEX idx_decisions_decider ON decisions (decider, id)")
+    db.execute("CREATE INDEX idx_decisions_excerpt ON decisions (excerpt_id, code_id)")
+    db.execute(
+        """CREATE TABLE assignments (
+             excerpt_id INTEGER NOT NULL REFERENCES excerpts(id) ON DELETE CASCADE,
+             coder TEXT NOT NULL,
+             blind INTEGER NOT NULL DEFAULT 1,
+             sample TEXT,
+             assigned_by TEXT,
+             assigned_at TEXT,
+             done_at TEXT,
+             PRIMARY KEY (excerpt_id, coder)
+           )"""
+    )
+    db.execute("CREATE INDEX idx_assignments_coder ON assignments (coder, done_at)")
+    auto = "(c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%')"
+    # a suggestion someone accepted or rejected
+    db.execute(
+        f"""INSERT INTO decisions (excerpt_id, code_id, coding_id, decider, action, applied, at)
+            SELECT c.excerpt_id, c.code_id, c.id, c.reviewed_by,
+                   CASE c.status WHEN 'accepted' THEN 'accept' ELSE 'reject' END,
+                   c.status = 'accepted', coalesce(c.reviewed_at, c.updated_at, c.created_at, '')
+            FROM codings c WHERE {auto} AND c.status IN ('accepted', 'rejected') AND c.reviewed_by IS NOT NULL
+            ORDER BY c.reviewed_at, c.id"""
+    )
+    # a hand coding: added by its coder, and perhaps decided on later by someone else
+    db.execute(
+        f"""INSERT INTO decisions (excerpt_id, code_id, coding_id, decider, action, applied, at)
+            SELECT c.excerpt_id, c.code_id, c.id, c.coder,
+                   CASE WHEN c.status = 'rejected' AND coalesce(c.reviewed_by, c.coder) = c.coder THEN 'reject' ELSE 'add' END,
+                   NOT (c.status = 'rejected' AND coalesce(c.reviewed_by, c.coder) = c.coder),
+                   coalesce(c.created_at, c.reviewed_at, '')
+            FROM codings c WHERE NOT {auto} ORDER BY c.created_at, c.id"""
+    )
+    db.execute(
+        f"""INSERT INTO decisions (excerpt_id, code_id, coding_id, decider, action, applied, at)
+            SELECT c.excerpt_id, c.code_id, c.id, c.reviewed_by,
+                   CASE c.status WHEN 'rejected' THEN 'reject' ELSE 'accept' END, c.status != 'rejected',
+                   coalesce(c.reviewed_at, c.updated_at, '')
+            FROM codings c WHERE NOT {auto} AND c.reviewed_by IS NOT NULL AND c.reviewed_by != c.coder
+            ORDER BY c.reviewed_at, c.id"""
+    )
+    db.execute("DROP VIEW IF EXISTS evidence")
+    db.create_view("evidence", EVIDENCE_VIEW_V7)
+    db.create_view("agreement_ratings", AGREEMENT_RATINGS_VIEW)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "initial schema", _m001_initial),
     (2, "coded_excerpts: incremental coding per codebook version", _m002_coded_excerpts),
@@ -445,6 +579,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (4, "fts: bulk indexing on ingest, re-index only when text changes", _m004_fts_bulk_insert),
     (5, "pseudonymised headings and matched terms in the evidence view", _m005_display_heading_terms),
     (6, "study settings: study fields and waves", _m006_study_settings),
+    (7, "workspace: coding spans, every human decision, blind double-coding assignments", _m007_workspace),
 ]
 
 

@@ -257,14 +257,28 @@ def review_remove(coding_id, coder, db_path):
 @click.argument("text")
 @click.option("--excerpt", "excerpt_id", type=int, help="The excerpt the memo is about.")
 @click.option("--code", "code_id", metavar="CODE_ID", help="The code the memo is about.")
+@click.option("--source", "source_id", type=int, help="The source (transcript, paper...) the memo is about.")
 @coder_option
 @db_option
-def review_memo(text, excerpt_id, code_id, coder, db_path):
-    """Write a memo TEXT about an excerpt, a code, or a code on an excerpt."""
+def review_memo(text, excerpt_id, code_id, source_id, coder, db_path):
+    """Write a memo TEXT about an excerpt, a code, a code on an excerpt, or a source."""
     db = open_existing(db_path)
     with dblib.transaction(db):
-        memo_id = review_lib.memo(db, text, coder, excerpt_id=excerpt_id, code_id=code_id)
+        memo_id = review_lib.memo(db, text, coder, excerpt_id=excerpt_id, code_id=code_id, source_id=source_id)
     click.echo(f"Memo #{memo_id} saved by {coder}.")
+
+
+@review_group.command("undo")
+@coder_option
+@db_option
+def review_undo(coder, db_path):
+    """Undo your last decision (accept, reject, add or remove): the coding returns to what it
+    was before. Run it again to undo the one before."""
+    db = open_existing(db_path)
+    with dblib.transaction(db):
+        decision = review_lib.undo(db, coder)
+    click.echo(f"Undid {decision['action']} of {decision['code_id']} on excerpt {decision['excerpt_id']} "
+               f"(coding #{decision['coding_id']}) by {coder}.")
 
 
 @review_group.command("next")

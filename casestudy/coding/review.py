@@ -12,6 +12,7 @@ writing anything when an id is unknown, so a refused command leaves the db uncha
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 
@@ -28,8 +29,12 @@ STATUSES = ("suggested", "accepted", "rejected")
 # --- reading ------------------------------------------------------------------------
 
 
+AUTOMATIC_PREFIXES = ("auto:", "learned:")
+
+
 def _is_auto(coder: str) -> bool:
-    return coder.startswith("auto:")
+    """A codebook (``auto:<version>``) or learned-model (``learned:<version>``) suggestion."""
+    return coder.startswith(AUTOMATIC_PREFIXES)
 
 
 def coding_row(db: sqlite_utils.Database, coding_id: int) -> dict:
@@ -236,13 +241,84 @@ def _need_coder(coder: str | None) -> str:
     coder = (coder or "").strip()
     if not coder:
         raise CasestudyError("say who you are: --coder NAME or $CASESTUDY_CODER")
-    if coder.startswith("auto:"):
-        raise CasestudyError("a person's name cannot start with 'auto:' (that prefix marks codebook suggestions)")
+    if coder.startswith(AUTOMATIC_PREFIXES):
+        raise CasestudyError(
+            f"a person's name cannot start with {coder.split(':')[0]}: (that prefix marks automatic suggestions)"
+        )
     return coder
 
 
-def decide(db: sqlite_utils.Database, coding_ids: list[int], status: str, coder: str) -> list[dict]:
-    """Accept or reject codings; every id is checked before anything is written."""
+# The coding's fields a decision changes, kept on the decision so it can be undone.
+_UNDOABLE = ("status", "reviewed_by", "reviewed_at", "updated_at", "span_start", "span_end")
+
+
+def _record(db, row: dict, coder: str, action: str, applied: bool, stamp: str, *, created: bool = False,
+            blind: bool = False, whole_row: bool = False) -> None:
+    """One row in ``decisions``: who decided what about which (excerpt, code), and what it was before
+    (the fields a decision changes; the whole coding when the decision deletes it)."""
+    if created:
+        previous = None
+    elif whole_row:
+        previous = json.dumps({k: v for k, v in row.items() if k not in ("rq", "code_name")})
+    else:
+        previous = json.dumps({k: row.get(k) for k in _UNDOABLE})
+    db["decisions"].insert(
+        {
+            "excerpt_id": row["excerpt_id"], "code_id": row["code_id"], "coding_id": row["id"], "decider": coder,
+            "action": action, "applied": int(applied), "span_start": row.get("span_start") if created else None,
+            "span_end": row.get("span_end") if created else None, "previous": previous, "blind": int(blind), "at": stamp,
+        }
+    )
+
+
+def raw_span(text: str, display_text: str, start: int, end: int) -> tuple[int, int]:
+    """A span selected in the pseudonymised ``display_text`` as offsets in the raw ``text``
+    (the coordinates every coding offset uses). A span edge inside a pseudonym moves out to
+    cover the whole name it replaces."""
+    if not (0 <= start < end <= len(display_text)):
+        raise CasestudyError(f"span {start}-{end} is not inside the excerpt (0-{len(display_text)})")
+    if text == display_text:
+        return start, end
+    blocks = difflib.SequenceMatcher(None, text, display_text, autojunk=False).get_matching_blocks()
+
+    def to_raw(pos: int, is_end: bool) -> int:
+        previous_end = 0
+        for a, b, size in blocks:
+            if b <= pos <= b + size and (size or pos == b):
+                if not is_end and pos == b + size and size:
+                    continue  # a start at a block's end belongs to what follows
+                return a + (pos - b)
+            if b > pos:
+                return a if is_end else previous_end
+            previous_end = a + size
+        return len(text)
+
+    raw_start, raw_end = to_raw(start, False), to_raw(end, True)
+    if raw_end <= raw_start:
+        raise CasestudyError("the selected span is empty")
+    return raw_start, raw_end
+
+
+def check_span(excerpt: dict, span: "tuple[int, int] | None") -> "tuple[int, int] | None":
+    """A span given in raw-text offsets, checked against the excerpt (None = the whole excerpt)."""
+    if span is None:
+        return None
+    start, end = int(span[0]), int(span[1])
+    if not (0 <= start < end <= len(excerpt["text"])):
+        raise CasestudyError(f"span {start}-{end} is not inside excerpt {excerpt['id']} (0-{len(excerpt['text'])})")
+    if start == 0 and end == len(excerpt["text"]):
+        return None  # the whole excerpt
+    return start, end
+
+
+def decide(db: sqlite_utils.Database, coding_ids: list[int], status: str, coder: str, *,
+           span: "tuple[int, int] | None" = None, blind: bool = False) -> list[dict]:
+    """Accept or reject codings; every id is checked before anything is written.
+
+    The coding's status becomes the decision (the team's current view); the decision itself,
+    with the person who made it, is kept in ``decisions`` for agreement and undo. ``span``
+    (raw-text offsets) narrows an accepted coding to part of its excerpt.
+    """
     if status not in ("accepted", "rejected"):
         raise CasestudyError(f"unknown decision {status!r}")
     coder = _need_coder(coder)
@@ -250,7 +326,11 @@ def decide(db: sqlite_utils.Database, coding_ids: list[int], status: str, coder:
     stamp = now()
     with db.atomic():
         for row in rows:
-            db["codings"].update(row["id"], {"status": status, "reviewed_by": coder, "reviewed_at": stamp, "updated_at": stamp})
+            changes = {"status": status, "reviewed_by": coder, "reviewed_at": stamp, "updated_at": stamp}
+            if span is not None:
+                changes.update(span_start=span[0], span_end=span[1])
+            _record(db, row, coder, status[:-2], status == "accepted", stamp, blind=blind)
+            db["codings"].update(row["id"], changes)
             audit(
                 db, coder, f"coding.{status[:-2]}", str(row["id"]),
                 excerpt_id=row["excerpt_id"], code_id=row["code_id"], previous=row["status"], coder=row["coder"],
@@ -258,14 +338,18 @@ def decide(db: sqlite_utils.Database, coding_ids: list[int], status: str, coder:
     return rows
 
 
-def add(db: sqlite_utils.Database, excerpt_id: int, code_id: str, coder: str) -> tuple[int, str]:
-    """Code an excerpt by hand. Returns (coding id, what happened).
+def add(db: sqlite_utils.Database, excerpt_id: int, code_id: str, coder: str, *,
+        span: "tuple[int, int] | None" = None, blind: bool = False) -> tuple[int, str]:
+    """Code an excerpt by hand (``span``: raw-text offsets of part of it). Returns (coding id, what happened).
 
     When a suggestion for the same code is waiting on the excerpt it is accepted instead,
-    so the evidence is not counted twice.
+    so the evidence is not counted twice, unless the coder codes ``blind`` (double-coding):
+    then the coding is always the coder's own. One coding per coder, code and excerpt: coding
+    a span with a code the coder already applied narrows (or moves) that coding to the span.
     """
     coder = _need_coder(coder)
-    excerpt_row(db, excerpt_id)
+    excerpt = excerpt_row(db, excerpt_id)
+    span = check_span(excerpt, span)
     code = code_row(db, code_id)
     if not code["codable"]:
         raise CasestudyError(f"{code_id} is a research question, not a theme: code one of its themes (see `casestudy codebook list`)")
@@ -273,32 +357,36 @@ def add(db: sqlite_utils.Database, excerpt_id: int, code_id: str, coder: str) ->
     with db.atomic():
         existing = list(db.query("SELECT * FROM codings WHERE excerpt_id = ? AND code_id = ? ORDER BY id", [excerpt_id, code_id]))
         mine = [r for r in existing if r["coder"] == coder]
-        if mine and mine[0]["status"] == "accepted":
+        same_span = mine and (mine[0]["span_start"], mine[0]["span_end"]) == (span or (None, None))
+        if mine and mine[0]["status"] == "accepted" and same_span:
             raise CasestudyError(f"excerpt {excerpt_id} is already coded {code_id} by {coder} (coding {mine[0]['id']})")
         waiting = [r for r in existing if _is_auto(r["coder"]) and r["status"] == "suggested"]
-        if waiting:
-            decide(db, [waiting[0]["id"]], "accepted", coder)
+        if waiting and not blind:
+            decide(db, [waiting[0]["id"]], "accepted", coder, span=span)
             return waiting[0]["id"], "accepted the waiting suggestion"
-        if mine:  # a hand coding this coder had rejected: accept it again
-            decide(db, [mine[0]["id"]], "accepted", coder)
-            return mine[0]["id"], "re-accepted"
-        coding_id = db["codings"].insert(
-            {
-                "excerpt_id": excerpt_id,
-                "code_id": code_id,
-                "coder": coder,
-                "status": "accepted",
-                "terms": "[]",
-                "offsets": "[]",
-                "score": None,
-                "codebook_version": code["codebook_version"],
-                "created_at": stamp,
-                "updated_at": stamp,
-                "reviewed_by": coder,
-                "reviewed_at": stamp,
-            }
-        ).last_pk
-        audit(db, coder, "coding.add", str(coding_id), excerpt_id=excerpt_id, code_id=code_id)
+        if mine:  # a coding of this coder's, rejected or of another span: accept it again, on this span
+            decide(db, [mine[0]["id"]], "accepted", coder, span=span or (None, None), blind=blind)
+            return mine[0]["id"], "re-accepted" if same_span else "moved to the new span"
+        row = {
+            "excerpt_id": excerpt_id,
+            "code_id": code_id,
+            "coder": coder,
+            "status": "accepted",
+            "terms": "[]",
+            "offsets": "[]",
+            "score": None,
+            "codebook_version": code["codebook_version"],
+            "created_at": stamp,
+            "updated_at": stamp,
+            "reviewed_by": coder,
+            "reviewed_at": stamp,
+            "span_start": span[0] if span else None,
+            "span_end": span[1] if span else None,
+        }
+        coding_id = db["codings"].insert(row).last_pk
+        _record(db, {**row, "id": coding_id}, coder, "add", True, stamp, created=True, blind=blind)
+        audit(db, coder, "coding.add", str(coding_id), excerpt_id=excerpt_id, code_id=code_id,
+              **({"span": list(span)} if span else {}))
     return coding_id, "added"
 
 
@@ -311,28 +399,88 @@ def remove(db: sqlite_utils.Database, coding_id: int, coder: str) -> dict:
             f"coding {coding_id} is a codebook suggestion ({row['coder']}); reject it instead: casestudy review reject {coding_id}"
         )
     with db.atomic():
+        _record(db, row, coder, "remove", False, now(), whole_row=True)
         db.execute("DELETE FROM codings WHERE id = ?", [coding_id])
         audit(db, coder, "coding.remove", str(coding_id), excerpt_id=row["excerpt_id"], code_id=row["code_id"], added_by=row["coder"])
     return row
 
 
-def memo(db: sqlite_utils.Database, text: str, coder: str, *, excerpt_id: int | None = None, code_id: str | None = None) -> int:
-    """Write a memo about an excerpt, a code, or a code on an excerpt."""
+def memo(db: sqlite_utils.Database, text: str, coder: str, *, excerpt_id: int | None = None, code_id: str | None = None,
+         source_id: int | None = None) -> int:
+    """Write a memo about an excerpt, a code, a code on an excerpt, or a whole source."""
     coder = _need_coder(coder)
     text = (text or "").strip()
     if not text:
         raise CasestudyError("a memo needs some text")
-    if excerpt_id is None and not code_id:
-        raise CasestudyError("say what the memo is about: --excerpt ID and/or --code CODE_ID")
-    source_id = excerpt_row(db, excerpt_id)["source_id"] if excerpt_id is not None else None
+    if excerpt_id is None and not code_id and source_id is None:
+        raise CasestudyError("say what the memo is about: --excerpt ID, --code CODE_ID and/or --source ID")
+    if excerpt_id is not None:
+        source_id = excerpt_row(db, excerpt_id)["source_id"]
+    elif source_id is not None:
+        source_row(db, source_id)
     if code_id:
         code_row(db, code_id)
     with db.atomic():
         memo_id = db["memos"].insert(
             {"excerpt_id": excerpt_id, "code_id": code_id, "source_id": source_id, "author": coder, "text": text, "created_at": now()}
         ).last_pk
-        audit(db, coder, "memo.add", str(memo_id), excerpt_id=excerpt_id, code_id=code_id)
+        audit(db, coder, "memo.add", str(memo_id), excerpt_id=excerpt_id, code_id=code_id, source_id=source_id)
     return memo_id
+
+
+def source_row(db: sqlite_utils.Database, source_id: int) -> dict:
+    """A source that consent lets anyone see: a document, or a transcript whose participant
+    consented to interview and has not withdrawn (never its path or raw title)."""
+    rows = list(
+        db.query(
+            """SELECT s.id, s.kind, s.participant_id FROM sources s LEFT JOIN consents cs ON cs.participant_id = s.participant_id
+               WHERE s.id = ? AND (s.kind != 'transcript' OR (cs.interview = 1 AND cs.withdrawn_date IS NULL))""",
+            [source_id],
+        )
+    )
+    if not rows:
+        raise CasestudyError(f"no source with id {source_id} that can be coded")
+    return rows[0]
+
+
+def last_decision(db: sqlite_utils.Database, coder: str) -> dict | None:
+    """The coder's latest decision that has not been undone."""
+    rows = list(
+        db.query("SELECT * FROM decisions WHERE decider = ? AND undone_at IS NULL ORDER BY id DESC LIMIT 1", [coder])
+    )
+    return rows[0] if rows else None
+
+
+def undo(db: sqlite_utils.Database, coder: str) -> dict:
+    """Undo the coder's last decision: the coding returns to what it was before (a coding the
+    decision created is deleted, one it removed comes back). Undoing again undoes the one before."""
+    coder = _need_coder(coder)
+    decision = last_decision(db, coder)
+    if decision is None:
+        raise CasestudyError(f"{coder} has no decision to undo")
+    later = list(db.query(
+        "SELECT decider FROM decisions WHERE coding_id = ? AND id > ? AND undone_at IS NULL AND decider != ? LIMIT 1",
+        [decision["coding_id"], decision["id"], coder]))
+    if later:
+        raise CasestudyError(
+            f"{later[0]['decider']} has decided coding {decision['coding_id']} since; decide it again instead of undoing")
+    stamp = now()
+    with db.atomic():
+        if decision["action"] == "remove":
+            if list(db.query("SELECT id FROM codings WHERE id = ?", [decision["coding_id"]])):
+                raise CasestudyError(f"coding {decision['coding_id']} exists again; nothing to undo")
+            db["codings"].insert(json.loads(decision["previous"]))
+        elif decision["previous"] is None:  # the decision created the coding
+            db.execute("DELETE FROM codings WHERE id = ?", [decision["coding_id"]])
+        else:
+            restored = json.loads(decision["previous"])
+            if not list(db.query("SELECT id FROM codings WHERE id = ?", [decision["coding_id"]])):
+                raise CasestudyError(f"coding {decision['coding_id']} no longer exists; its decision cannot be undone")
+            db["codings"].update(decision["coding_id"], restored)
+        db["decisions"].update(decision["id"], {"undone_at": stamp})
+        audit(db, coder, "coding.undo", str(decision["coding_id"]), decision=decision["id"], undid=decision["action"],
+              excerpt_id=decision["excerpt_id"], code_id=decision["code_id"])
+    return decision
 
 
 def counts(db: sqlite_utils.Database) -> dict[str, int]:
