@@ -18,6 +18,7 @@ The default codebook is found, in order, at ``$CASESTUDY_CODEBOOK``, the reposit
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlite_utils
-import yaml
 
 from casestudy.db import now
 from casestudy.errors import CasestudyError
@@ -114,18 +114,24 @@ def default_path() -> Path:
 # --- loading and validation ----------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2-style booleans: only true/false. In YAML 1.1 ``no``, ``on``, ``yes``, ``off``
-    are booleans, which silently breaks word lists such as ``[a, the, no]``."""
+@functools.cache
+def _loader():
+    """A YAML loader with YAML 1.2-style booleans: only true/false. In YAML 1.1 ``no``, ``on``,
+    ``yes``, ``off`` are booleans, which silently breaks word lists such as ``[a, the, no]``.
+    Built on first use: PyYAML is not imported by commands that read no codebook."""
+    import yaml
 
+    class Loader(yaml.SafeLoader):
+        pass
 
-_Loader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+    Loader.yaml_implicit_resolvers = {
+        key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    return Loader
 
 
 def _read_yaml(path: Path):
@@ -133,8 +139,10 @@ def _read_yaml(path: Path):
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise CasestudyError("not UTF-8 text", path) from None
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
