@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: demo test serve system-deps corpus benchmark clean
+.PHONY: demo test serve system-deps corpus benchmark quality-e2e clean
 
 demo: $(VENV)/.installed
 	$(BIN)/casestudy demo
@@ -33,6 +33,10 @@ corpus: $(VENV)/.installed-test
 
 benchmark: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+# end-to-end coding quality on the held-out register set (real files -> init/ingest/code -> per-RQ F1)
+quality-e2e: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/quality_e2e.py $(E2E_ARGS)
 
 clean:
 	rm -rf $(VENV) db/*.db db/*.db-* db/out
