@@ -24,7 +24,7 @@ def sources(db_path):
 def test_ingest_study_and_report(study, db_path):
     result = run("ingest", study, "--db", db_path)
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "Ingested 10 added, 0 replaced, 0 unchanged, 1 consent/name lists; 65 excerpts written."
+    assert result.stdout.strip() == "Ingested 10 added, 0 replaced, 0 unchanged, 1 consent/name lists; 66 excerpts written."
     assert result.stderr == ""
     again = run("ingest", study, "--db", db_path)
     assert "0 added, 0 replaced, 10 unchanged" in again.stdout

@@ -95,6 +95,7 @@ class Block:
     page: int | None = None
     is_heading: bool = False
     level: int = 0
+    open_end: bool = False  # a PDF paragraph whose last line runs to the right margin (cut by a page break?)
 
 
 def _open_docx(path: Path):
@@ -178,9 +179,10 @@ def read_pdf_blocks(path: Path) -> tuple[list[Block], int]:
         raise CasestudyError("PDF has no pages", path)
     lines_by_page = _drop_running_lines(pages)
     body_size = _body_font_size(lines_by_page)
+    document_pitch = _line_pitches(line for lines in lines_by_page for line in lines)
     blocks: list[Block] = []
     for page_number, lines in enumerate(lines_by_page, start=1):
-        blocks.extend(_pdf_page_blocks(lines, page_number, body_size))
+        blocks.extend(_pdf_page_blocks(lines, page_number, body_size, document_pitch))
     return _join_across_pages(blocks), len(pages)
 
 
@@ -205,6 +207,7 @@ def _pdfium_pages(path: Path) -> list[tuple[float, list[dict]]]:
     text_object = ctypes.cast(raw.FPDFText_GetTextObject, ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int))
     get_unicode, get_box = raw.FPDFText_GetUnicode, raw.FPDFText_GetLooseCharBox
     rect, name, flags = raw.FS_RECTF(), ctypes.create_string_buffer(256), ctypes.c_int()
+    get_origin, origin_x, origin_y = raw.FPDFText_GetCharOrigin, ctypes.c_double(), ctypes.c_double()
     pages = []
     document = pdfium.PdfDocument(str(path))
     try:
@@ -217,10 +220,12 @@ def _pdfium_pages(path: Path) -> list[tuple[float, list[dict]]]:
                 tp_address = ctypes.cast(tp, ctypes.c_void_p)
                 chars: list[dict] = []
                 styles: dict[int, tuple] = {}
+                generated_space = False
                 for i in range(raw.FPDFText_CountChars(tp)):
                     code = get_unicode(tp, i)
                     if code == 0x20:
                         if raw.FPDFText_IsGenerated(tp, i) == 1:
+                            generated_space = True
                             continue
                     elif code in (0x0D, 0x0A, 0, 0xFFFE, 0xFFFF):
                         continue
@@ -239,7 +244,16 @@ def _pdfium_pages(path: Path) -> list[tuple[float, list[dict]]]:
                         if obj:
                             styles[obj] = style
                     get_box(tp, i, rect)
-                    size, bottom = style[0], height - rect.bottom
+                    get_origin(tp, i, origin_x, origin_y)
+                    size = style[0]
+                    # from the baseline: loose boxes of some glyphs reach lower than others
+                    bottom = height - origin_y.value + size * 0.2
+                    if generated_space and chars and 0.1 * size < rect.left - chars[-1]["x1"] < 3:
+                        # a word gap PDFium saw but narrower than pdfplumber's 3 pt tolerance
+                        # (Chromium writes no space glyphs; "of the" would read "ofthe")
+                        gap = chars[-1]
+                        chars.append({**gap, "text": " ", "x0": gap["x1"], "x1": rect.left})
+                    generated_space = False
                     chars.append({"text": chr(code), "x0": rect.left, "x1": rect.right, "top": bottom - size,
                                   "bottom": bottom, "doctop": bottom - size, "size": size, "fontname": style[1],
                                   "upright": style[2]})
@@ -317,6 +331,8 @@ def _summarise_line(line: dict) -> dict:
         "text": line["text"],
         "top": line["top"],
         "bottom": line["bottom"],
+        "x0": line.get("x0", 0.0),
+        "x1": line.get("x1", 0.0),
         "size": round(statistics.median(sizes), 1) if sizes else 0.0,
         "bold": bool(fonts) and all("bold" in f.lower() for f in fonts),
     }
@@ -344,39 +360,132 @@ def _body_font_size(lines_by_page: list[list[dict]]) -> float:
     return weights.most_common(1)[0][0] if weights else 0.0
 
 
-def _pdf_page_blocks(lines: list[dict], page: int, body_size: float) -> Iterator[Block]:
-    gaps = [b["top"] - a["bottom"] for a, b in zip(lines, lines[1:]) if b["top"] > a["bottom"]]
-    usual_gap = statistics.median(gaps) if gaps else 2.0
+def _pitch_pairs(lines: Iterable[dict]) -> Iterator[tuple[float, float]]:
+    """(font size, top-to-top distance) of consecutive lines of one size. Tops, not bottoms:
+    PDFium's boxes of descenders vary by a point or two, the tops of a line's letters do not."""
+    previous = None
+    for line in lines:
+        if previous is not None and line.get("size") and line["size"] == previous["size"] and line["top"] > previous["top"]:
+            yield line["size"], line["top"] - previous["top"]
+        previous = line
+
+
+def _line_pitches(lines: Iterable[dict]) -> dict[float, float]:
+    """The usual line pitch (top to top) of each font size in ``lines``.
+
+    It is the lowest cluster of the distances between consecutive lines: lines inside a
+    paragraph are the closest together, paragraph breaks only ever add space. (A median
+    would be the paragraph spacing on a page of one- and two-line paragraphs.)
+    """
+    by_size: dict[float, list[float]] = {}
+    for size, pitch in _pitch_pairs(lines):
+        if pitch >= size * 0.8:  # overlapping or superscript lines say nothing about spacing
+            by_size.setdefault(size, []).append(pitch)
+    pitches = {}
+    for size, values in by_size.items():
+        values.sort()
+        close = [v for v in values if v <= values[0] + max(1.0, size * 0.15)]
+        pitches[size] = statistics.median(close)
+    return pitches
+
+
+def _paragraph_break(pitch: float, usual: float, size: float) -> bool:
+    """More space than a line's pitch: Word's 6-8 pt after, LibreOffice's 0.25 cm, a browser's
+    1 em margin, an extra 4 mm — all above a quarter of the font size (or 1.5 pt)."""
+    return pitch > usual + max(size * 0.25, 1.5)
+
+
+def _pdf_page_blocks(lines: list[dict], page: int, body_size: float, document_pitch: dict[float, float] | None = None) -> Iterator[Block]:
+    """The page's lines grouped into paragraphs and headings.
+
+    A paragraph ends at a vertical gap larger than the page's own line pitch for that
+    font size (the document's, when the page's closest lines are already a paragraph
+    apart: a page of one-line paragraphs), at a first-line indent, a bullet, a change
+    between heading and body text, or a jump back up (a new column).
+    """
+    document_pitch = document_pitch or {}
+    lines = [line for line in lines if line["text"].strip()]
+    page_pitch = _line_pitches(lines)
+    usual: dict[float, float] = {}
+    for size in set(page_pitch) | set(document_pitch):
+        mine, whole = page_pitch.get(size), document_pitch.get(size)
+        if mine is None or (whole is not None and _paragraph_break(mine, whole, size)):
+            mine = whole
+        usual[size] = mine
+    left, right = _text_edges(lines, body_size)
     current: list[str] = []
     current_heading = False
+    current_bullet = False
     previous = None
     for line in lines:
         text = _CID_GLYPH.sub("•", line["text"]).strip()  # unmapped bullet glyphs, e.g. "(cid:127)"
-        if not text:
-            continue
         size = _line_size(line)
         heading = len(text.split()) <= 16 and (size >= body_size * 1.15 or (_line_bold(line) and not text.endswith(".")))
+        bullet = bool(_BULLET.match(text))
         starts_new = (
             previous is None
             or heading != current_heading
             or heading
             and size != _line_size(previous)
-            or line["top"] - previous["bottom"] > usual_gap * 1.6 + 1.0
-            or bool(_BULLET.match(text))
+            or bullet
             or line["top"] < previous["top"]  # a new column or a jump back up
+            or _gap_breaks(previous, line, size, usual)
+            or not current_bullet
+            and size == body_size  # a table's wrapped cell is indented too, in its own size
+            and _indented(line, left, size)
+            and (not _indented(previous, left, size) or _ends_short(previous, right))
         )
-        if starts_new and current:
-            yield Block(join_lines(current), page=page, is_heading=current_heading, level=1 if current_heading else 0)
-            current = []
+        if starts_new:
+            if current:
+                yield _block(current, page, current_heading, previous, right, body_size)
+                current = []
+            current_bullet = bullet
         current.append(text)
         current_heading = heading
         previous = line
     if current:
-        yield Block(join_lines(current), page=page, is_heading=current_heading, level=1 if current_heading else 0)
+        yield _block(current, page, current_heading, previous, right, body_size)
+
+
+def _gap_breaks(previous: dict, line: dict, size: float, usual: dict[float, float]) -> bool:
+    if size == _line_size(previous) and usual.get(size):
+        return _paragraph_break(line["top"] - previous["top"], usual[size], size)
+    # lines of different sizes (or no pitch known): compare the white space with the font size
+    return line["top"] - previous["bottom"] > max(size, _line_size(previous)) * 0.6 + 1.0
+
+
+def _text_edges(lines: list[dict], body_size: float) -> tuple[float | None, float | None]:
+    """The page's left margin (the commonest start of body lines) and right edge of text."""
+    body = [line for line in lines if _line_size(line) == body_size and line.get("x1")]
+    if not body:
+        return None, None
+    starts = Counter(round(line["x0"]) for line in body)
+    # the leftmost start shared by two lines (or the commonest): with first-line indents
+    # and short paragraphs, indented starts can outnumber the margin's
+    shared = [x for x, n in starts.items() if n >= 2]
+    left = min(shared) if shared else starts.most_common(1)[0][0]
+    return left, max(line["x1"] for line in body)
+
+
+def _indented(line: dict, left: float | None, size: float) -> bool:
+    """A first-line indent: the line starts one to eight ems right of the left margin."""
+    return left is not None and left + size * 0.7 < line.get("x0", left) < left + size * 8
+
+
+def _ends_short(line: dict, right: float | None) -> bool:
+    """The line stops well before the right edge of the text: the last line of a paragraph."""
+    return right is not None and line.get("x1", right) < right - _line_size(line) * 6
+
+
+def _block(lines: list[str], page: int, heading: bool, last: dict, right: float | None, body_size: float) -> Block:
+    # body text to the right margin: a page break may have cut it (a table row is not body text)
+    open_end = not heading and _line_size(last) == body_size and right is not None and not _ends_short(last, right)
+    return Block(join_lines(lines), page=page, is_heading=heading, level=1 if heading else 0, open_end=open_end)
 
 
 def _join_across_pages(blocks: list[Block]) -> list[Block]:
-    """Join a paragraph that a page break cut in two (no full stop, next starts lower case)."""
+    """Join a paragraph that a page break cut in two: no full stop, and the next page goes on
+    in lower case or the last line ran to the right margin."""
     joined: list[Block] = []
     for block in blocks:
         last = joined[-1] if joined else None
@@ -386,9 +495,10 @@ def _join_across_pages(blocks: list[Block]) -> list[Block]:
             and not block.is_heading
             and last.page != block.page
             and not re.search(r"[.:;!?)\"”’]$", last.text)
-            and block.text[:1].islower()
+            and (block.text[:1].islower() or last.open_end and not _BULLET.match(block.text))
         ):
             last.text = join_lines([last.text, block.text])
+            last.open_end = block.open_end
             continue
         joined.append(block)
     return joined
