@@ -74,3 +74,15 @@ def served_study(tmp_path_factory):
     import serve_pipeline
 
     return serve_pipeline.build_study(tmp_path_factory.mktemp("served-study"))
+
+
+# --- workspace fixtures ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def workspace_template(tmp_path_factory) -> Path:
+    """A working db of the small sample study (tests/filemakers.py), ingested and coded once per
+    session; tests copy it (``workspace_server.copy_db``) before changing it."""
+    import workspace_server
+
+    return workspace_server.build_coded_study(tmp_path_factory.mktemp("workspace-template"))

@@ -24,25 +24,10 @@ from casestudy.ingest import files as ingest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def coded_template(tmp_path_factory):
-    """The sample study ingested and coded once for this module (a copy per test)."""
-    from filemakers import make_study
-
-    folder = tmp_path_factory.mktemp("agreement")
-    path = folder / "work.db"
-    db = dblib.open_db(path)
-    ingest.ingest(db, [make_study(folder)], actor="test", skip_bad=True)
-    coding.code_database(db, codebook.load(REPO / "codebook"))
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.close()
-    return path
-
-
 @pytest.fixture
-def coded(tmp_path, coded_template):
+def coded(tmp_path, workspace_template):
     path = tmp_path / "work.db"
-    shutil.copy(coded_template, path)
+    shutil.copy(workspace_template, path)
     return dblib.open_db(path), path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import casestudy
 
 PACKAGE = Path(casestudy.__file__).resolve().parent
-STAGES = ["ingest", "coding", "consent", "browse", "export", "cli"]
+STAGES = ["ingest", "coding", "consent", "browse", "export", "workspace", "cli"]
 
 
 def _module_name(path: Path) -> str:
@@ -98,6 +98,7 @@ ALLOWED = {
     "coding": {"consent", "ingest"},
     "browse": {"consent"},
     "export": {"consent", "coding", "ingest"},
+    "workspace": {"coding", "consent", "browse"},  # browse: only the shared host rules (browse/site.py)
 }
 
 

@@ -247,6 +247,11 @@ from casestudy.cli.study import study_group  # noqa: E402
 
 cli.add_command(study_group)
 
+# `casestudy workspace`: the browser coding workspace (casestudy/cli/workspace.py)
+from casestudy.cli.workspace import workspace_cmd  # noqa: E402
+
+cli.add_command(workspace_cmd)
+
 
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port to listen on.")

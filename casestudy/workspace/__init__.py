@@ -1,0 +1,1 @@
+"""The browser coding workspace (`casestudy workspace`)."""
