@@ -745,7 +745,7 @@ def _one_line(name: str, t: dict) -> str:
     """A breakdown row; '-' for an RQ with neither a positive nor a suggestion, left out
     of that row's macro-F1."""
     cells = " ".join(f"{rq} {t[rq]['f1']:.2f}" if rq in t["defined"] else f"{rq}    -" for rq in RQS)
-    return (f"  {name:<14} {t['n']:>4}  macro-F1 {t['macro_f1_defined']:.3f}  {cells}"
+    return (f"  {name:<16} {t['n']:>4}  macro-F1 {t['macro_f1_defined']:.3f}  {cells}"
             f"  RQs/coded {t['rqs_per_coded']:.2f}")
 
 
