@@ -207,6 +207,44 @@ def _write_vtt(path: Path, turns: list[tuple[str, str, bool]]) -> None:
     path.write_text("\n".join(out), encoding="utf-8")
 
 
+def _write_docx_table_transcript(path: Path, title: str, turns: list[tuple[str, str, bool]]) -> None:
+    """A transcription service's layout: a two-column table, speaker | words."""
+    import docx
+
+    document = docx.Document()
+    document.add_heading(title, level=1)
+    table = document.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Speaker", "Transcript"
+    for label, text, _ in turns:
+        cells = table.add_row().cells
+        cells[0].text = label
+        first, *rest = _two_paragraphs(text)
+        cells[1].text = first
+        for more in rest:
+            cells[1].add_paragraph(more)
+    document.save(path)
+
+
+def _write_otter_txt(path: Path, title: str, turns: list[tuple[str, str, bool]]) -> None:
+    """Otter.ai's export: the speaker and time on a line of their own, the words wrapped
+    at 72 columns below."""
+    import textwrap
+
+    seconds, out = 2.0, [title, ""]
+    for label, text, _ in turns:
+        out += [f"{label}  {_ts(seconds)[3:]}", *textwrap.wrap(text, 72), ""]
+        seconds += len(text.split()) / 2.6 + 1.5
+    path.write_text("\n".join(out), encoding="utf-8")
+
+
+def _teams_name(name: str, organisation: str, number: int) -> str:
+    """How Teams shows an external participant: '(Guest)', or an NHSmail display name."""
+    if number % 2:
+        return f"{name} (Guest)"
+    first, _, last = name.partition(" ")
+    return f"{last.upper()}, {first} ({organisation.upper()})"
+
+
 def _write_txt_transcript(path: Path, title: str, turns: list[tuple[str, str, bool]]) -> None:
     seconds, out = 2.0, [title, ""]
     for label, text, _ in turns:
@@ -310,8 +348,20 @@ def _chunks(items: list, sizes: list[int]) -> list[list]:
     return out
 
 
-def write_study(items: list[dict], folder: Path) -> Study:
-    """Write ``items`` into a study folder of real files; return where each went."""
+CONVENTIONS = ("plain", "hard")
+
+
+def write_study(items: list[dict], folder: Path, conventions: str = "plain") -> Study:
+    """Write ``items`` into a study folder of real files; return where each went.
+
+    ``plain``: the conventions the ingest guide lists (.docx ``Interviewer:``/``P03:``
+    paragraphs, Teams voices with the register name, ``[hh:mm:ss] Name:`` lines).
+    ``hard``: conventions met in the field that it does not list: Teams voices of external
+    participants marked ``(Guest)`` or shown as NHSmail display names (``SURNAME, First
+    (ORGANISATION)``), .docx transcripts as a speaker | words table, Otter.ai .txt exports
+    (speaker and time on their own line, words wrapped at 72 columns)."""
+    if conventions not in CONVENTIONS:
+        raise ValueError(f"conventions must be one of {CONVENTIONS}")
     folder = Path(folder)
     for sub in ("consent", "transcripts", "papers"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -338,6 +388,8 @@ def write_study(items: list[dict], folder: Path) -> Study:
             interviewer, participant = "Interviewer", pid
         elif fmt == "vtt":
             interviewer, participant = researcher, name  # Teams writes both people's names
+            if conventions == "hard":
+                participant = _teams_name(name, organisation.format(ics=ics), number)
         else:
             interviewer, participant = ("Interviewer", name) if number % 2 else (researcher, name)
         rel = f"transcripts/{2026}-{pid}-w2.{fmt}"
@@ -356,11 +408,11 @@ def write_study(items: list[dict], folder: Path) -> Study:
         title = f"Interview {pid}, wave 2"
         path = folder / rel
         if fmt == "docx":
-            _write_docx_transcript(path, title, turns)
+            (_write_docx_table_transcript if conventions == "hard" else _write_docx_transcript)(path, title, turns)
         elif fmt == "vtt":
             _write_vtt(path, turns)
         else:
-            _write_txt_transcript(path, title, turns)
+            (_write_otter_txt if conventions == "hard" else _write_txt_transcript)(path, title, turns)
         study.participants[pid] = {"name": name, "role": role, "format": fmt}
         study.files[fmt] = study.files.get(fmt, 0) + 1
         manifest.append([rel, "transcript", ics, collaborative, "2", f"2026-0{4 + number % 5}-{10 + number % 17}",
@@ -406,7 +458,7 @@ def write_study(items: list[dict], folder: Path) -> Study:
 # --- running the CLI --------------------------------------------------------------------
 
 
-STEPS = (("init", ["init"]), ("study", ["study", "import", "study.yaml"]), ("ingest", ["ingest", "."]),
+STEPS = (("init", ["init"]), ("study", ["study", "import", "study.yaml"]), ("ingest", ["ingest", ".", "--skip-bad"]),
          ("code", ["code"]))
 
 
@@ -539,9 +591,21 @@ def _partial(text: str, excerpts: list[dict]) -> list[int]:
     return hits
 
 
-def find_items(study: Study, db: Path) -> tuple[list[Found], dict]:
+def skipped_files(ingest_output: str) -> dict[str, str]:
+    """{file name: problem} for each 'Skipped PATH: problem' line of `ingest --skip-bad`."""
+    out = {}
+    for line in ingest_output.splitlines():
+        match = re.match(r"^Skipped (.+?): (.*)$", line.strip())
+        if match:
+            out[Path(match.group(1)).name] = match.group(2)
+    return out
+
+
+def find_items(study: Study, db: Path, skipped: dict[str, str] | None = None) -> tuple[list[Found], dict]:
     """Every placed item found among the stored excerpts, with its ingest status and the
-    RQs coded on it; and the checks on interviewer and small-talk turns."""
+    RQs coded on it; and the checks on interviewer and small-talk turns. ``skipped``:
+    files ingest refused ({name: problem}); their items are missing for that reason."""
+    skipped = skipped or {}
     by_source, codings, rows = read_db(db)
     item_keys = {key(p.item["text"]): p.item["id"] for p in study.placed}
     question_keys = {key(q) for _, q in study.questions}
@@ -555,6 +619,7 @@ def find_items(study: Study, db: Path) -> tuple[list[Found], dict]:
             partial = _partial(placed.item["text"], excerpts)
             status, idx = "missing", partial
             detail = (f"not found whole; {len(partial)} excerpt(s) share its wording" if partial
+                      else f"file refused by ingest: {skipped[name]}" if name in skipped
                       else "not found in the stored excerpts of its file")
         else:
             idx = hit
@@ -579,7 +644,7 @@ def find_items(study: Study, db: Path) -> tuple[list[Found], dict]:
                 f.predicted.add(rq)
                 f.coders.setdefault(_coder_kind(coder), set()).add(rq)
         found.append(f)
-    checks = _turn_checks(study, by_source, codings, rows, used)
+    checks = _turn_checks(study, by_source, codings, rows, used, skipped)
     return found, checks
 
 
@@ -596,13 +661,17 @@ def _merged_with(rest: str, item_keys: dict, question_keys: set, text: str) -> s
     return "one excerpt also holds " + ", ".join(parts) + f": {_short(text, 90)!r}"
 
 
-def _turn_checks(study: Study, by_source: dict, codings: dict, rows: list[dict], used: set) -> dict:
+def _turn_checks(study: Study, by_source: dict, codings: dict, rows: list[dict], used: set,
+                 skipped: dict[str, str]) -> dict:
     """Interviewer questions must be stored as interviewer turns and never coded; small
     talk (no RQ) should stay uncoded; anything else stored is listed."""
-    out = {"questions": len(study.questions), "question_errors": [], "interviewer_turns": 0,
+    out = {"questions": 0, "question_errors": [], "interviewer_turns": 0,
            "interviewer_coded": [], "small_talk": len(study.small_talk), "small_talk_coded": [], "other": []}
     seen = set(used)
     for path, text in study.questions:
+        if Path(path).name in skipped:
+            continue  # the file was refused: counted once, with its items
+        out["questions"] += 1
         excerpts = by_source.get(Path(path).name, [])
         joined, spans = _spans(excerpts)
         hit = locate(text, excerpts, joined, spans)
@@ -656,7 +725,7 @@ def _table(found: list[Found], coder: str | None = None) -> dict:
 
 
 def evaluate(set_path: Path = HELDOUT, limit: int | None = None, workdir: Path | None = None,
-             in_process: bool = False, items: list[dict] | None = None) -> dict:
+             in_process: bool = False, items: list[dict] | None = None, conventions: str = "plain") -> dict:
     """Write, ingest, code and score; the result as a dict (see ``report``)."""
     items = load_items(set_path) if items is None else items
     if limit:
@@ -670,16 +739,20 @@ def evaluate(set_path: Path = HELDOUT, limit: int | None = None, workdir: Path |
         if folder.exists():
             shutil.rmtree(folder)
         started = time.perf_counter()
-        study = write_study(items, folder)
+        study = write_study(items, folder, conventions)
         timings = {"write": time.perf_counter() - started}
         db = Path(workdir) / "e2e.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         timings.update(run_cli(folder, db, in_process=in_process))
         started = time.perf_counter()
-        found, checks = find_items(study, db)
+        skipped = skipped_files(timings.get("ingest_output", ""))
+        found, checks = find_items(study, db, skipped)
+        checks["skipped_files"] = skipped
         timings["evaluate"] = time.perf_counter() - started
-        return _result(set_path, study, found, checks, timings, db)
+        result = _result(set_path, study, found, checks, timings, db)
+        result["conventions"] = conventions
+        return result
     finally:
         if temp:
             shutil.rmtree(temp, ignore_errors=True)
@@ -715,9 +788,13 @@ def _result(set_path, study: Study, found: list[Found], checks: dict, timings: d
 
 
 def _commit() -> str:
+    """The short commit measured, '+changes' when tracked files differ from it."""
     try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("+changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -755,12 +832,18 @@ def report(result: dict) -> str:
              f"files {result['files']}; {result['participants']} participants)",
              f"commit {result['commit']}, {result['date']}; coders {', '.join(result['codebook']) or 'none'}", ""]
     ing = result["ingest"]
+    lines.insert(2, f"conventions: {result.get('conventions', 'plain')}")
+    for name, problem in result["checks"].get("skipped_files", {}).items():
+        lost = sum(1 for e in result["ingest_errors"] if Path(e["file"]).name == name)
+        lines.append(f"INGEST refused {name} ({lost} labelled items lost): {problem}")
     lines.append(f"Ingest: {ing['ok']}/{result['n']} items stored as exactly one excerpt of the right speaker; "
                  f"merged {ing['merged']}, split {ing['split']}, wrong speaker {ing['speaker']}, missing {ing['missing']}")
     for e in result["ingest_errors"]:
+        if e["detail"].startswith("file refused by ingest"):
+            continue  # one line per refused file above
         lines.append(f"  INGEST {e['status']:<8} {e['id']} ({e['format']}, {e['file']}): {e['detail']}")
     c = result["checks"]
-    lines.append(f"Interviewer questions: {c['questions']} written, {len(c['question_errors'])} not stored as one "
+    lines.append(f"Interviewer questions: {c['questions']} in ingested files, {len(c['question_errors'])} not stored as one "
                  f"interviewer turn; {c['interviewer_turns']} interviewer turns stored, {len(c['interviewer_coded'])} coded")
     lines += [f"  INGEST question {q}" for q in c["question_errors"]]
     lines += [f"  CODED interviewer turn {q}" for q in c["interviewer_coded"]]
@@ -803,6 +886,9 @@ def main(argv=None) -> int:
                         help="a labelled set (YAML with excerpts: id, kind, rqs, text); default: the held-out register set")
     parser.add_argument("--limit", type=int, help="only the first N items")
     parser.add_argument("--keep", type=Path, help="write the study folder and database here and keep them")
+    parser.add_argument("--conventions", choices=CONVENTIONS, default="plain",
+                        help="transcript conventions: plain (those docs/ingest.md lists, the default) or hard "
+                             "(Teams guests and NHSmail names, .docx speaker tables, Otter.ai .txt)")
     parser.add_argument("--in-process", action="store_true", help="run the CLI through click in this process")
     parser.add_argument("--json", type=Path, help="also write the full result as JSON")
     parser.add_argument("--errors", action="store_true", help="list the items coded wrongly (not for the held-out set)")
@@ -811,7 +897,7 @@ def main(argv=None) -> int:
         parser.error("--errors is refused for the held-out set: it is for evaluation only, never for tuning")
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-    result = evaluate(args.labels, args.limit, args.keep, args.in_process)
+    result = evaluate(args.labels, args.limit, args.keep, args.in_process, conventions=args.conventions)
     print(report(result))
     if args.errors:
         print("\nCoding errors:\n" + errors(result))
