@@ -772,6 +772,7 @@ def _result(set_path, study: Study, found: list[Found], checks: dict, timings: d
                     for kind in by(lambda f: f.placed.item["kind"])},
         "by_coder": {c: _table(found, c) for c in coders},
         "suggestions_by_coder": {c: sum(len(f.coders.get(c, ())) for f in found) for c in coders},
+        "only_by_coder": {c: _only(found, c) for c in coders},
         "ingest": {status: sum(1 for f in found if f.status == status)
                    for status in ("ok", "merged", "split", "speaker", "missing")},
         "ingest_errors": [{"id": f.placed.item["id"], "file": f.placed.path, "format": f.placed.fmt,
@@ -785,6 +786,19 @@ def _result(set_path, study: Study, found: list[Found], checks: dict, timings: d
                   for f in found],
     }
     return result
+
+
+def _only(found: list[Found], coder: str) -> dict:
+    """Item-RQ suggestions that this coder alone made, and how many of them are right."""
+    right = wrong = 0
+    for f in found:
+        others = set().union(*(v for k, v in f.coders.items() if k != coder))
+        for rq in f.coders.get(coder, set()) - others:
+            if rq in f.placed.item["rqs"]:
+                right += 1
+            else:
+                wrong += 1
+    return {"right": right, "wrong": wrong}
 
 
 def _commit() -> str:
@@ -863,8 +877,10 @@ def report(result: dict) -> str:
     lines += ["", "Per format:"] + [_one_line(k, t) for k, t in result["by_format"].items()]
     lines += ["Per kind:"] + [_one_line(k, t) for k, t in result["by_kind"].items()]
     lines += ["Per coder (its suggestions alone):"]
-    lines += [_one_line(k, t) + f"  ({result['suggestions_by_coder'][k]} item-RQ suggestions)"
-              for k, t in result["by_coder"].items()]
+    for k, t in result["by_coder"].items():
+        only = result["only_by_coder"][k]
+        lines.append(_one_line(k, t) + f"  ({result['suggestions_by_coder'][k]} item-RQ suggestions; "
+                     f"by it alone {only['right']} right, {only['wrong']} wrong)")
     t = result["timings"]
     lines += ["", "Time: " + ", ".join(f"{k} {v:.2f}s" for k, v in t.items())
               + f"; total {sum(t.values()):.1f}s"]
