@@ -105,6 +105,8 @@ def demo_exports(working_db: "str | Path", echo: Callable[[str], None] = print) 
     publish_db = resolve_publish_db(working_db)
     report = export_docx(working_db, out_dir / "report.docx", publish_db=publish_db)
     project = export_qdpx(working_db, out_dir / "study.qdpx", publish_db=publish_db)
-    echo(f"Word report for the PI:  {report.path} ({report.quotes} quotes, {report.withheld} withheld for consent)")
+    pages = f"{report.pages} pages, " if report.pages else ""
+    echo(f"Word report for the PI:  {report.path} ({pages}{report.quotes} quotes; "
+         f"{report.withheld} of its coded excerpts withheld from quotation)")
     echo(f"REFI-QDA project:        {project.path} (open in NVivo, ATLAS.ti, MAXQDA or QualCoder)")
     return {"docx": report.path, "qdpx": project.path}

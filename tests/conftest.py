@@ -86,3 +86,21 @@ def workspace_template(tmp_path_factory) -> Path:
     import workspace_server
 
     return workspace_server.build_coded_study(tmp_path_factory.mktemp("workspace-template"))
+
+
+# --- Word report rendering (word) ----------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _report_layout_off():
+    """Exports skip the LibreOffice layout pass that numbers the report's contents
+    (CASESTUDY_SOFFICE=none), so only the render tests that ask for it pay for it."""
+    import os
+
+    before = os.environ.get("CASESTUDY_SOFFICE")
+    os.environ["CASESTUDY_SOFFICE"] = "none"
+    yield
+    if before is None:
+        os.environ.pop("CASESTUDY_SOFFICE", None)
+    else:
+        os.environ["CASESTUDY_SOFFICE"] = before

@@ -435,18 +435,32 @@ def test_word_report_has_a_routine_indicators_appendix(export_pipeline_dbs, tmp_
     document = docx.Document(str(out))
     headings = [p.text for p in document.paragraphs if p.style.name == "Heading 1"]
     assert headings[-1] == INDICATORS_TITLE == "Appendix D. Routine indicators"
-    assert INDICATORS_TITLE in [p.text for p in document.paragraphs if p.style.name == "List Bullet"]
+    assert INDICATORS_TITLE in [p.text.split("\t")[0] for p in document.paragraphs if p.style.name == "toc 1"]
     table = table_after(document, "Routine indicators")
-    assert table.style.name == "Light List Accent 1"
+    assert table.style.name == "Report Table"
     cells = [[c.text for c in row.cells] for row in table.rows]
-    assert cells[0] == ["Indicator", "ICS", "Collaborative", "First", "Latest", "Change"]
+    assert cells[0] == ["Indicator", "Unit", "ICS", "Collaborative", "First", "Latest", "Change"]
     series = {tuple(r.values()) for r in rows(published, "SELECT DISTINCT indicator, ics, collaborative FROM indicators")}
     assert len(cells) - 1 == len(series) == 17
-    by_key = {(r[0], r[1], r[2]): r[3:] for r in cells[1:]}
-    assert by_key[("rtt_52_week_waits", "Kellbridge", "Kellbridge Hospitals Group")] == [
-        "3,760 (2024Q1)", "1,600 (2026Q3)", "−2,160 (−57.4%)"]
-    assert by_key[("average_length_of_stay_days", "Ashmoor", "Ashmoor MHLDA Collaborative")] == [
-        "41.0 (2024Q1)", "33.0 (2026Q3)", "−8.0 (−19.5%)"]
+    by_key = {(r[0], r[2], r[3]): [r[1]] + r[4:] for r in cells[1:]}
+    # human names and units, each figure above its period
+    assert by_key[("RTT 52-week waits", "Kellbridge", "Kellbridge Hospitals Group")] == [
+        "number", "3,760\n2024 Q1", "1,600\n2026 Q3", "−2,160 (−57.4%)"]
+    assert by_key[("Average length of stay", "Ashmoor", "Ashmoor MHLDA Collaborative")] == [
+        "days", "41.0\n2024 Q1", "33.0\n2026 Q3", "−8.0 (−19.5%)"]
+    assert by_key[("Agency spend", "Ashmoor", "Ashmoor Acute Alliance")][0] == "£ thousands"
+    assert not any("_" in r[0] for r in cells[1:])
+
+
+def test_indicator_labels():
+    from casestudy.export.word import indicator_label, period_label
+
+    assert indicator_label("out_of_area_placements") == ("Out-of-area placements", "number")
+    assert indicator_label("agency_spend_gbp_000") == ("Agency spend", "£ thousands")
+    assert indicator_label("ae_4_hour_pct") == ("A&E 4-hour", "%")
+    assert indicator_label("rtt_52_week_waits", "patients") == ("RTT 52-week waits", "patients")
+    assert indicator_label("Delayed discharges") == ("Delayed discharges", "number")
+    assert period_label("2024Q3") == "2024 Q3" and period_label("2024-03") == "2024-03"
 
 
 def test_word_report_indicators_follow_the_ics_and_wave_filters(export_pipeline_dbs, tmp_path):
@@ -455,8 +469,8 @@ def test_word_report_indicators_follow_the_ics_and_wave_filters(export_pipeline_
     export_docx(working, out, ics=["Saltmarsh Coast"], waves=[2], publish_db=published)
     table = table_after(docx.Document(str(out)), "Routine indicators")
     body = [[c.text for c in row.cells] for row in table.rows][1:]
-    assert body and {r[1] for r in body} == {"Saltmarsh Coast"}
-    assert all(r[3].endswith("(2025Q1)") and r[4].endswith("(2025Q4)") for r in body)
+    assert body and {r[2] for r in body} == {"Saltmarsh Coast"}
+    assert all(r[4].endswith("2025 Q1") and r[5].endswith("2025 Q4") for r in body)
 
 
 def test_no_appendix_without_indicators(export_fixture_db, tmp_path):

@@ -24,7 +24,8 @@ def publish_db_option(function):
 
 def filter_options(function):
     function = click.option("--status", type=click.Choice(["accepted", "all"]), default="all", show_default=True,
-                            help="accepted: only codings a researcher accepted; all: every coding not rejected.")(function)
+                            help="accepted: count and quote only codings a researcher accepted; all: every coding not "
+                                 "rejected (accepted ones are still preferred as quotes).")(function)
     function = click.option("--wave", "waves", multiple=True, type=int, metavar="N", help="Only this wave (repeatable).")(function)
     function = click.option("--ics", "ics", multiple=True, metavar="NAME", help="Only this ICS (repeatable), e.g. Ashmoor.")(function)
     function = click.option("--rq", "rqs", multiple=True, metavar="RQn", help="Only this research question (repeatable), e.g. RQ3.")(function)
@@ -39,16 +40,22 @@ def export_group():
 @export_group.command("docx")
 @click.argument("out", type=click.Path(path_type=Path))
 @filter_options
+@click.option("--page-numbers/--no-page-numbers", default=True, show_default=True,
+              help="Lay the report out once with LibreOffice (if installed) to put page numbers in its contents; "
+                   "without, Word fills them in when the file is opened.")
 @publish_db_option
 @db_option
-def export_docx_cmd(out, rqs, ics, waves, status, publish_db, db_path):
+def export_docx_cmd(out, rqs, ics, waves, status, page_numbers, publish_db, db_path):
     """Write OUT.docx: the thematic summary for the PI (themes, counts, quotes, framework matrix)."""
     from casestudy.export.word import export_docx
 
-    summary = export_docx(db_path, out, rqs=rqs, ics=ics, waves=waves, status=status, publish_db=publish_db)
+    summary = export_docx(db_path, out, rqs=rqs, ics=ics, waves=waves, status=status, publish_db=publish_db,
+                          page_numbers=page_numbers)
+    pages = f"{summary.pages} pages, " if summary.pages else ""
     click.echo(
-        f"Wrote {summary.path}: {len(summary.rqs)} research questions, {summary.themes} themes, "
-        f"{summary.excerpts} excerpts, {summary.quotes} quotes ({summary.withheld} withheld for consent)."
+        f"Wrote {summary.path}: {pages}{len(summary.rqs)} research questions, {summary.themes} themes, "
+        f"{summary.excerpts} excerpts, {summary.quotes} quotes; {summary.withheld} coded excerpts counted but "
+        "withheld from quotation (consent)."
     )
 
 

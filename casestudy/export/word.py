@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import sqlite3
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +30,20 @@ from docx import Document
 from docx.enum.section import WD_ORIENT
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_TAB_ALIGNMENT, WD_TAB_LEADER
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
 from casestudy.export import common
+from casestudy.export.quotes import (
+    MIN_WORDS,
+    choose_quotes,
+    per_excerpt,
+    select_quotes,
+    trim_quote,
+    typeset,
+)
 from casestudy.errors import CasestudyError
 
 STUDY_TITLE = "Provider collaboratives in three Integrated Care Systems"
@@ -49,8 +58,6 @@ KIND_LABELS = {
 NAVY = RGBColor(0x00, 0x30, 0x87)
 BLUE = RGBColor(0x00, 0x5E, 0xB8)
 GREY = RGBColor(0x42, 0x55, 0x63)
-QUOTES_PER_THEME = 3
-QUOTE_MAX_WORDS = 75
 
 
 @dataclass
@@ -60,8 +67,10 @@ class ReportSummary:
     themes: int = 0
     excerpts: int = 0
     quotes: int = 0
-    withheld: int = 0
+    withheld: int = 0  # distinct coded excerpts counted but not quoted (consent)
     sections: list[str] = field(default_factory=list)
+    pages: int | None = None  # pages of the LibreOffice layout, when the contents were numbered
+    contents_numbered: bool = False
 
 
 # --- entry point ---------------------------------------------------------------------
@@ -76,8 +85,12 @@ def export_docx(
     status: str = "all",
     publish_db: "str | Path | None" = None,
     today: _dt.date | None = None,
+    page_numbers: bool = True,
 ) -> ReportSummary:
-    """Write the Word report to ``out`` from the (re)built publish database."""
+    """Write the Word report to ``out`` from the (re)built publish database.
+
+    With ``page_numbers`` (and LibreOffice installed) the report is laid out once to put
+    page numbers in its contents (see :mod:`casestudy.export.pagination`)."""
     out = common.check_output(out, (".docx",))
     for rq in rqs:  # refuse a bad --rq before (re)building anything
         common.normalise_rq(rq)
@@ -87,6 +100,8 @@ def export_docx(
         filters = common.make_filters(conn, rqs, ics, waves, status)
         report = Report(conn, filters, today or _dt.date.today())
         document = report.build()
+        if page_numbers:
+            report.number_contents()
         common.write_atomically(out, lambda tmp: document.save(str(tmp)))
         report.summary.path = out
         return report.summary
@@ -131,96 +146,6 @@ def attribution(row: dict) -> str:
     if row.get("ics") and row["ics"] not in bits[0]:
         bits.append(row["ics"])
     return ", ".join(bits)
-
-
-_SENTENCE = re.compile(r"(?<=[.!?…])[\"”’)]*\s+")
-
-
-def trim_quote(text: str, offsets: list, max_words: int = QUOTE_MAX_WORDS) -> str:
-    """The excerpt itself when short; otherwise the sentences around the first matched
-    term, with ellipses marking what was left out. Never rewords anything."""
-    text = " ".join(text.split())
-    if len(text.split()) <= max_words:
-        return text
-    spans, at = [], 0
-    for part in _SENTENCE.split(text):
-        start = text.find(part, at)
-        spans.append((start, start + len(part)))
-        at = start + len(part)
-    anchor = 0
-    if offsets:
-        first = min(int(o[0]) for o in offsets if isinstance(o, (list, tuple)) and o)
-        anchor = next((i for i, (s, e) in enumerate(spans) if s <= first < e + 1), 0)
-    lo = hi = anchor
-    words = len(text[spans[anchor][0] : spans[anchor][1]].split())
-    while True:
-        grown = False
-        if hi + 1 < len(spans):
-            extra = len(text[spans[hi + 1][0] : spans[hi + 1][1]].split())
-            if words + extra <= max_words:
-                hi, words, grown = hi + 1, words + extra, True
-        if lo > 0:
-            extra = len(text[spans[lo - 1][0] : spans[lo - 1][1]].split())
-            if words + extra <= max_words:
-                lo, words, grown = lo - 1, words + extra, True
-        if not grown:
-            break
-    quote = text[spans[lo][0] : spans[hi][1]]
-    if len(quote.split()) > max_words:  # one very long sentence
-        quote = " ".join(quote.split()[:max_words]) + " …"
-    return ("… " if lo > 0 else "") + quote + (" …" if hi < len(spans) - 1 and not quote.endswith("…") else "")
-
-
-def per_excerpt(rows: list[dict]) -> list[dict]:
-    """One candidate per excerpt: the best-status row, with all matched offsets."""
-    best: dict[int, dict] = {}
-    rank = {"accepted": 2, "suggested": 1}
-    for row in rows:
-        current = best.get(row["excerpt_id"])
-        if current is None:
-            best[row["excerpt_id"]] = dict(row, _offsets=list(common.json_list(row.get("offsets"))))
-            continue
-        current["_offsets"].extend(common.json_list(row.get("offsets")))
-        if rank.get(row.get("status"), 0) > rank.get(current.get("status"), 0):
-            keep = current["_offsets"]
-            best[row["excerpt_id"]] = dict(row, _offsets=keep)
-    return list(best.values())
-
-
-def choose_quotes(rows: list[dict], k: int = QUOTES_PER_THEME) -> list[dict]:
-    """Exemplar quotes: accepted first, then spread across ICSs, waves, roles and voices."""
-    candidates = [r for r in per_excerpt(rows) if common.is_quotable(r) and not (r.get("text") or "").startswith("[withheld")]
-    chosen: list[dict] = []
-    seen = defaultdict(set)
-
-    def voice(r):
-        return r.get("participant_id") or f"source:{r.get('source_id')}"
-
-    def role(r):
-        return r.get("org_type") or r.get("source_kind")
-
-    def merit(r):
-        words = len((r.get("text") or "").split())
-        value = 3.0 if r.get("status") == "accepted" else 0.0
-        value += 2.0 * (r.get("ics") not in seen["ics"])
-        value += 1.5 * (r.get("wave") not in seen["wave"])
-        value += 1.0 * (role(r) not in seen["role"])
-        value += 3.0 * (voice(r) not in seen["voice"])
-        value += 0.5 * float(r.get("score") or 0)
-        value += 0.5 if 12 <= words <= 90 else 0.0
-        return (value, -int(r["excerpt_id"]))
-
-    while candidates and len(chosen) < k:
-        pick = max(candidates, key=merit)
-        candidates.remove(pick)
-        if voice(pick) in seen["voice"] and any(voice(c) not in seen["voice"] for c in candidates):
-            continue
-        chosen.append(pick)
-        seen["ics"].add(pick.get("ics"))
-        seen["wave"].add(pick.get("wave"))
-        seen["role"].add(role(pick))
-        seen["voice"].add(voice(pick))
-    return chosen
 
 
 def plural(n: int, word: str) -> str:
@@ -273,6 +198,27 @@ class Report:
         self.indicators = indicator_changes(conn, self.filters)
         self.table_no = 0
         self.doc = Document()
+        # Column sets that add up to "All": an ICS column per ICS, plus one for documents
+        # with no ICS (national policy, say); a wave column per wave, plus "No wave" if needed.
+        self.ics_columns = [(name, name) for name in self.ics]
+        if any(r.get("ics") is None for r in self.rows):
+            self.ics_columns.append(("National", None))
+        self.wave_columns = [(f"W{w}", w) for w in self.waves]
+        if any(r.get("wave") is None for r in self.rows):
+            self.wave_columns.append(("No wave", None))
+        self.selection = select_quotes(self.theme_rows())
+        statuses = {q.get("status") for q in self.selection.all()}
+        self.label_unreviewed = len(statuses) > 1  # mark unreviewed quotes only beside reviewed ones
+        self.quoted_statuses = statuses
+        self.toc: list[tuple[int, str, object]] = []  # (level, title, the w:t holding its page number)
+        self.toc_anchor = None
+
+    def theme_rows(self) -> list[tuple[str, list[dict]]]:
+        """(code id, its evidence rows) for every theme of every RQ in the report, in order."""
+        by_code: dict[str, list[dict]] = defaultdict(list)
+        for row in self.rows:
+            by_code[row["code_id"]].append(row)
+        return [(theme["id"], by_code.get(theme["id"], [])) for rq in self.rqs for theme, _ in self.themes_of(rq)]
 
     # styles ----------------------------------------------------------------------
 
@@ -395,10 +341,33 @@ class Report:
         run.font.size, run.font.color.rgb = Pt(8.5), GREY
         _field(footer, "NUMPAGES", "1", size=8.5)
 
+    def report_styles(self) -> None:
+        """Styles of the contents, the table notes and the report's table style."""
+        styles = self.doc.styles
+        for level, size, bold, indent, before in ((1, 10.5, True, 0.0, 5), (2, 10.0, False, 0.5, 0)):
+            style = _paragraph_style(styles, f"toc {level}", "Normal")
+            style.font.size = Pt(size)
+            style.font.bold = bold
+            style.paragraph_format.left_indent = Cm(indent)
+            style.paragraph_format.space_before = Pt(before)
+            style.paragraph_format.space_after = Pt(1)
+            style.paragraph_format.tab_stops.add_tab_stop(Cm(TEXT_WIDTH_CM), WD_TAB_ALIGNMENT.RIGHT, WD_TAB_LEADER.DOTS)
+        note = _paragraph_style(styles, "Table Note", "Note")
+        note.font.size = Pt(8.5)
+        note.paragraph_format.space_before = Pt(3)
+        note.paragraph_format.space_after = Pt(10)
+        _report_table_style(styles)
+
+    def finish_tables(self) -> None:
+        style = self.doc.styles[TABLE_STYLE]
+        for table in self.doc.tables:
+            _style_table(table, style)
+
     # building ------------------------------------------------------------------------
 
     def build(self) -> Document:
         self.setup()
+        self.report_styles()
         self.title_page()
         self.contents()
         self.about()
@@ -409,6 +378,10 @@ class Report:
         self.appendix_agreement()
         if self.indicators:
             self.appendix_indicators()
+        self.fill_contents()
+        self.finish_tables()
+        withheld = {r["excerpt_id"] for r in self.rows if not common.is_quotable(r)}
+        self.summary.withheld = len(withheld)
         return self.doc
 
     def heading_titles(self) -> list[str]:
@@ -456,50 +429,140 @@ class Report:
         )
 
     def contents(self) -> None:
-        doc = self.doc
-        doc.add_paragraph("Contents", style="TOC Heading")
-        paragraph = doc.add_paragraph()
-        _field(paragraph, 'TOC \\o "1-2" \\h \\z \\u', "Right-click and choose Update Field to show page numbers.", toc=True)
-        doc.add_paragraph("Sections of this report", style="Heading 3")
-        for title in self.heading_titles():
-            doc.add_paragraph(title, style="List Bullet")
+        self.doc.add_paragraph("Contents", style="TOC Heading")
+        self.toc_anchor = self.doc.add_paragraph()  # the TOC goes here once every heading exists
         self.summary.sections = self.heading_titles()
+
+    def fill_contents(self) -> None:
+        """A TOC field whose result already lists every Heading 1 and 2, each a link to a
+        bookmark on its heading, with a PAGEREF for its page (see :meth:`number_contents`)."""
+        headings = [p for p in self.doc.paragraphs if p.style.name in ("Heading 1", "Heading 2") and p.text.strip()]
+        entries = []
+        for n, heading in enumerate(headings, start=1):
+            name = f"_Toc{100000 + n}"
+            _bookmark(heading, name, n)
+            level = 1 if heading.style.name == "Heading 1" else 2
+            paragraph = self.toc_anchor.insert_paragraph_before(style=f"toc {level}")
+            number = _toc_entry(paragraph, heading.text, name)
+            entries.append((paragraph, level, heading.text, number))
+        if not entries:
+            return
+        first, last = entries[0][0], entries[-1][0]
+        _field_start(first, 'TOC \\o "1-2" \\h \\z \\u')
+        _field_end(last)
+        self.toc = [(level, title, number) for _, level, title, number in entries]
+        self.toc_anchor._p.getparent().remove(self.toc_anchor._p)
+        self.toc_anchor = None
+
+    def number_contents(self) -> bool:
+        """Lay the report out once with LibreOffice and write each heading's page into the
+        contents; then Word need not update fields on opening. False if it could not."""
+        from casestudy.export import pagination
+
+        if not self.toc or pagination.soffice() is None:
+            return False
+        for _, _, number in self.toc:
+            number.text = "00"  # as wide as the numbers to come, so the layout does not shift
+        with tempfile.TemporaryDirectory(prefix="casestudy-report-") as tmp:
+            draft = Path(tmp) / "report.docx"
+            self.doc.save(str(draft))
+            found = pagination.heading_pages(draft, [title for _, title, _ in self.toc])
+        pages, total = found if found else ({}, None)
+        for i, (_, _, number) in enumerate(self.toc):
+            number.text = str(pages[i]) if pages and i in pages else ""
+        if not pages or len(pages) != len(self.toc):
+            return False
+        update = self.doc.settings.element.find(qn("w:updateFields"))
+        if update is not None:
+            update.getparent().remove(update)
+        self.summary.contents_numbered = True
+        self.summary.pages = total
+        return True
 
     def about(self) -> None:
         doc = self.doc
         doc.add_heading("About this report", level=1)
         doc.add_paragraph(
             "This report summarises the evidence coded to the study's research questions. Each section starts "
-            "with a table of the themes under one research question, counting the excerpts coded to each theme "
-            "and the distinct participants they come from, by Integrated Care System (ICS) and fieldwork wave. "
-            "Each theme is then described, with exemplar quotations chosen to show the range of views across "
-            "sites, waves and roles, and a framework matrix shows who spoke to each theme where and when."
+            "with a table of the themes under one research question: how many excerpts are coded to each theme, "
+            "from how many participants and documents, by Integrated Care System (ICS) and fieldwork wave. Each "
+            "theme is then described, with quotations chosen by the rules below, and a framework matrix shows "
+            "who spoke to each theme where and when."
         )
         doc.add_heading("How to read the counts", level=2)
         for text in (
-            "An excerpt is one interview turn or one paragraph of a document. An excerpt coded to a theme by more "
-            "than one coder is counted once.",
-            "In tables, “12 (4)” means 12 excerpts from 4 distinct participants; documents (board papers, policies "
-            "and observation notes) add excerpts but no participants.",
-            "Codings accepted by a researcher are preferred as exemplars; "
-            + ("only accepted codings are included in this report." if self.filters.status == "accepted"
-               else "suggested codings not yet reviewed are included in the counts, rejected ones never are."),
+            "An excerpt is one interview turn or one paragraph of a document. Tables count excerpts: an excerpt "
+            "counts once for a theme however many coders coded it, and once in a research question's total "
+            "however many of its themes it speaks to (so totals are not the sum of the rows above them).",
+            "Participants are the distinct interviewees behind the excerpts; documents are the distinct board "
+            "papers, policies and observation notes. Each has its own column.",
+            "The ICS columns add up to the excerpts in total: “National” holds documents that belong to no single "
+            "ICS. The wave columns (W1 = wave 1 …) add up to the total too.",
+            "Excerpts of participants who did not agree to verbatim quotation are counted in every table but "
+            "never quoted; each theme says how many, and Appendix B gives the number of such coded excerpts for "
+            "the whole report.",
+            self.status_sentence(),
+        ):
+            doc.add_paragraph(text, style="List Bullet")
+        doc.add_heading("How quotations are chosen", level=2)
+        cap = self.selection.cap
+        for text in (
+            f"Participant voices first: interview quotations fill each theme's places (up to {self.selection.per_theme}); "
+            "board papers, policies and observation notes fill only the places no interview can.",
+            "Every theme with quotable interview evidence has at least one interview quotation.",
+            "Spread: no excerpt is quoted twice in the report, and no participant more than once per theme"
+            + (f" or more than {cap} times in the report" if cap else "")
+            + "; within a theme, ICSs, waves and participants not yet quoted come first, and across the report "
+            "the participants quoted least.",
+            f"Never quoted: table rows, agenda and attendance lines, and passages of fewer than {MIN_WORDS} words. "
+            "The researcher's own bracketed notes in observation records are left out of the quotation.",
+            "Reviewed evidence first: a coding a researcher has accepted outranks any automatic suggestion. "
+            + self.quote_status_sentence(),
             "Quotations are verbatim; “…” marks where a long excerpt was shortened.",
         ):
             doc.add_paragraph(text, style="List Bullet")
         doc.add_heading("Research questions", level=2)
-        table = doc.add_table(rows=1, cols=3)
-        table.style = doc.styles["Light List Accent 1"]
-        _header(table, ["RQ", "Question", "Excerpts (participants)"])
+        self.caption("Research questions and their evidence")
+        table = doc.add_table(rows=1, cols=5)
+        _header(table, ["RQ", "Question", "Excerpts", "Participants", "Documents"])
         for rq in self.rqs:
             code = self.by_id.get(rq, {})
             rows = [r for r in self.rows if r["rq"] == rq]
-            e, p, _ = counts(rows)
+            e, p, d = counts(rows)
             cells = table.add_row().cells
             _cell_text(cells[0], rq, bold=True)
-            _cell_text(cells[1], code.get("description") or self.rq_title(rq))
-            _cell_text(cells[2], f"{e} ({p})", align="right")
-        _widths(table, [Cm(1.4), Cm(11.4), Cm(3.8)])
+            _cell_text(cells[1], typeset(code.get("description") or self.rq_title(rq)))
+            for cell, value in zip(cells[2:], (e, p, d)):
+                _cell_text(cell, str(value), align="right")
+        _widths(table, [Cm(1.3), Cm(9.5), Cm(1.8), Cm(2.2), Cm(1.8)])
+        self.table_note("Excerpts coded to each research question (each excerpt once), the distinct participants "
+                        "and documents they come from.")
+
+    def status_sentence(self) -> str:
+        if self.filters.status == "accepted":
+            return "Only codings accepted by a researcher are counted and quoted (exported with --status accepted)."
+        statuses = defaultdict(int)
+        for row in self.rows:
+            statuses[row.get("status")] += 1
+        accepted, suggested = statuses.get("accepted", 0), statuses.get("suggested", 0)
+        if not accepted:
+            return (f"None of the {suggested:,} codings counted has been reviewed yet: all are automatic suggestions "
+                    "of the codebook. Rejected suggestions are never counted.")
+        return (f"Counts include every coding not rejected: {accepted:,} accepted by a researcher and {suggested:,} "
+                "automatic suggestions not yet reviewed. Export with --status accepted to count accepted codings only.")
+
+    def quote_status_sentence(self) -> str:
+        if self.quoted_statuses == {"accepted"}:
+            return "Every quotation in this report comes from a coding a researcher accepted."
+        if self.quoted_statuses <= {"suggested", None}:
+            return ("No quoted coding has been reviewed yet, so every quotation comes from an automatic suggestion; "
+                    "export with --status accepted once codings are reviewed to quote reviewed evidence only.")
+        return ("Quotations from codings not yet reviewed are marked “not yet reviewed”; export with --status "
+                "accepted to quote (and count) reviewed evidence only.")
+
+    def table_note(self, text: str) -> None:
+        """The one line under a table that says what its numbers count."""
+        self.doc.add_paragraph(text, style="Table Note")
 
     def themes_of(self, rq: str) -> list[tuple[dict, int]]:
         """The codes under ``rq`` in codebook order, with their depth (1 = theme)."""
@@ -541,7 +604,7 @@ class Report:
         e, p, d = counts(rq_rows)
         lead = doc.add_paragraph()
         if code.get("description"):
-            lead.add_run(code["description"].rstrip(".") + ". ").italic = True
+            lead.add_run(typeset(code["description"]).rstrip(".") + ". ").italic = True
         lead.add_run(
             f"{spread(e, p, d)} {'are' if e != 1 else 'is'} coded to {plural(len(themes), 'theme')} under {rq}."
             if rq_rows else f"No evidence is coded to {rq} within the filters of this report."
@@ -550,72 +613,73 @@ class Report:
         self.summary.excerpts += e
         if not themes:
             return
-
-        # Summary table: counts by ICS and wave.
-        self.caption(f"{rq}: themes by ICS and wave — excerpts (participants)")
-        headers = ["Theme", "All"] + list(self.ics) + [f"Wave {w}" for w in self.waves]
-        table = doc.add_table(rows=1, cols=len(headers))
-        table.style = doc.styles["Light List Accent 1"]
-        _header(table, headers)
-        for theme, depth in themes:
-            ids = self.subtree(theme["id"]) if depth == 1 else {theme["id"]}
-            rows = [r for r in rq_rows if r["code_id"] in ids]
-            cells = table.add_row().cells
-            _cell_text(cells[0], ("   " * (depth - 1)) + _short(theme["name"]), bold=depth == 1)
-            te, tp, _ = counts(rows)
-            _cell_text(cells[1], f"{te} ({tp})", align="center", bold=True)
-            for i, ics in enumerate(self.ics):
-                ce, cp, _ = counts([r for r in rows if r.get("ics") == ics])
-                _cell_text(cells[2 + i], f"{ce} ({cp})" if ce else "–", align="center")
-            for j, wave in enumerate(self.waves):
-                we, wp, _ = counts([r for r in rows if r.get("wave") == wave])
-                _cell_text(cells[2 + len(self.ics) + j], f"{we} ({wp})" if we else "–", align="center")
-        total = table.add_row().cells
-        _cell_text(total[0], f"All {rq} evidence", bold=True)
-        _cell_text(total[1], f"{e} ({p})", align="center", bold=True)
-        for i, ics in enumerate(self.ics):
-            ce, cp, _ = counts([r for r in rq_rows if r.get("ics") == ics])
-            _cell_text(total[2 + i], f"{ce} ({cp})" if ce else "–", align="center", bold=True)
-        for j, wave in enumerate(self.waves):
-            we, wp, _ = counts([r for r in rq_rows if r.get("wave") == wave])
-            _cell_text(total[2 + len(self.ics) + j], f"{we} ({wp})" if we else "–", align="center", bold=True)
-        ics_width = min(2.6, 6.6 / max(len(self.ics), 1))
-        wave_width = min(2.0, (16.6 - 3.5 - 1.8 - ics_width * len(self.ics)) / max(len(self.waves), 1))
-        theme_width = 16.6 - 1.8 - ics_width * len(self.ics) - wave_width * len(self.waves)
-        _widths(table, [Cm(theme_width), Cm(1.8)] + [Cm(ics_width)] * len(self.ics) + [Cm(wave_width)] * len(self.waves))
-
-        # Themes with quotes.
+        self.summary_table(rq, themes, rq_rows)
         for theme, depth in themes:
             self.theme(theme, depth, [r for r in rq_rows if r["code_id"] == theme["id"]])
-
-        # Framework matrix.
         self.framework(rq, themes, rq_rows)
+
+    def summary_table(self, rq: str, themes: list[tuple[dict, int]], rq_rows: list[dict]) -> None:
+        """Themes × (excerpts, participants, documents, excerpts by ICS, excerpts by wave)."""
+        doc = self.doc
+        self.caption(f"{rq}: themes by ICS and wave")
+        ics_labels = [label for label, _ in self.ics_columns]
+        wave_labels = [label for label, _ in self.wave_columns]
+        labels = ["Theme", "Excerpts", "Participants", "Documents"] + ics_labels + wave_labels
+        table = doc.add_table(rows=2, cols=len(labels))
+        groups = [(1, 3, "All evidence"), (4, 3 + len(ics_labels), "Excerpts by ICS"),
+                  (4 + len(ics_labels), len(labels) - 1, "Excerpts by wave")]
+        _group_header(table, groups, labels)
+
+        def add(label: str, rows: list[dict], bold: bool, indent: int = 0) -> None:
+            cells = table.add_row().cells
+            _cell_text(cells[0], label, bold=bold, indent=indent)
+            te, tp, td = counts(rows)
+            values = [te, tp, td]
+            values += [counts([r for r in rows if r.get("ics") == v])[0] for _, v in self.ics_columns]
+            values += [counts([r for r in rows if r.get("wave") == v])[0] for _, v in self.wave_columns]
+            for i, value in enumerate(values):
+                _cell_text(cells[1 + i], str(value) if value or i == 0 else "–", align="right", bold=bold and i == 0)
+
+        for theme, depth in themes:
+            ids = self.subtree(theme["id"]) if depth == 1 else {theme["id"]}
+            add(typeset(theme["name"]), [r for r in rq_rows if r["code_id"] in ids], bold=depth == 1, indent=depth - 1)
+        add(f"All {rq} evidence", rq_rows, bold=True)
+        _fit_widths(table, labels, first_min=2.6)
+        self.table_note(
+            "Excerpts coded to each theme (a theme's row includes its sub-themes); participants and documents they "
+            "come from. ICS and wave columns add up to Excerpts; the last row counts each excerpt once."
+        )
 
     def theme(self, theme: dict, depth: int, rows: list[dict]) -> None:
         doc = self.doc
-        doc.add_heading(_short(theme["name"]), level=min(depth + 1, 3))
+        doc.add_heading(typeset(theme["name"]), level=min(depth + 1, 3))
         if theme.get("description"):
-            doc.add_paragraph(theme["description"])
+            doc.add_paragraph(typeset(theme["description"]))
         e, p, d = counts(rows)
         if not rows:
             doc.add_paragraph("No excerpts are coded to this theme within the filters of this report.", style="Note")
             return
-        where = sorted({r.get("ics") for r in rows if r.get("ics")})
+        where = [label for label, value in self.ics_columns if any(r.get("ics") == value for r in rows)]
         waves = sorted({r.get("wave") for r in rows if r.get("wave") is not None})
         accepted = len({r["excerpt_id"] for r in rows if r.get("status") == "accepted"})
+        reviewed = f" ({accepted} accepted by a researcher)" if accepted and self.filters.status != "accepted" else ""
         doc.add_paragraph(
-            f"Evidence: {spread(e, p, d)} ({accepted} accepted); {', '.join(where) or 'no ICS'}; "
+            f"Evidence: {spread(e, p, d)}{reviewed}; {', '.join(where) or 'no ICS'}; "
             f"wave{'s' if len(waves) != 1 else ''} {', '.join(map(str, waves)) or '–'}.",
             style="Note",
         )
-        for row in choose_quotes(rows):
-            doc.add_paragraph(f"“{trim_quote(row['text'], row.get('_offsets') or [])}”", style="Quote")
+        chosen = self.selection.quotes.get(theme["id"], [])
+        for row in chosen:
+            doc.add_paragraph(f"“{row['_quote']}”", style="Quote")
             note = attribution(row)
-            if row.get("status") != "accepted":
-                note += " (suggested coding, not yet reviewed)"
+            if self.label_unreviewed and row.get("status") != "accepted":
+                note += " · not yet reviewed"
             doc.add_paragraph(f"— {note}", style="Quote Attribution")
             self.summary.quotes += 1
         withheld = [r for r in per_excerpt(rows) if not common.is_quotable(r)]
+        if not chosen and len(withheld) < e:
+            doc.add_paragraph("No quotation: none of this theme's excerpts meets the rules in “How quotations are "
+                              "chosen”, or each is already quoted under another theme.", style="Note")
         if withheld:
             people = len({r.get("participant_id") for r in withheld})
             doc.add_paragraph(
@@ -624,37 +688,35 @@ class Report:
                 f"{'are' if len(withheld) != 1 else 'is'} counted above but not quoted.",
                 style="Note",
             )
-            self.summary.withheld += len(withheld)
 
     def framework(self, rq: str, themes: list[tuple[dict, int]], rq_rows: list[dict]) -> None:
         doc = self.doc
         doc.add_heading(f"Framework matrix: {rq}", level=2)
         doc.add_paragraph(
-            "Who contributed evidence to each theme, by ICS (columns) and wave (lines in each cell): "
-            "excerpts, then the participants and documents they come from.",
+            "Who contributed evidence to each theme, by ICS (columns) and wave (one line per wave in each cell).",
             style="Note",
         )
-        self.caption(f"{rq}: framework matrix — theme × ICS, by wave")
-        table = doc.add_table(rows=1, cols=1 + len(self.ics))
-        table.style = doc.styles["Light Grid Accent 1"]
-        _header(table, ["Theme"] + list(self.ics))
+        self.caption(f"{rq}: framework matrix – theme × ICS, by wave")
+        table = doc.add_table(rows=1, cols=1 + len(self.ics_columns))
+        _header(table, ["Theme"] + [label for label, _ in self.ics_columns])
         for theme, depth in themes:
             rows = [r for r in rq_rows if r["code_id"] == theme["id"]]
             cells = table.add_row().cells
-            _cell_text(cells[0], _short(theme["name"]), bold=True)
-            for i, ics in enumerate(self.ics):
+            _cell_text(cells[0], typeset(theme["name"]), bold=True)
+            for i, (_, ics) in enumerate(self.ics_columns):
                 lines = []
-                for wave in self.waves:
+                for label, wave in self.wave_columns:
                     here = [r for r in rows if r.get("ics") == ics and r.get("wave") == wave]
                     if not here:
                         continue
                     people = sorted({r["participant_id"] for r in here if r.get("participant_id")})
                     docs = len({r["source_id"] for r in here if not r.get("participant_id")})
-                    who = ", ".join(people) + (("; " if people else "") + f"{docs} doc{'s' if docs != 1 else ''}" if docs else "")
-                    n = len({r["excerpt_id"] for r in here})
-                    lines.append(f"W{wave}: {n} — {who}")
+                    who = people + ([plural(docs, "doc")] if docs else [])
+                    lines.append(f"{label}: {len({r['excerpt_id'] for r in here})} – {', '.join(who)}")
                 _cell_lines(cells[1 + i], lines or ["–"])
-        _widths(table, [Cm(4.6)] + [Cm(12.0 / max(len(self.ics), 1))] * len(self.ics))
+        _widths(table, [Cm(4.2)] + [Cm(12.4 / max(len(self.ics_columns), 1))] * len(self.ics_columns))
+        self.table_note("“W2: 5 – P03, P07, 1 doc”: in wave 2, 5 excerpts coded to the theme, from participants P03 "
+                        "and P07 and one document.")
 
     def appendix_sources(self) -> None:
         doc = self.doc
@@ -724,7 +786,9 @@ class Report:
         people = len({r["participant_id"] for r in self.rows if not common.is_quotable(r) and r.get("participant_id")})
         doc.add_paragraph(
             f"In this report, {withheld} coded excerpt{'s' if withheld != 1 else ''} from {people} "
-            f"participant{'s' if people != 1 else ''} {'were' if withheld != 1 else 'was'} counted but withheld from quotation.",
+            f"participant{'s' if people != 1 else ''} {'were' if withheld != 1 else 'was'} counted but withheld from "
+            "quotation (each excerpt once, however many themes it is coded to; the notes under the themes count it "
+            "once per theme).",
         )
 
     def appendix_agreement(self) -> None:
@@ -829,18 +893,58 @@ class Report:
             "(2024 = wave 1, 2025 = wave 2, 2026 = wave 3). These are aggregate figures and no participant is identifiable."
         )
         self.caption("Routine indicators: first and latest values")
-        table = doc.add_table(rows=1, cols=6)
-        table.style = doc.styles["Light List Accent 1"]
-        _header(table, ["Indicator", "ICS", "Collaborative", "First", "Latest", "Change"])
+        table = doc.add_table(rows=1, cols=7)
+        _header(table, ["Indicator", "Unit", "ICS", "Collaborative", "First", "Latest", "Change"])
         for r in self.indicators:
+            name, unit = indicator_label(r["indicator"], r.get("unit"))
             cells = table.add_row().cells
-            _cell_text(cells[0], r["indicator"] + (f" ({r['unit']})" if r.get("unit") else ""))
-            _cell_text(cells[1], r["ics"] or "–")
-            _cell_text(cells[2], r["collaborative"] or "–")
-            _cell_text(cells[3], f"{format_number(r['first'], r['decimals'])} ({r['first_period']})", align="right")
-            _cell_text(cells[4], f"{format_number(r['latest'], r['decimals'])} ({r['latest_period']})", align="right")
-            _cell_text(cells[5], format_change(r["first"], r["latest"], r["decimals"]), align="right")
-        _widths(table, [Cm(3.6), Cm(2.2), Cm(3.4), Cm(2.4), Cm(2.4), Cm(2.6)])
+            _cell_text(cells[0], name)
+            _cell_text(cells[1], unit)
+            _cell_text(cells[2], r["ics"] or "–")
+            _cell_text(cells[3], r["collaborative"] or "–")
+            _cell_lines(cells[4], [format_number(r["first"], r["decimals"]), period_label(r["first_period"])], align="right")
+            _cell_lines(cells[5], [format_number(r["latest"], r["decimals"]), period_label(r["latest_period"])], align="right")
+            _cell_text(cells[6], format_change(r["first"], r["latest"], r["decimals"]), align="right")
+        _widths(table, [Cm(3.3), Cm(1.9), Cm(2.1), Cm(3.5), Cm(1.8), Cm(1.8), Cm(2.2)])
+        self.table_note("First and latest value of each indicator in scope, with their periods; the change is "
+                        "latest minus first, and as a percentage of the first.")
+
+
+# Words of an indicator's identifier that name its unit ("agency_spend_gbp_000": £ thousands).
+_UNIT_SUFFIXES = [
+    (("gbp", "000"), "£ thousands"), (("gbp", "k"), "£ thousands"), (("gbp", "m"), "£ millions"), (("gbp",), "£"),
+    (("pct",), "%"), (("percent",), "%"), (("per", "1000"), "per 1,000"), (("days",), "days"), (("weeks",), "weeks"),
+    (("hours",), "hours"), (("minutes",), "minutes"), (("mins",), "minutes"), (("rate",), "rate"),
+]
+_ACRONYMS = {"rtt", "ae", "a&e", "ed", "icb", "ics", "nhs", "gp", "mh", "ld", "oap", "oaps", "los", "mhlda", "vcse",
+             "cqc", "ccg", "mhsds", "ecds", "sus", "ooa", "ctr", "ucr", "itu", "icu", "dtoc"}
+_PHRASES = {"out of area": "out-of-area", "a and e": "A&E", "length of stay": "length of stay"}
+
+
+def indicator_label(name: str, unit: str | None = None) -> tuple[str, str]:
+    """A readable name and unit for an indicator id: ``rtt_52_week_waits`` → ("RTT 52-week
+    waits", "number"); ``agency_spend_gbp_000`` → ("Agency spend", "£ thousands"). An id that
+    is already written as words is kept; a unit given in the data wins over the id's suffix."""
+    text = str(name or "").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", text) or ("_" not in text and "-" not in text):
+        return text, unit or "number"
+    words = [w for w in re.split(r"[_\-]+", text.lower()) if w]
+    found_unit = ""
+    for suffix, label in _UNIT_SUFFIXES:
+        if len(words) > len(suffix) and tuple(words[-len(suffix):]) == suffix:
+            words, found_unit = words[: -len(suffix)], label
+            break
+    out = " ".join("A&E" if w == "ae" else w.upper() if w in _ACRONYMS else w for w in words)
+    out = re.sub(r"\b(\d+) (week|day|hour|month|year|minute)\b", r"\1-\2", out)
+    for phrase, replacement in _PHRASES.items():
+        out = out.replace(phrase, replacement)
+    return out[:1].upper() + out[1:], unit or found_unit or "number"
+
+
+def period_label(period: str | None) -> str:
+    """``2024Q1`` → ``2024 Q1`` (a quarter reads better with a space); others as they are."""
+    text = str(period or "")
+    return re.sub(r"^(\d{4})Q([1-4])$", r"\1 Q\2", text) or "–"
 
 
 INDICATORS_TITLE = "Appendix D. Routine indicators"
@@ -1005,9 +1109,11 @@ def _field(paragraph, instruction: str, placeholder: str, size: float | None = N
     run_with(end)
 
 
-def _cell_text(cell, text: str, bold: bool = False, align: str | None = None) -> None:
+def _cell_text(cell, text: str, bold: bool = False, align: str | None = None, indent: int = 0) -> None:
     paragraph = cell.paragraphs[0]
     paragraph.style = "Table Text"
+    if indent:
+        paragraph.paragraph_format.left_indent = Cm(0.35 * indent)
     run = paragraph.add_run(text)
     if bold:
         run.bold = True
@@ -1017,11 +1123,13 @@ def _cell_text(cell, text: str, bold: bool = False, align: str | None = None) ->
         paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
 
 
-def _cell_lines(cell, lines: list[str]) -> None:
-    _cell_text(cell, lines[0])
+def _cell_lines(cell, lines: list[str], align: str | None = None) -> None:
+    _cell_text(cell, lines[0], align=align)
     for line in lines[1:]:
         paragraph = cell.add_paragraph(line, style="Table Text")
         paragraph.paragraph_format.space_before = Pt(2)
+        if align == "right":
+            paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
 
 
 def _header(table, labels: list[str]) -> None:
@@ -1086,6 +1194,222 @@ def _widths(table, widths) -> None:
     grid = table._tbl.tblGrid
     for col, width in zip(grid.findall(qn("w:gridCol")), widths):
         col.set(qn("w:w"), str(int(width.twips)))
+
+
+# --- contents, table style and widths ---------------------------------------------------
+
+TABLE_STYLE = "Report Table"
+RULE = "7F9DB9"  # the table's horizontal rules
+HEADER_FILL = "005EB8"
+TEXT_WIDTH_CM = 16.6
+
+
+def _bookmark(paragraph, name: str, number: int) -> None:
+    """Wrap the heading's text in a bookmark the contents link to."""
+    start = OxmlElement("w:bookmarkStart")
+    start.set(qn("w:id"), str(number))
+    start.set(qn("w:name"), name)
+    end = OxmlElement("w:bookmarkEnd")
+    end.set(qn("w:id"), str(number))
+    p = paragraph._p
+    ppr = p.find(qn("w:pPr"))
+    if ppr is not None:
+        ppr.addnext(start)
+    else:
+        p.insert(0, start)
+    p.append(end)
+
+
+def _fld_run(kind: str):
+    run = OxmlElement("w:r")
+    char = OxmlElement("w:fldChar")
+    char.set(qn("w:fldCharType"), kind)
+    run.append(char)
+    return run
+
+
+def _instr_run(instruction: str):
+    run = OxmlElement("w:r")
+    instr = OxmlElement("w:instrText")
+    instr.set(qn("xml:space"), "preserve")
+    instr.text = f" {instruction} "
+    run.append(instr)
+    return run
+
+
+def _text_run(text: str):
+    run = OxmlElement("w:r")
+    t = OxmlElement("w:t")
+    t.set(qn("xml:space"), "preserve")
+    t.text = text
+    run.append(t)
+    return run, t
+
+
+def _toc_entry(paragraph, title: str, bookmark: str):
+    """A contents line: a link to ``bookmark`` with the title, a tab and a PAGEREF field;
+    returns the w:t that holds the page number (empty until it is known)."""
+    link = OxmlElement("w:hyperlink")
+    link.set(qn("w:anchor"), bookmark)
+    link.set(qn("w:history"), "1")
+    link.append(_text_run(title)[0])
+    tab = OxmlElement("w:r")
+    tab.append(OxmlElement("w:tab"))
+    link.append(tab)
+    link.append(_fld_run("begin"))
+    link.append(_instr_run(f"PAGEREF {bookmark} \\h"))
+    link.append(_fld_run("separate"))
+    number_run, number = _text_run("")
+    link.append(number_run)
+    link.append(_fld_run("end"))
+    paragraph._p.append(link)
+    return number
+
+
+def _field_start(paragraph, instruction: str) -> None:
+    """Open a field (begin, instruction, separate) at the start of ``paragraph``."""
+    p = paragraph._p
+    ppr = p.find(qn("w:pPr"))
+    at = 1 if ppr is not None else 0
+    for offset, run in enumerate((_fld_run("begin"), _instr_run(instruction), _fld_run("separate"))):
+        p.insert(at + offset, run)
+
+
+def _field_end(paragraph) -> None:
+    paragraph._p.append(_fld_run("end"))
+
+
+def _border(tag: str, val: str = "single", size: int = 4, colour: str = RULE):
+    edge = OxmlElement(f"w:{tag}")
+    edge.set(qn("w:val"), val)
+    if val != "nil":
+        edge.set(qn("w:sz"), str(size))
+        edge.set(qn("w:space"), "0")
+        edge.set(qn("w:color"), colour)
+    return edge
+
+
+def _table_borders():
+    """Single rules: a heavier one above and below the table, thin ones between rows, no
+    verticals (a clean table in Word and LibreOffice alike)."""
+    borders = OxmlElement("w:tblBorders")
+    for tag, val, size, colour in (("top", "single", 8, HEADER_FILL), ("left", "nil", 0, ""),
+                                   ("bottom", "single", 8, HEADER_FILL), ("right", "nil", 0, ""),
+                                   ("insideH", "single", 4, RULE), ("insideV", "nil", 0, "")):
+        borders.append(_border(tag, val, size, colour))
+    return borders
+
+
+def _report_table_style(styles):
+    """The report's own table style (so a table can be restyled in Word in one place)."""
+    try:
+        return styles[TABLE_STYLE]
+    except KeyError:
+        pass
+    style = styles.add_style(TABLE_STYLE, WD_STYLE_TYPE.TABLE)
+    style.base_style = styles["Normal Table"]
+    tbl_pr = style.element.find(qn("w:tblPr"))
+    if tbl_pr is None:
+        tbl_pr = OxmlElement("w:tblPr")
+        style.element.append(tbl_pr)
+    tbl_pr.append(_table_borders())
+    return style
+
+
+def _set_table_borders(table) -> None:
+    tbl_pr = table._tbl.tblPr
+    for old in tbl_pr.findall(qn("w:tblBorders")):
+        tbl_pr.remove(old)
+    # w:tblBorders comes after tblStyle … tblInd and before shd/tblLayout/tblCellMar/tblLook
+    successor = next((tbl_pr.find(qn(t)) for t in ("w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook", "w:tblCaption")
+                      if tbl_pr.find(qn(t)) is not None), None)
+    borders = _table_borders()
+    if successor is not None:
+        successor.addprevious(borders)
+    else:
+        tbl_pr.append(borders)
+
+
+def _shade(cell, fill: str) -> None:
+    tc_pr = cell._tc.get_or_add_tcPr()
+    for old in tc_pr.findall(qn("w:shd")):
+        tc_pr.remove(old)
+    shd = OxmlElement("w:shd")
+    shd.set(qn("w:val"), "clear")
+    shd.set(qn("w:color"), "auto")
+    shd.set(qn("w:fill"), fill)
+    # w:shd sits after tcW/gridSpan/vMerge/tcBorders and before noWrap/tcMar/vAlign
+    successor = next((tc_pr.find(qn(t)) for t in ("w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText", "w:vAlign",
+                                                  "w:hideMark") if tc_pr.find(qn(t)) is not None), None)
+    if successor is not None:
+        successor.addprevious(shd)
+    else:
+        tc_pr.append(shd)
+
+
+def _is_header_row(row) -> bool:
+    tr_pr = row._tr.trPr
+    return tr_pr is not None and tr_pr.find(qn("w:tblHeader")) is not None
+
+
+def _style_table(table, style) -> None:
+    """The report table style, single rules, and a shaded header (direct formatting too,
+    because LibreOffice does not apply every part of a Word table style)."""
+    table.style = style
+    _set_table_borders(table)
+    for row in table.rows:
+        if not _is_header_row(row):
+            continue
+        for cell in row.cells:
+            _shade(cell, HEADER_FILL)
+            for paragraph in cell.paragraphs:
+                for run in paragraph.runs:
+                    run.font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
+                    run.bold = True
+
+
+def _group_header(table, groups: list[tuple[int, int, str]], labels: list[str]) -> None:
+    """Two header rows: group labels over merged cells, then the column labels."""
+    _look(table, first_row=True, first_column=False)
+    top, bottom = table.rows[0].cells, table.rows[1].cells
+    for first, last, label in groups:
+        if last < first:
+            continue
+        cell = top[first].merge(top[last]) if last > first else top[first]
+        _cell_text(cell, label, bold=True, align="center")
+    for cell, label in zip(bottom, labels):
+        _cell_text(cell, label, bold=True, align=None if cell is bottom[0] else "right")
+    for row in table.rows[:2]:
+        tr_pr = row._tr.get_or_add_trPr()
+        repeat = OxmlElement("w:tblHeader")
+        repeat.set(qn("w:val"), "true")
+        tr_pr.append(repeat)
+
+
+_NARROW, _WIDE = set("fijlrtI.,:;'()[]|!1"), set("mwMWOQDGH%")
+
+
+def _word_em(word: str) -> float:
+    """Rough width of ``word`` in ems, in a bold humanist sans such as Calibri."""
+    return sum(0.3 if c in _NARROW else 0.82 if c in _WIDE else 0.62 if c.isupper() or c.isdigit() else 0.52
+               for c in word)
+
+
+def _label_width_cm(text: str, size_pt: float = 8.5) -> float:
+    """Room for the longest word of ``text`` in bold at ``size_pt``, plus cell padding."""
+    longest = max((_word_em(w) for w in str(text).split()), default=1.0)
+    return longest * size_pt * 0.03528 + 0.3
+
+
+def _fit_widths(table, labels: list[str], first_min: float = 3.0) -> None:
+    """Each number column as wide as its label's longest word (so no word breaks), the
+    first column the rest of the text width."""
+    widths = [max(_label_width_cm(label), 0.9) for label in labels[1:]]
+    first = max(first_min, TEXT_WIDTH_CM - sum(widths))
+    if first + sum(widths) > TEXT_WIDTH_CM:  # too many columns: shrink the number columns alike
+        scale = (TEXT_WIDTH_CM - first) / sum(widths)
+        widths = [w * scale for w in widths]
+    _widths(table, [Cm(first)] + [Cm(w) for w in widths])
 
 
 __all__ = ["export_docx", "ReportSummary", "choose_quotes", "trim_quote", "attribution", "cohen_kappa", "CasestudyError"]
