@@ -88,6 +88,8 @@ def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, 
         report = ingest_lib.ingest_jobs(db, jobs, actor=coder, skip_bad=skip_bad, progress=lambda job: bar.update(1))
     for path, problem in report.skipped:
         click.echo(f"Skipped {path}: {problem}", err=True)
+    for note in report.notes:
+        click.echo(f"Note: {note}", err=True)
     click.echo(report.summary())
 
 

@@ -52,6 +52,7 @@ class Report:
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     consent_files: list[str] = field(default_factory=list)
     excerpts: int = 0
     indicator_rows: int = 0
@@ -211,6 +212,8 @@ class Ingestor:
 
     def __init__(self, db: sqlite_utils.Database, actor: str = "casestudy"):
         self.db = db
+        self._names_cache: list[tuple[str, str]] | None = None
+        self.notes: list[str] = []  # what ingest inferred and the user should know
         self.actor = actor
         self._pseudonymise: pseudonyms.Pseudonymiser | None = None
 
@@ -235,6 +238,7 @@ class Ingestor:
                 report.skipped.append((str(job.path), self.safe_message(error.problem)))
             if progress:
                 progress(job)
+        report.notes.extend(self.safe_message(note) for note in self.notes)
         return report
 
     def safe_message(self, problem: str) -> str:
@@ -362,11 +366,13 @@ class Ingestor:
         unknown = [label for label, owner in labels.items() if owner is None]
         named = any(owner == pid for owner in labels.values())
         has_interviewer = any(t.is_interviewer for t in parsed.excerpts)
-        if named and len(unknown) == 1 and not has_interviewer and not others:
-            for turn in parsed.excerpts:
-                if turn.speaker == unknown[0]:
-                    turn.is_interviewer = True
-            parsed.speakers = [s for s in parsed.speakers if s != unknown[0]]
+        if not named and not has_interviewer and not others and len(unknown) == 2:
+            # two voices, neither labelled: the one who asks the questions interviews
+            interviewer = readers.likely_interviewer(parsed.excerpts, unknown)
+            self._mark_interviewer(parsed, interviewer)
+            self.notes.append(f"{job.path.name}: {interviewer!r} taken as the interviewer (asks the questions)")
+        elif named and len(unknown) == 1 and not has_interviewer and not others:
+            self._mark_interviewer(parsed, unknown[0])
         elif others or len(unknown) > 1 or (named and unknown):
             speaker = (others or unknown)[0]
             raise CasestudyError(
@@ -376,11 +382,33 @@ class Ingestor:
         job.meta["participant_id"] = pid
         return pid
 
+    @staticmethod
+    def _mark_interviewer(parsed: readers.ParsedFile, speaker: str) -> None:
+        for turn in parsed.excerpts:
+            if turn.speaker == speaker:
+                turn.is_interviewer = True
+        parsed.speakers = [s for s in parsed.speakers if s != speaker]
+
     def _participant_for_label(self, label: str) -> str | None:
+        """The participant a speaker label names: their ID, or their register name as a call
+        tool shows it ("Daniel Achterberg (Guest)", "ACHTERBERG, Daniel (CASTLEBY NHS TRUST)")."""
         row = self.db.execute(
             "SELECT id FROM participants WHERE lower(id) = lower(?) OR lower(name) = lower(?)", [label, label]
         ).fetchone()
-        return row[0] if row else None
+        if row:
+            return row[0]
+        key = readers.name_key(label)
+        if len(key) < 2:
+            return None
+        matches = [pid for pid, name in self._register_names() if readers.name_key(name) == key]
+        return matches[0] if len(matches) == 1 else None
+
+    def _register_names(self) -> list[tuple[str, str]]:
+        if self._names_cache is None:
+            self._names_cache = [
+                (r[0], r[1]) for r in self.db.execute("SELECT id, name FROM participants WHERE name IS NOT NULL")
+            ]
+        return self._names_cache
 
     @staticmethod
     def _turn_row(turn: readers.Excerpt, pid: str) -> dict:

@@ -96,6 +96,7 @@ class Block:
     is_heading: bool = False
     level: int = 0
     open_end: bool = False  # a PDF paragraph whose last line runs to the right margin (cut by a page break?)
+    cells: tuple[str, ...] = ()  # a .docx table row's cells (text is them joined by " | ")
 
 
 def _open_docx(path: Path):
@@ -138,7 +139,7 @@ def read_docx_blocks(path: Path) -> tuple[list[Block], str | None]:
                     if value and (not cells or cells[-1] != value):
                         cells.append(value)
                 if cells:
-                    blocks.append(Block(" | ".join(cells)))
+                    blocks.append(Block(" | ".join(cells), cells=tuple(cells)))
             continue
         text = item.text.strip()
         if not text:
@@ -783,7 +784,8 @@ def _normalise_time(value: str | None) -> str | None:
     if len(parts) == 2:
         parts = ["0"] + parts
     hours, minutes, seconds = parts
-    return f"{int(hours):02d}:{int(minutes):02d}:{seconds.zfill(2) if '.' not in seconds else seconds.zfill(6)}"
+    whole, dot, fraction = seconds.partition(".")
+    return f"{int(hours):02d}:{int(minutes):02d}:{int(whole):02d}{dot}{fraction}"
 
 
 _CUE_TIMING = re.compile(
@@ -818,7 +820,7 @@ def parse_vtt(text: str, path: Path) -> list[Excerpt]:
 
 def _add_cue(turns: list[Excerpt], payload: str, start: str, end: str) -> None:
     voice = _VOICE.search(payload)
-    speaker = voice.group(1).strip() if voice else None
+    speaker = speaker_label(voice.group(1).strip()) if voice else None
     words = _TAG.sub("", payload).strip()
     if speaker is None:
         match = _TURN.match(words)
@@ -847,6 +849,100 @@ def _vtt_time(value: str) -> str:
     return value if value.count(":") == 2 else f"00:{value}"
 
 
+
+_TABLE_HEADER_WORDS = {"speaker", "name", "time", "timestamp", "transcript", "text", "words", "dialogue", "utterance"}
+
+
+def table_row_turn(cells: tuple[str, ...]) -> str | None:
+    """A transcript table row as a turn line: ``Speaker | 00:01:02 | words`` ->
+    ``[00:01:02] Speaker: words``. A header row gives None; a row without a speaker cell
+    gives its words (they continue the turn above)."""
+    if all(c.lower().strip(" :") in _TABLE_HEADER_WORDS for c in cells):
+        return None
+    time = next((c for c in cells if _TIMESTAMP_ONLY.match(c)), None)
+    rest = [c for c in cells if c is not time]
+    label = next((c for c in rest[:-1] if _speaker_cell(c)), None) if len(rest) > 1 else None
+    words = " ".join(c for c in rest if c is not label and c.strip())
+    if label is None:
+        return words
+    return f"{'[' + time.strip('[]() ') + '] ' if time else ''}{label.rstrip(':').strip()}: {words}"
+
+
+def _speaker_cell(cell: str) -> bool:
+    text = cell.rstrip(":").strip()
+    return 0 < len(text) <= 60 and not text.endswith((".", "?", "!")) and _plausible_label(speaker_label(text))
+
+
+# Timed transcripts where each cue is a timing line, then the speaker's name, then the words
+# (Teams' older .docx download and several transcription services):
+#   00:00:03.120 --> 00:00:07.890      or   0:0:3.120 --> 0:0:7.890
+#   Lindqvist, Sara
+#   Thanks for making the time today.
+_LOOSE_TS = r"\d{1,2}(?::\d{1,2}){1,2}(?:[.,]\d+)?"
+_LOOSE_TIMING = re.compile(rf"^\s*(?P<start>{_LOOSE_TS})\s*-->\s*(?P<end>{_LOOSE_TS})\s*$")
+
+
+def _cue_layout(lines: list[str]) -> bool:
+    return sum(1 for line in lines if _LOOSE_TIMING.match(line)) >= 3
+
+
+def parse_cue_lines(lines: list[str], path: Path) -> list[Excerpt]:
+    """Turns from timing line / speaker line / words cues (see ``_LOOSE_TIMING``)."""
+    turns: list[Excerpt] = []
+    index = 0
+    while index < len(lines):
+        timing = _LOOSE_TIMING.match(lines[index])
+        index += 1
+        if not timing:
+            continue
+        payload = []
+        while index < len(lines) and lines[index].strip() and not _LOOSE_TIMING.match(lines[index]):
+            payload.append(lines[index].strip())
+            index += 1
+        if len(payload) >= 2 and _speaker_cell(payload[0]):
+            text = f"<v {payload[0]}>{' '.join(payload[1:])}"
+        else:
+            text = " ".join(payload)
+        _add_cue(turns, text, _normalise_time(timing.group("start")), _normalise_time(timing.group("end")))
+    return _number_turns(turns, path)
+
+
+_LABEL_TAGS = re.compile(r"\s*\((?:guest|external|unverified|organi[sz]er|host|co-host|he/him|she/her|they/them)\)\s*", re.I)
+
+
+def speaker_label(label: str) -> str:
+    """A speaker's display name without what video-call tools add: ``Sara Lindqvist (Guest)``
+    -> ``Sara Lindqvist``; ``LINDQVIST, Sara (NHS KELLBRIDGE ICB)`` -> ``Sara Lindqvist``."""
+    text = _LABEL_TAGS.sub(" ", label).strip()
+    text = re.sub(r"\s*\([^)]*\)\s*$", "", text).strip() or text  # a trailing organisation
+    surname_first = re.fullmatch(r"([^\W\d_][\w'’\- ]*?),\s*([^\W\d_][\w'’.\- ]*)", text)
+    if surname_first:
+        surname, first = surname_first.groups()
+        surname = surname.title() if surname.isupper() else surname
+        text = f"{first.strip()} {surname.strip()}"
+    return " ".join(text.split())
+
+
+def name_key(name: str) -> tuple[str, ...]:
+    """The words of a person's name for matching a speaker label to the consent register:
+    folded, lower case, without titles (Dr, Prof, Cllr...)."""
+    words = re.findall(r"[\w'’\-]+", fold(speaker_label(name)).lower())
+    return tuple(w for w in words if w not in _TITLES)
+
+
+def likely_interviewer(turns: list[Excerpt], speakers: list[str]) -> str:
+    """Of the given voices, the one whose turns are most often questions (the first to speak on a tie)."""
+    def share(speaker: str) -> float:
+        own = [t for t in turns if t.speaker == speaker]
+        return sum("?" in t.text for t in own) / max(len(own), 1)
+
+    order = {s: i for i, s in reversed(list(enumerate(t.speaker for t in turns)))}
+    return max(speakers, key=lambda s: (share(s), -order.get(s, 0)))
+
+
+_TITLES = {"dr", "prof", "professor", "mr", "mrs", "ms", "miss", "mx", "cllr", "sir", "dame", "rev", "revd"}
+
+
 def read_transcript(path: Path, known_labels: set[str] = frozenset()) -> ParsedFile:
     """An interview transcript as speaker turns."""
     suffix = path.suffix.lower()
@@ -858,13 +954,20 @@ def read_transcript(path: Path, known_labels: set[str] = frozenset()) -> ParsedF
         lines = text.split("\n")
         if suffix == ".md":
             lines = ["" if re.match(r"^\s*#", l) else strip_markdown(l) for l in lines]
-        turns = parse_turn_lines(lines, known_labels, path)
+        turns = parse_cue_lines(lines, path) if _cue_layout(lines) else parse_turn_lines(lines, known_labels, path)
         title = None
     elif suffix == ".docx":
         blocks, title = read_docx_blocks(path)
-        # a soft line break (Shift+Enter) inside a paragraph is a line of its own
-        lines = [line for b in blocks if not b.is_heading for line in b.text.split("\n")]
-        turns = parse_turn_lines(lines, known_labels, path)
+        # a soft line break (Shift+Enter) inside a paragraph is a line of its own; a table row
+        # "speaker | (time) | words" is a turn
+        lines = [
+            line
+            for b in blocks
+            if not b.is_heading
+            for line in ([table_row_turn(b.cells)] if b.cells else b.text.split("\n"))
+            if line is not None
+        ]
+        turns = parse_cue_lines(lines, path) if _cue_layout(lines) else parse_turn_lines(lines, known_labels, path)
     else:
         raise CasestudyError(f"unsupported format {suffix or '(none)'} for a transcript (use .docx, .txt, .md or .vtt)", path)
     if any(t.speaker is None for t in turns):
