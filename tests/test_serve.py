@@ -449,7 +449,7 @@ def wait_for(url, auth=None, timeout=120.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            return httpx.get(url, auth=auth, timeout=5)
+            return httpx.get(url, auth=auth, timeout=60)
         except httpx.TransportError:
             time.sleep(0.2)
     raise AssertionError(f"server did not start at {url}")
@@ -482,9 +482,9 @@ def test_serves_on_any_host_with_a_password_and_only_to_it(served_study):
         first = wait_for(f"http://127.0.0.1:{port}/")
         assert first.status_code == 401  # nothing without the password: pages, JSON, SQL, search
         for path in ("/study/evidence.json", "/study.json?sql=select+*+from+excerpts", "/study/excerpts?_search=board"):
-            assert httpx.get(f"http://127.0.0.1:{port}{path}").status_code == 401
-        assert httpx.get(f"http://127.0.0.1:{port}/", auth=("team", "wrong")).status_code == 401
-        ok = httpx.get(f"http://127.0.0.1:{port}/study/evidence.json", auth=("team", "open sesame"))
+            assert httpx.get(f"http://127.0.0.1:{port}{path}", timeout=60).status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/", auth=("team", "wrong"), timeout=60).status_code == 401
+        ok = httpx.get(f"http://127.0.0.1:{port}/study/evidence.json", auth=("team", "open sesame"), timeout=60)
         assert ok.status_code == 200 and ok.json()["filtered_table_rows_count"] > 0
     finally:
         stop(process)
@@ -514,7 +514,7 @@ def test_serves_https_with_a_certificate_and_keeps_the_hash_out_of_every_page(se
         deadline = time.time() + 120
         while True:
             try:
-                first = httpx.get(base + "/", verify=False, timeout=5)
+                first = httpx.get(base + "/", verify=False, timeout=60)
                 break
             except httpx.TransportError:
                 if time.time() > deadline:
@@ -526,9 +526,9 @@ def test_serves_https_with_a_certificate_and_keeps_the_hash_out_of_every_page(se
         secret = hashed.split("$")[-1]
         for path in ("/", "/-/metadata.json", "/-/plugins.json", "/-/settings.json", "/-/config.json",
                      "/-/actor.json", "/study", "/study/evidence.json", "/-/versions.json"):
-            response = httpx.get(base + path, auth=auth, verify=False, timeout=10)
+            response = httpx.get(base + path, auth=auth, verify=False, timeout=60)
             assert secret not in response.text and hashed not in response.text, path
-        assert httpx.get(base + "/study/evidence.json", auth=auth, verify=False).status_code == 200
+        assert httpx.get(base + "/study/evidence.json", auth=auth, verify=False, timeout=60).status_code == 200
     finally:
         stop(process)
 
