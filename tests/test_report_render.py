@@ -110,3 +110,17 @@ def test_rendered_quotes_hold_no_table_text_and_no_refused_words(rendered):
     assert _flat(quotes[0])[:40] in text  # quotes are there to be read
     assert P12_CANARY not in text and "knock on doors" not in text
     assert "Excerpts by ICS" in text and "National" in text and "How quotations are chosen" in text
+
+
+def test_narrow_columns_break_no_word(rendered):
+    """Column labels and indicator names are set whole (a word split over two lines would
+    come out of the PDF as two pieces)."""
+    _, pages, _, _, _ = rendered
+    rq1 = next(page for page in pages if "RQ1: themes by ICS and wave" in page)
+    for label in ("Excerpts", "Participants", "Documents", "Ashmoor", "Kellbridge", "Saltmarsh", "National"):
+        assert re.search(rf"\b{label}\b", rq1), label
+    indicators = next(page for page in pages if "Routine indicators: first and latest values" in page)
+    for name in ("Agency spend", "Average length of stay", "Out-of-area placements", "RTT 52-week waits", "£ thousands"):
+        assert name in _flat(indicators), name
+    assert "_" not in indicators
+
