@@ -458,14 +458,15 @@ def write_study(items: list[dict], folder: Path, conventions: str = "plain") -> 
 # --- running the CLI --------------------------------------------------------------------
 
 
+EXPORT = "codings.csv"
 STEPS = (("init", ["init"]), ("study", ["study", "import", "study.yaml"]), ("ingest", ["ingest", ".", "--skip-bad"]),
-         ("code", ["code"]))
+         ("code", ["code"]), ("export", ["export", "csv", EXPORT, "--status", "all"]))
 
 
-def run_cli(folder: Path, db: Path, in_process: bool = False, until: str = "code") -> dict[str, float]:
-    """init, study import, ingest, code (or the steps up to ``until``), as a user would
-    type them in the study folder; seconds per step. A failing step raises RuntimeError
-    with the command's output."""
+def run_cli(folder: Path, db: Path, in_process: bool = False, until: str = "export") -> dict[str, float]:
+    """init, study import, ingest, code, export csv (or the steps up to ``until``), as a
+    user would type them in the study folder; seconds per step. A failing step raises
+    RuntimeError with the command's output."""
     names = [name for name, _ in STEPS]
     steps = STEPS[:names.index(until) + 1]
     timings = {}
@@ -648,6 +649,24 @@ def find_items(study: Study, db: Path, skipped: dict[str, str] | None = None) ->
     return found, checks
 
 
+def export_check(found: list[Found], csv_path: Path) -> tuple[int, list[str]]:
+    """(rows, mismatches): the RQs the CSV export (what another tool or a reviewer would
+    score from) gives each item's excerpt(s) against those read from the database."""
+    by_excerpt: dict[int, set] = {}
+    rows = 0
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+        for row in csv.DictReader(handle):
+            rows += 1
+            if row.get("status") != "rejected":
+                by_excerpt.setdefault(int(row["excerpt_id"]), set()).add(row["rq"])
+    mismatches = []
+    for f in found:
+        exported = set().union(*(by_excerpt.get(i, set()) for i in f.excerpt_ids)) if f.excerpt_ids else set()
+        if exported != f.predicted:
+            mismatches.append(f"{f.placed.item['id']}: database {sorted(f.predicted)}, CSV export {sorted(exported)}")
+    return rows, mismatches
+
+
 def _short(text: str, width: int = 70) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[:width - 1] + "…"
@@ -749,6 +768,7 @@ def evaluate(set_path: Path = HELDOUT, limit: int | None = None, workdir: Path |
         skipped = skipped_files(timings.get("ingest_output", ""))
         found, checks = find_items(study, db, skipped)
         checks["skipped_files"] = skipped
+        checks["export_rows"], checks["export_mismatches"] = export_check(found, folder / EXPORT)
         timings["evaluate"] = time.perf_counter() - started
         result = _result(set_path, study, found, checks, timings, db)
         result["conventions"] = conventions
@@ -861,6 +881,10 @@ def report(result: dict) -> str:
                  f"interviewer turn; {c['interviewer_turns']} interviewer turns stored, {len(c['interviewer_coded'])} coded")
     lines += [f"  INGEST question {q}" for q in c["question_errors"]]
     lines += [f"  CODED interviewer turn {q}" for q in c["interviewer_coded"]]
+    if "export_rows" in c:
+        lines.append(f"CSV export: {c['export_rows']} codings; {len(c['export_mismatches'])} items whose exported RQs "
+                     "differ from the database")
+        lines += [f"  EXPORT {m}" for m in c["export_mismatches"][:20]]
     lines.append(f"Small talk (participant turns with no RQ): {c['small_talk']} written, "
                  f"{len(c['small_talk_coded'])} coded")
     lines += [f"  {q}" for q in c["small_talk_coded"]]

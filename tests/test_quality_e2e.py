@@ -62,6 +62,12 @@ def test_interviewer_turns_are_stored_as_such_and_never_coded(result):
     assert checks["interviewer_coded"] == []
 
 
+def test_the_csv_export_gives_every_item_the_rqs_of_the_database(result):
+    checks = result["checks"]
+    assert checks["export_rows"] > 0
+    assert checks["export_mismatches"] == []
+
+
 def test_coding_floor_end_to_end(result):
     table = result["all"]
     assert table["macro_f1"] >= MACRO_F1_FLOOR, e2e.report(result)
@@ -73,7 +79,7 @@ def test_coding_floor_end_to_end(result):
 def test_report_names_every_part(result):
     text = e2e.report(result)
     for part in ("Ingest: 38/38", "macro-F1", "RQ6", "Per format:", "pdf", "vtt", "Per kind:", "survey",
-                 "Per coder", "auto:", "suggested RQs per coded excerpt", "Time:"):
+                 "Per coder", "auto:", "suggested RQs per coded excerpt", "CSV export:", "Time:"):
         assert part in text
 
 
