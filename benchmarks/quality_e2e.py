@@ -237,6 +237,13 @@ def _write_otter_txt(path: Path, title: str, turns: list[tuple[str, str, bool]])
     path.write_text("\n".join(out), encoding="utf-8")
 
 
+def _write_unicode_txt(path: Path, title: str, turns: list[tuple[str, str, bool]]) -> None:
+    """Word's 'Save As > Plain Text' with the 'Unicode' encoding: UTF-16 with a byte-order
+    mark and CRLF line ends."""
+    _write_txt_transcript(path, title, turns)
+    path.write_bytes(path.read_text(encoding="utf-8").replace("\n", "\r\n").encode("utf-16"))
+
+
 def _teams_name(name: str, organisation: str, number: int) -> str:
     """How Teams shows an external participant: '(Guest)', or an NHSmail display name."""
     if number % 2:
@@ -356,10 +363,11 @@ def write_study(items: list[dict], folder: Path, conventions: str = "plain") -> 
 
     ``plain``: the conventions the ingest guide lists (.docx ``Interviewer:``/``P03:``
     paragraphs, Teams voices with the register name, ``[hh:mm:ss] Name:`` lines).
-    ``hard``: conventions met in the field that it does not list: Teams voices of external
-    participants marked ``(Guest)`` or shown as NHSmail display names (``SURNAME, First
-    (ORGANISATION)``), .docx transcripts as a speaker | words table, Otter.ai .txt exports
-    (speaker and time on their own line, words wrapped at 72 columns)."""
+    ``hard``: conventions met in the field: Teams voices of external participants marked
+    ``(Guest)`` or shown as NHSmail display names (``SURNAME, First (ORGANISATION)``),
+    .docx transcripts as a speaker | words table, and .txt as Otter.ai exports (speaker and
+    time on their own line, words wrapped at 72 columns) or as Word's 'Unicode' plain text
+    (UTF-16 with a BOM, CRLF)."""
     if conventions not in CONVENTIONS:
         raise ValueError(f"conventions must be one of {CONVENTIONS}")
     folder = Path(folder)
@@ -412,7 +420,10 @@ def write_study(items: list[dict], folder: Path, conventions: str = "plain") -> 
         elif fmt == "vtt":
             _write_vtt(path, turns)
         else:
-            (_write_otter_txt if conventions == "hard" else _write_txt_transcript)(path, title, turns)
+            if conventions == "hard":
+                (_write_otter_txt if number % 2 else _write_unicode_txt)(path, title, turns)
+            else:
+                _write_txt_transcript(path, title, turns)
         study.participants[pid] = {"name": name, "role": role, "format": fmt}
         study.files[fmt] = study.files.get(fmt, 0) + 1
         manifest.append([rel, "transcript", ics, collaborative, "2", f"2026-0{4 + number % 5}-{10 + number % 17}",
@@ -927,8 +938,8 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, help="only the first N items")
     parser.add_argument("--keep", type=Path, help="write the study folder and database here and keep them")
     parser.add_argument("--conventions", choices=CONVENTIONS, default="plain",
-                        help="transcript conventions: plain (those docs/ingest.md lists, the default) or hard "
-                             "(Teams guests and NHSmail names, .docx speaker tables, Otter.ai .txt)")
+                        help="transcript conventions: plain (the default) or hard (Teams guests and NHSmail "
+                             "names, .docx speaker tables, Otter.ai and UTF-16 .txt)")
     parser.add_argument("--in-process", action="store_true", help="run the CLI through click in this process")
     parser.add_argument("--json", type=Path, help="also write the full result as JSON")
     parser.add_argument("--errors", action="store_true", help="list the items coded wrongly (not for the held-out set)")
