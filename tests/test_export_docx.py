@@ -315,3 +315,34 @@ def _review_caption(path: Path) -> str:
         if "Review of automatic suggestions" in paragraph.text:
             return paragraph.text
     raise AssertionError("no review table caption")
+
+
+def test_contents_page_matching_and_layout_switch(export_fixture_db, tmp_path, monkeypatch):
+    from casestudy.export import pagination
+
+    marks = [(0, "About this report", 4), (1, "How to read the counts", 4), (0, "RQ1 Purpose and aims", 6),
+             (1, "Theme A", 6), (2, "A deeper heading", 7), (1, "Theme  B", 7), (0, "Appendix A. Sources", 30)]
+    assert pagination.match_pages(["About this report", "RQ1 Purpose and aims", "Theme A", "Theme B", "Missing", "Appendix A. Sources"],
+                                  marks) == {0: 4, 1: 6, 2: 6, 3: 7, 5: 30}
+    monkeypatch.setenv("CASESTUDY_SOFFICE", "none")
+    assert pagination.soffice() is None
+    monkeypatch.setenv("CASESTUDY_SOFFICE", str(tmp_path / "no-such-soffice"))
+    assert pagination.soffice() is None
+    # --no-page-numbers never starts LibreOffice: the contents wait for Word to number them
+    monkeypatch.setenv("CASESTUDY_SOFFICE", shutil.which("soffice") or "none")
+    out = tmp_path / "r.docx"
+    result = CliRunner().invoke(cli, ["export", "docx", str(out), "--no-page-numbers", "--publish-db", str(export_fixture_db),
+                                      "--db", str(tmp_path / "none.db")])
+    assert result.exit_code == 0, result.output
+    assert " pages, " not in result.output
+    assert '<w:updateFields w:val="true"/>' in zipfile.ZipFile(out).read("word/settings.xml").decode()
+    numbers = [p.text.partition("\t")[2] for p in docx.Document(str(out)).paragraphs if p.style.name == "toc 1"]
+    assert numbers and set(numbers) == {""}
+
+
+def test_typeset_dashes():
+    from casestudy.export.quotes import typeset
+
+    assert typeset("for - its purpose") == "for – its purpose"
+    assert typeset("out-of-area -- again") == "out-of-area – again"
+    assert typeset("a well-known co-op") == "a well-known co-op" and typeset("-3 and - ") == "-3 and - "

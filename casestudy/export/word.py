@@ -525,6 +525,7 @@ class Report:
         self.caption("Research questions and their evidence")
         table = doc.add_table(rows=1, cols=5)
         _header(table, ["RQ", "Question", "Excerpts", "Participants", "Documents"])
+        _align_header(table, 2)
         for rq in self.rqs:
             code = self.by_id.get(rq, {})
             rows = [r for r in self.rows if r["rq"] == rq]
@@ -895,6 +896,7 @@ class Report:
         self.caption("Routine indicators: first and latest values")
         table = doc.add_table(rows=1, cols=7)
         _header(table, ["Indicator", "Unit", "ICS", "Collaborative", "First", "Latest", "Change"])
+        _align_header(table, 4)
         for r in self.indicators:
             name, unit = indicator_label(r["indicator"], r.get("unit"))
             cells = table.add_row().cells
@@ -1142,6 +1144,13 @@ def _header(table, labels: list[str]) -> None:
     repeat = OxmlElement("w:tblHeader")
     repeat.set(qn("w:val"), "true")
     tr_pr.append(repeat)
+
+
+def _align_header(table, first_number_column: int) -> None:
+    """Right-align the header labels over number columns, like the numbers below them."""
+    for cell in table.rows[0].cells[first_number_column:]:
+        for paragraph in cell.paragraphs:
+            paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
 
 
 def _no_header_look(table) -> None:
