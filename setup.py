@@ -24,6 +24,13 @@ class build_py_with_codebook(build_py):
         target.mkdir(parents=True, exist_ok=True)
         for path in sorted(source.glob("*.yaml")):
             shutil.copy2(path, target / path.name)
+        # the labelled sets the default learned model trains on (casestudy.coding.learned.training_files:
+        # every tests/data/*.yaml with an `excerpts` list, held-out files left out)
+        training = target / "training"
+        training.mkdir(exist_ok=True)
+        for path in sorted((HERE / "tests" / "data").glob("*.yaml")):
+            if "heldout" not in path.name.lower() and "excerpts:" in path.read_text(encoding="utf-8"):
+                shutil.copy2(path, training / path.name)
 
 
 setup(cmdclass={"build_py": build_py_with_codebook})

@@ -220,14 +220,275 @@ def errors(codebook_dir, split: str) -> str:
     return "\n".join(lines)
 
 
+# --- cross-validation of the two-level coder (patterns + learned model) ----------------
+
+
+def labelled_sets() -> dict[str, list[dict]]:
+    """Every labelled set the project ships, by name: the files the default model learns
+    from (learned.training_files: tests/data/*.yaml with an ``excerpts`` list, ``*heldout*``
+    files left out), each excerpt with its file as ``set``."""
+    from casestudy.coding import learned
+
+    out = {}
+    for path in learned.training_files(LABELS.parent):
+        items = learned.labelled_items(path)
+        if items:
+            name = path.stem.replace("_excerpts", "").replace("labelled", "first")
+            out[name] = [dict(i, set=name, id=str(i.get("id"))) for i in items]
+    return out
+
+
+def heldout_sets() -> dict[str, list[dict]]:
+    """Labelled files named ``*heldout*``: evaluation only, never trained on or tuned against."""
+    from casestudy.coding import learned
+
+    out = {}
+    for path in sorted(LABELS.parent.glob("*heldout*.yaml")):
+        items = learned.labelled_items(path)
+        if items:
+            out[path.stem] = [dict(i, set=path.stem, id=str(i.get("id"))) for i in items]
+    return out
+
+
+def _fold(item_id: str, k: int) -> int:
+    return int(hashlib.sha256(item_id.encode("utf-8")).hexdigest(), 16) % k
+
+
+def _example(item: dict):
+    from casestudy.coding import learned
+
+    return learned.Example(" ".join(item["text"].split()), {rq: int(rq in item["rqs"]) for rq in RQS}, 1.0, item["id"])
+
+
+class Bench:
+    """The codebook's engine, a featurizer and the codebook's own training examples, built once."""
+
+    def __init__(self, codebook_dir=None):
+        from casestudy.coding import learned
+        from casestudy.coding.engine import Coder
+
+        self.book = codebook_lib.load(codebook_dir)
+        self.engine = Engine(self.book)
+        self.featurizer = learned.Featurizer(self.engine.lemma_of)
+        self.codebook_examples = learned.codebook_examples(self.book)
+        self._coder = Coder
+        self._matches: dict[str, list] = {}
+
+    def matches(self, items):
+        todo = [i["text"] for i in items if i["text"] not in self._matches]
+        for text, found in zip(todo, self.engine.match_many(todo)):
+            self._matches[text] = found
+        return [self._matches[i["text"]] for i in items]
+
+    def train(self, examples, **kwargs):
+        from casestudy.coding import learned
+
+        return learned.train(self.codebook_examples + examples, self.featurizer, **kwargs)
+
+    def predict(self, model, items) -> list[set[str]]:
+        """The RQs the two-level coder suggests (model None: the patterns alone)."""
+        coder = self._coder(self.engine, model, self.featurizer)
+        return [{s.rq for s in coder.suggest(i["text"], m)} for i, m in zip(items, self.matches(items))]
+
+    def model_only(self, model, items, threshold=0.5) -> list[set[str]]:
+        return [{rq for rq, p in model.probabilities(self.featurizer.terms(i["text"])).items() if p >= threshold} for i in items]
+
+
+def coded_rate(items, predicted) -> tuple[float, float]:
+    """(RQs suggested per coded excerpt, RQs per labelled excerpt in the labels themselves)."""
+    coded = [p for p in predicted if p]
+    labelled = [i["rqs"] for i in items if i["rqs"]]
+    return (sum(map(len, coded)) / len(coded) if coded else 0.0, sum(map(len, labelled)) / len(labelled) if labelled else 0.0)
+
+
+def cross_validate(bench: Bench, k: int = 5) -> dict:
+    """Cross-validated predictions for every labelled set, three ways: patterns alone, the
+    learned model alone (P >= 0.5) and the two-level coder.
+
+    * shipped sets: k-fold by a hash of the id; each fold's model is the default model
+      trained without that fold (codebook + every other shipped excerpt);
+    * seeds: leave-one-document-out, trained on the codebook, every shipped set and the
+      other two seed documents ("seeds (CV)"); and "seeds (default)": the default model,
+      which has never seen a seed;
+    * ``*heldout*`` files: the default model once (they are never trained on).
+    """
+    sets = labelled_sets()
+    pool = [i for items in sets.values() for i in items]
+    seeds, reason = split_items("seeds")
+    out: dict[str, dict] = {}
+    preds: dict[str, dict[str, list]] = {}
+
+    def record(name, items, patterns, model, combined):
+        preds[name] = {"items": items, "patterns": patterns, "model": model, "combined": combined}
+
+    for name, items in sets.items():
+        patterns, model_only, combined = [None] * len(items), [None] * len(items), [None] * len(items)
+        for f in range(k):
+            test = [n for n, i in enumerate(items) if _fold(i["id"], k) == f]
+            if not test:
+                continue
+            held = {id(items[n]) for n in test}
+            model = bench.train([_example(i) for i in pool if id(i) not in held])
+            chosen = [items[n] for n in test]
+            for n, p, mo, c in zip(test, bench.predict(None, chosen), bench.model_only(model, chosen), bench.predict(model, chosen)):
+                patterns[n], model_only[n], combined[n] = p, mo, c
+        record(name, items, patterns, model_only, combined)
+    default = bench.train([_example(i) for i in pool])
+    if seeds:
+        record("seeds (default)", seeds, bench.predict(None, seeds), bench.model_only(default, seeds), bench.predict(default, seeds))
+        docs = sorted({i["id"].split("#")[0] for i in seeds})
+        patterns, model_only, combined = [None] * len(seeds), [None] * len(seeds), [None] * len(seeds)
+        for doc in docs:
+            test = [n for n, i in enumerate(seeds) if i["id"].split("#")[0] == doc]
+            model = bench.train([_example(i) for i in pool] + [_example(i) for i in seeds if i["id"].split("#")[0] != doc])
+            chosen = [seeds[n] for n in test]
+            for n, p, mo, c in zip(test, bench.predict(None, chosen), bench.model_only(model, chosen), bench.predict(model, chosen)):
+                patterns[n], model_only[n], combined[n] = p, mo, c
+        record("seeds (CV)", seeds, patterns, model_only, combined)
+    else:
+        out["skipped"] = reason
+    for name, items in heldout_sets().items():
+        record(name, items, bench.predict(None, items), bench.model_only(default, items), bench.predict(default, items))
+    for name, p in preds.items():
+        out[name] = {}
+        for way in ("patterns", "model", "combined"):
+            table = scores(p["items"], p[way])
+            table["n"] = len(p["items"])
+            table["coded_rate"], table["label_rate"] = coded_rate(p["items"], p[way])
+            out[name][way] = table
+    return out
+
+
+def cv_report(result: dict) -> str:
+    lines = ["Cross-validated RQ-level figures (see docs/coding.md, 'Quality'): per-RQ F1, macro-F1,",
+             "micro P/R, RQs per coded excerpt (and the labels' own rate)"]
+    if result.get("skipped"):
+        lines.append(f"  seeds skipped: {result['skipped']}")
+    lines.append(f"  {'set':<22} {'n':>4} {'coder':<9} " + " ".join(f"{rq:>5}" for rq in RQS) + "  macro     P     R  RQs/coded (labels)")
+    for name, ways in result.items():
+        if name == "skipped":
+            continue
+        for way, t in ways.items():
+            lines.append(
+                f"  {name:<22} {t['n']:>4} {way:<9} " + " ".join(f"{t[rq]['f1']:>5.2f}" for rq in RQS)
+                + f"  {t['macro_f1']:.3f} {t['micro_precision']:>5.2f} {t['micro_recall']:>5.2f}  {t['coded_rate']:.2f} ({t['label_rate']:.2f})"
+            )
+    return "\n".join(lines)
+
+
+# --- the learning curve ------------------------------------------------------------------
+
+CURVE = (0, 25, 50, 100, 200)
+
+
+def simulate_decisions(bench: Bench, model, items: list[dict], budget: int) -> tuple[list, int]:
+    """A reviewer works through ``items`` in order with ``model``'s suggestions: accepts or
+    rejects every suggested RQ and adds every labelled RQ that was missed, one decision each,
+    until ``budget`` decisions are made. Returns (the study examples learned from: per
+    excerpt, the RQs decided on), the number of excerpts reviewed."""
+    from casestudy.coding import learned
+
+    examples, used, reviewed = [], 0, 0
+    for item, suggested in zip(items, bench.predict(model, items)):
+        if used >= budget:
+            break
+        wanted = set(item["rqs"])
+        decided = suggested | wanted
+        if not decided:  # nothing suggested, nothing missing: no decision to learn from
+            reviewed += 1
+            continue
+        used += len(decided)
+        reviewed += 1
+        examples.append(learned.Example(" ".join(item["text"].split()), {rq: int(rq in wanted) for rq in decided},
+                                        learned.SETTINGS["study_weight"], item["id"]))
+    return examples, reviewed
+
+
+def learning_curve(bench: Bench, points=CURVE, seed: int = 0) -> dict:
+    """For every labelled set as "a study" (the seeds too, when present): the default model is
+    trained without it; its excerpts are shuffled (fixed seed) and a simulated reviewer makes
+    0, 25, 50, ... decisions on them in that order; the study model (default data + those
+    decisions) then codes the rest of the study, which is scored. A point is left out when the
+    study has too few excerpts left (fewer than 20)."""
+    import random
+
+    sets = labelled_sets()
+    seeds, _ = split_items("seeds")
+    studies = dict(sets)
+    if seeds:
+        studies["seeds"] = seeds
+    out = {}
+    for name, items in studies.items():
+        others = [_example(i) for other, its in sets.items() if other != name for i in its]
+        default = bench.train(others)
+        order = list(items)
+        random.Random(seed).shuffle(order)
+        row = {}
+        for budget in points:
+            examples, reviewed = simulate_decisions(bench, default, order, budget)
+            rest = order[reviewed:]
+            if len(rest) < 20:
+                continue
+            model = bench.train(others + examples, kind="study") if examples else default
+            table = scores(rest, bench.predict(model, rest))
+            row[budget] = {"macro_f1": table["macro_f1"], "rest": len(rest), "decisions": sum(len(e.labels) for e in examples)}
+        out[name] = row
+    return out
+
+
+def curve_report(curve: dict) -> str:
+    lines = ["Learning curve: macro-F1 on the unseen rest of a study after N simulated human decisions",
+             f"  {'study':<22} " + " ".join(f"{n:>12}" for n in CURVE)]
+    for name, row in curve.items():
+        cells = [f"{row[n]['macro_f1']:.3f} ({row[n]['rest']:>3})" if n in row else f"{'-':>12}" for n in CURVE]
+        lines.append(f"  {name:<22} " + " ".join(f"{c:>12}" for c in cells))
+    lines.append("  (in brackets: excerpts left in the study and scored)")
+    return "\n".join(lines)
+
+
+def training_speed(n: int = 10_000, seed: int = 0) -> dict:
+    """Seconds to train the study model on ``n`` simulated decisions: excerpts made of two
+    random labelled excerpts joined (fixed seed), labelled with the union of their RQs."""
+    import random
+    import time
+
+    from casestudy.coding import learned
+
+    bench = Bench()
+    pool = [i for items in labelled_sets().values() for i in items]
+    rng = random.Random(seed)
+    examples = []
+    for k in range(n):
+        a, b = rng.choice(pool), rng.choice(pool)
+        rqs = set(a["rqs"]) | set(b["rqs"])
+        examples.append(learned.Example(f"{a['text']} {b['text']} ({k})", {rq: int(rq in rqs) for rq in RQS}, 3.0, str(k)))
+    started = time.perf_counter()
+    model = bench.train(examples, kind="study", n_decisions=n)
+    seconds = time.perf_counter() - started
+    return {"examples": n, "seconds": seconds, "features": len(model.vocabulary), "json_bytes": len(model.to_json())}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codebook", help="codebook folder (default: the shipped codebook)")
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="splits to report (default: all)")
     parser.add_argument("--errors", choices=TUNABLE, help="list the excerpts the codebook gets wrong (tuning splits only)")
+    parser.add_argument("--cv", action="store_true", help="cross-validated figures of patterns, model and the two-level coder")
+    parser.add_argument("--curve", action="store_true", help="the learning curve (simulated human decisions)")
+    parser.add_argument("--speed", type=int, metavar="N", help="time training on N simulated decisions (e.g. 10000)")
     args = parser.parse_args(argv)
     if args.errors:
         print(errors(args.codebook, args.errors))
+        return 0
+    if args.speed:
+        print(training_speed(args.speed))
+        return 0
+    if args.cv or args.curve:
+        bench = Bench(args.codebook)
+        if args.cv:
+            print(cv_report(cross_validate(bench)))
+        if args.curve:
+            print(curve_report(learning_curve(bench)))
         return 0
     print(report(evaluate(args.codebook, splits=args.splits)))
     return 0

@@ -573,6 +573,17 @@ def _m007_workspace(db: sqlite_utils.Database) -> None:
     db.create_view("agreement_ratings", AGREEMENT_RATINGS_VIEW)
 
 
+def _m008_learned_models(db: sqlite_utils.Database) -> None:
+    """The learned classifiers `casestudy code` / `casestudy learn` use (casestudy.coding.learned):
+    one row per model version (a hash of its training data and settings), the model as JSON."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS learned_models (
+             version TEXT PRIMARY KEY, kind TEXT NOT NULL, created_at TEXT, n_examples INTEGER,
+             n_decisions INTEGER, n_features INTEGER, settings TEXT, model TEXT NOT NULL
+           )"""
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "initial schema", _m001_initial),
     (2, "coded_excerpts: incremental coding per codebook version", _m002_coded_excerpts),
@@ -581,6 +592,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (5, "pseudonymised headings and matched terms in the evidence view", _m005_display_heading_terms),
     (6, "study settings: study fields and waves", _m006_study_settings),
     (7, "workspace: coding spans, every human decision, blind double-coding assignments", _m007_workspace),
+    (8, "learned_models: the learned suggestion models", _m008_learned_models),
 ]
 
 

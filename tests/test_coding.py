@@ -127,7 +127,8 @@ def test_stored_codings_have_provenance_and_offsets(coded):
     rows = list(db.query("SELECT c.*, e.text, e.display_text FROM codings c JOIN excerpts e ON e.id = c.excerpt_id"))
     assert rows
     for row in rows:
-        assert row["coder"] == f"auto:{result.version}" and row["status"] == "suggested"
+        assert row["coder"] in (f"auto:{result.version}", result.model) and row["status"] == "suggested"
+        assert result.model.startswith("learned:")
         assert row["codebook_version"] == result.version and row["created_at"]
         terms, offsets = json.loads(row["terms"]), json.loads(row["offsets"])
         assert terms and len(terms) == len(offsets)
@@ -177,8 +178,13 @@ def test_new_version_recodes_but_keeps_human_decisions(coded, tmp_path):
 
     book2 = codebook.load(_changed_codebook(tmp_path))
     assert book2.version != result.version
+    before = {(r["excerpt_id"], r["code_id"]): r["id"] for r in db.query("SELECT * FROM codings WHERE status = 'suggested'")}
     second = coding.code_database(db, book2)
-    assert second.dropped == len(suggestions) - 2
+    # re-coding only adds or withdraws suggestions: one made again keeps its id
+    assert second.kept + second.dropped == len(suggestions) - 2
+    assert second.kept > 0
+    after = {(r["excerpt_id"], r["code_id"]): r["id"] for r in db.query("SELECT * FROM codings WHERE status = 'suggested'")}
+    assert all(after[pair] == before[pair] for pair in set(after) & set(before))
     assert second.excerpts == result.excerpts  # everything re-coded
     for i, row in keep.items():
         assert dict(db["codings"].get(i)) == row  # untouched

@@ -39,7 +39,8 @@ def test_queue_and_filters(coded_db):
     assert "suggested" in result.output and "shown" in result.output
     rq3 = run("review", "queue", "--rq", "RQ3", "--db", coded_db, "--limit", 0)
     lines = [l for l in rq3.output.splitlines() if l.startswith("#")]
-    assert lines and all(" RQ3." in l for l in lines)
+    # a theme of RQ3, or RQ3 itself (judged by the learned model alone)
+    assert lines and all(" RQ3." in l or " RQ3 " in l for l in lines)
     one = run("review", "queue", "--code", "RQ3.committees-in-common", "--ics", "ashmoor", "--wave", 1, "--db", coded_db)
     assert one.exit_code == 0, one.output
     one_lines = [l for l in one.output.splitlines() if l.startswith("#")]

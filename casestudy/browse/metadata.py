@@ -37,10 +37,12 @@ EVIDENCE_COLUMNS = {
     "code": "The code (theme) from the codebook.",
     "code_id": "The code's id in the codebook.",
     "status": "suggested (by the automatic coder, awaiting review) or accepted (by a researcher). Rejected codings are never published.",
-    "coder": "Who coded: auto:<codebook version> or a researcher's name.",
-    "terms": "The codebook terms found in the excerpt (JSON list).",
+    "coder": "Who coded: auto:<codebook version> (a theme found by the codebook's patterns), "
+    "learned:<model version> (the research question judged by the learned model) or a researcher's name.",
+    "terms": "Why it was suggested (JSON list of the excerpt's own words): the codebook terms found (auto:…), "
+    "or the words that weighed most for the learned model (learned:…).",
     "offsets": "Where the terms are in the text: JSON [[start, end], …] character offsets.",
-    "score": "The automatic coder's confidence (0–1).",
+    "score": "The automatic coder's confidence (0–1): patterns and learned model combined.",
     "source_id": "The source document or transcript.",
     "source_kind": "transcript, board-paper, policy or observation.",
     "source_title": "The source's title.",

@@ -21,26 +21,62 @@ codebook_dir_option = click.option(
 
 @click.command("code")
 @codebook_dir_option
+@click.option("--patterns-only", is_flag=True, help="Use the codebook's patterns alone, without the learned model.")
+@click.option("--retrain", is_flag=True, help="Retrain the study's learned model first, even if few decisions are new.")
 @coder_option
 @db_option
-def code_cmd(codebook_dir, coder, db_path):
-    """Suggest codes for every excerpt not yet coded with this codebook version.
+def code_cmd(codebook_dir, patterns_only, retrain, coder, db_path):
+    """Suggest codes for every excerpt not yet coded with this codebook and learned model.
 
-    Participant turns, paper paragraphs and observation notes are coded (never
-    interviewer turns, never withdrawn participants). Suggestions are stored with coder
-    auto:<version> and status 'suggested'. A changed codebook re-codes: unreviewed
-    suggestions of older versions are replaced; accepted, rejected and hand-added codings
-    are kept.
+    Two levels: the learned model and the codebook's patterns judge whether an excerpt bears
+    on each research question; inside a question they agree on, the themes whose patterns
+    matched are suggested (coder auto:<codebook version>); a question the model alone carries
+    is suggested as the question itself (coder learned:<model version>), with the words
+    that weighed most. The learned model is the study's own once it has enough human
+    decisions (retrained when enough are new), else the default model. Participant turns,
+    paper paragraphs and observation notes are coded, never interviewer turns or withdrawn
+    participants. Accepted, rejected and hand-added codings are never changed; re-coding with
+    a new codebook or model only adds or withdraws unreviewed suggestions.
     """
     book = codebook_lib.load(codebook_dir)
     db = open_existing(db_path)
     pending = coding_lib.pending_count(db, book.version)
     with progressbar(pending, "Coding") as bar:
-        result = coding_lib.code_database(db, book, actor=coder, progress=bar.update)
+        result = coding_lib.code_database(db, book, actor=coder, progress=bar.update,
+                                          use_model=not patterns_only, retrain=retrain)
     click.echo(result.summary())
     retired = result.codes.get("kept", 0)
     if retired:
         click.echo(f"{retired} code(s) no longer in the codebook kept because codings or memos use them.")
+
+
+@click.command("learn")
+@codebook_dir_option
+@click.option("--top", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Show this many of the words that weigh most for each research question.")
+@db_option
+def learn_cmd(codebook_dir, top, db_path):
+    """Train the study's learned model on the team's decisions now, and show what it learned.
+
+    Accepted and hand-added codings are positive examples of their research question,
+    rejected ones negative, together with the codebook's own text and the labelled sets the
+    project ships. Everything stays on this machine. `casestudy code` uses the model (and
+    retrains it by itself when enough new decisions exist).
+    """
+    from casestudy.coding import learned
+
+    book = codebook_lib.load(codebook_dir)
+    db = open_existing(db_path)
+    engine = coding_lib.engine_for(book)
+    with dblib.transaction(db):
+        choice = learned.choose(db, book, learned.Featurizer(engine.lemma_of), retrain=True)
+    model = choice.model
+    click.echo(f"{model.coder} ({model.kind} model): {choice.reason}.")
+    click.echo(f"Trained on {model.n_examples:,} examples, {len(model.vocabulary):,} words and word pairs.")
+    if top:
+        for rq, words in learned.top_words(model, top).items():
+            click.echo(f"  {rq}: " + ", ".join(words))
+    click.echo("Run `casestudy code` to re-code with it (only unreviewed suggestions change).")
 
 
 @click.group("codebook", cls=Group)
@@ -122,7 +158,10 @@ def print_excerpt(view: review_lib.ExcerptView, *, context: int = 300) -> None:
         terms = ", ".join(json.loads(c["terms"] or "[]"))
         decided = f" by {c['reviewed_by']} {c['reviewed_at']}" if c["reviewed_by"] else ""
         score = f" {c['score']:.2f}" if c["score"] is not None else ""
-        click.echo(f"  #{c['id']:<6} {c['status']:<9} {c['code_id']:<32}{score} {c['coder']}{decided}" + (f"  [{terms}]" if terms else ""))
+        why = ""
+        if terms:  # what carried the suggestion: the patterns' terms, or the learned model's words
+            why = f"  learned from words: [{terms}]" if c["coder"].startswith("learned:") else f"  matched: [{terms}]"
+        click.echo(f"  #{c['id']:<6} {c['status']:<9} {c['code_id']:<32}{score} {c['coder']}{decided}{why}")
     for m in view.memos:
         about = f"on {m['code_id']}" if m["code_id"] else "on this excerpt"
         click.echo(f"Memo #{m['id']} {about} by {m['author']} ({m['created_at']}): {m['text']}")

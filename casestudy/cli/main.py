@@ -238,9 +238,10 @@ cli.add_command(export_group)
 cli.add_command(import_group)
 
 # `casestudy code`, `casestudy codebook ...`, `casestudy review ...` (casestudy/cli_coding.py)
-from casestudy.cli.coding import code_cmd, codebook_group, review_group  # noqa: E402
+from casestudy.cli.coding import code_cmd, codebook_group, learn_cmd, review_group  # noqa: E402
 
 cli.add_command(code_cmd)
+cli.add_command(learn_cmd)
 cli.add_command(codebook_group)
 cli.add_command(review_group)
 

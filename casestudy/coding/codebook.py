@@ -41,7 +41,7 @@ CODE_ID = re.compile(r"^(RQ[1-6])\.[a-z0-9]+(?:-[a-z0-9]+)*$")
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 CODE_FIELDS = ("id", "name", "description", "inclusion", "exclusion", "example", "colour", "patterns")
-RQ_FIELDS = {"rq", "name", "description", "colour", "codes"}
+RQ_FIELDS = {"rq", "name", "description", "colour", "examples", "codes"}
 PATTERN_KINDS = {"phrases", "lemmas", "tokens", "weak", "exclude", "context"}
 SETTINGS_FIELDS = {"name", "description", "min_score", "weak_weight", "lemmas", "files"}
 
@@ -69,6 +69,9 @@ class Code:
     # the code to be suggested at all; they add no score ("the hospice" only counts for RQ2
     # where membership, joining or partnership is talked about)
     context: list[str] = field(default_factory=list)
+    # an RQ's own examples: how people talk about the question in general words (training
+    # text for the learned model; empty for themes, whose one example is ``example``)
+    examples: list[str] = field(default_factory=list)
     path: str = ""
 
 
@@ -276,7 +279,9 @@ def _load_rq_file(path: Path, data, sort_base: int) -> tuple[list[Code], dict]:
     raw_codes = data.get("codes")
     if not isinstance(raw_codes, list) or not raw_codes:
         raise CasestudyError(f"{rq}: codes must be a non-empty list of themes", path)
-    top = Code(id=rq, rq=rq, name=name, description=description, colour=colour.lower(), codable=False, sort=sort_base, path=str(path))
+    examples = [_text(e, f"{rq}: examples entry", path) for e in _string_list(data.get("examples"), f"{rq}: examples", path)]
+    top = Code(id=rq, rq=rq, name=name, description=description, colour=colour.lower(), codable=False, sort=sort_base,
+               examples=examples, path=str(path))
     codes = [top]
     for number, raw in enumerate(raw_codes, start=1):
         codes.append(_load_code(raw, rq, path, sort_base + number))

@@ -69,20 +69,37 @@ class Match:
 
 @dataclass
 class Result:
-    version: str
+    version: str  # the codebook version
     excerpts: int = 0
-    suggestions: int = 0
-    dropped: int = 0
+    suggestions: int = 0  # new suggestions
+    dropped: int = 0  # unreviewed suggestions withdrawn (no longer made)
+    kept: int = 0  # unreviewed suggestions made again (kept, with the new score and explanation)
+    held_back: int = 0  # pattern suggestions the learned model did not back
     by_rq: dict = field(default_factory=lambda: defaultdict(int))
+    by_coder: dict = field(default_factory=lambda: defaultdict(int))
     codes: dict = field(default_factory=dict)
+    model: str | None = None  # learned:<version>, or None (patterns only)
+    model_note: str = ""
 
     def summary(self) -> str:
         lines = [
-            f"Codebook version {self.version}: coded {self.excerpts:,} excerpts, "
-            f"{self.suggestions:,} new suggestions"
-            + (f", {self.dropped:,} untouched suggestions of older versions dropped" if self.dropped else "")
+            f"Codebook version {self.version}"
+            + (f", learned model {self.model}" if self.model else ", patterns only")
+            + f": coded {self.excerpts:,} excerpts, {self.suggestions:,} new suggestions"
+            + (f", {self.kept:,} kept" if self.kept else "")
+            + (f", {self.dropped:,} unreviewed suggestions withdrawn" if self.dropped else "")
             + "."
         ]
+        if self.model_note:
+            lines.append("Learned model: " + self.model_note + ".")
+        if self.by_coder:
+            parts = []
+            for coder, n in sorted(self.by_coder.items()):
+                what = "themes matched by the codebook's patterns" if coder.startswith("auto:") else "research questions judged by the learned model alone"
+                parts.append(f"{n:,} {what} ({coder})")
+            lines.append("New suggestions by coder: " + "; ".join(parts) + ".")
+        if self.held_back:
+            lines.append(f"{self.held_back:,} pattern matches held back: the learned model did not find their research question.")
         if self.by_rq:
             lines.append("New suggestions by research question: " + ", ".join(f"{rq} {n}" for rq, n in sorted(self.by_rq.items())))
         return "\n".join(lines)
@@ -423,6 +440,86 @@ def engine_for(book: Codebook) -> Engine:
     return _ENGINES[book.version]
 
 
+# --- two levels: the RQ judgement, then the themes inside it ---------------------------
+
+# The combination rule (docs/coding.md, "How a suggestion is made"): an RQ is suggested for an
+# excerpt when the learned model gives it at least ALONE, or when a theme's patterns fire and
+# the model gives the RQ at least VETO. Themes whose patterns fired are suggested inside a
+# suggested RQ (coder auto:<codebook>); an RQ the model alone carries is suggested as the RQ
+# itself (coder learned:<model>). Score: 1 - (1 - pattern score) * (1 - model probability).
+ALONE = 0.5
+VETO = 0.3
+EXPLAIN_TOP = 5  # words shown as the learned model's explanation
+
+
+@dataclass
+class Suggestion:
+    code_id: str
+    rq: str
+    coder: str
+    score: float
+    terms: list[str]
+    offsets: list[list[int]]
+    probability: float | None = None  # the learned model's P(RQ), when a model was used
+
+
+class Coder:
+    """Patterns and (optionally) a learned model, combined by the rule above."""
+
+    def __init__(self, engine: "Engine", model=None, featurizer=None):
+        from casestudy.coding import learned
+
+        self.engine = engine
+        self.model = model
+        self.featurizer = featurizer or learned.Featurizer(engine.lemma_of)
+        self.held_back = 0  # pattern suggestions the model vetoed
+
+    def suggest(self, text: str, matches: list[Match]) -> list[Suggestion]:
+        engine, model = self.engine, self.model
+        pattern_coder = engine.book.coder
+        if model is None:
+            return [Suggestion(m.code_id, engine.rq_of[m.code_id], pattern_coder, m.score, m.terms, m.offsets) for m in matches]
+        terms = self.featurizer.terms(text)
+        probability = model.probabilities(terms)
+        by_rq: dict[str, list[Match]] = defaultdict(list)
+        for m in matches:
+            by_rq[engine.rq_of[m.code_id]].append(m)
+        out = []
+        for rq, p in probability.items():
+            themes = by_rq.get(rq)
+            if themes:
+                if p < VETO and p < ALONE:
+                    self.held_back += len(themes)
+                    continue
+                for m in themes:
+                    score = 1.0 - (1.0 - m.score) * (1.0 - p)
+                    out.append(Suggestion(m.code_id, rq, pattern_coder, round(score, 3), m.terms, m.offsets, round(p, 3)))
+            elif p >= ALONE:
+                words, offsets = self.explain(text, terms, rq)
+                out.append(Suggestion(rq, rq, model.coder, round(p, 3), words, offsets, round(p, 3)))
+        return out
+
+    def explain(self, text: str, terms: list[str], rq: str) -> tuple[list[str], list[list[int]]]:
+        """The excerpt's own words that carried the model's judgement for ``rq`` (most first),
+        with their character offsets in ``text``."""
+        top = [t for t, _ in self.model.contributions(terms, rq, top=EXPLAIN_TOP)]
+        words = self.featurizer.words(text)
+        out_terms, out_offsets = [], []
+        for term in top:
+            parts = term.split(" ")
+            for i in range(len(words) - len(parts) + 1):
+                if all(words[i + k][0] == parts[k] for k in range(len(parts))):
+                    start, end = words[i][1], words[i + len(parts) - 1][2]
+                    out_terms.append(text[start:end])
+                    out_offsets.append([start, end])
+                    break
+        return out_terms, out_offsets
+
+    def suggest_many(self, texts: list[str]) -> Iterator[list[Suggestion]]:
+        for text, matches in zip(texts, self.engine.match_many(texts)):
+            yield self.suggest(text, matches)
+
+
 # --- offsets for display_text -------------------------------------------------------
 
 
@@ -461,10 +558,13 @@ def display_offsets(text: str, display_text: str, offsets: list[list[int]]) -> l
 
 
 def pending_count(db: sqlite_utils.Database, version: str) -> int:
+    """Excerpts not yet coded with codebook ``version`` or a run key starting with it (for a
+    progress bar: a new learned model makes every excerpt pending again)."""
     return db.execute(
         f"""SELECT count(*) {CODABLE_FROM}
-            AND NOT EXISTS (SELECT 1 FROM coded_excerpts ce WHERE ce.excerpt_id = e.id AND ce.codebook_version = ?)""",
-        [version],
+            AND NOT EXISTS (SELECT 1 FROM coded_excerpts ce WHERE ce.excerpt_id = e.id
+                            AND (ce.codebook_version = ? OR ce.codebook_version LIKE ? || '+%'))""",
+        [version, version],
     ).fetchone()[0]
 
 
@@ -487,15 +587,26 @@ def _pending_chunks(db: sqlite_utils.Database, version: str, chunk: int) -> Iter
 _terms_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def drop_stale_suggestions(db: sqlite_utils.Database, version: str) -> int:
-    """Delete suggestions of other codebook versions that nobody has reviewed."""
+MACHINE = "(coder LIKE 'auto:%' OR coder LIKE 'learned:%')"  # suggestions made by casestudy, not people
+
+
+def is_machine(coder: str | None) -> bool:
+    """Whether a coding's coder is casestudy itself (patterns or the learned model)."""
+    return bool(coder) and (coder.startswith("auto:") or coder.startswith("learned:"))
+
+
+def withdraw_uncodable(db: sqlite_utils.Database) -> int:
+    """Delete unreviewed suggestions on excerpts that may no longer be coded."""
     cursor = db.execute(
-        """DELETE FROM codings WHERE coder LIKE 'auto:%' AND coder != ? AND status = 'suggested'
-           AND reviewed_at IS NULL""",
-        [f"auto:{version}"],
+        f"""DELETE FROM codings WHERE {MACHINE} AND status = 'suggested' AND reviewed_at IS NULL
+            AND excerpt_id NOT IN (SELECT e.id {CODABLE_FROM})"""
     )
-    db.execute("DELETE FROM coded_excerpts WHERE codebook_version != ?", [version])
     return cursor.rowcount
+
+
+def run_key(book: Codebook, model) -> str:
+    """What `coded_excerpts` records: the codebook version, and the learned model's if one is used."""
+    return book.version + (f"+{model.version}" if model is not None else "")
 
 
 def code_database(
@@ -505,54 +616,94 @@ def code_database(
     actor: str = "casestudy",
     progress: Callable[[int], None] | None = None,
     chunk: int = CHUNK,
+    use_model: bool = True,
+    retrain: bool = False,
 ) -> Result:
-    """Apply ``book`` (default: the default codebook) to every excerpt it has not coded yet.
+    """Suggest codes for every excerpt not yet coded with this codebook and learned model.
 
-    One transaction: codes stored, stale suggestions dropped, new suggestions written.
-    Excerpt/code pairs that already have any other coding (a human decision, a hand-added
-    code, a reviewed suggestion of an older version) are not suggested again.
+    One transaction: codes stored, the learned model chosen (and retrained when enough new
+    human decisions exist, see ``learned.choose``), suggestions written. Re-coding with a new
+    codebook or model only adds or withdraws unreviewed suggestions (one still made keeps its
+    id, with the new score and explanation). An excerpt/code pair that has any human decision
+    (accepted, rejected, hand-added) is never suggested again, and no RQ is suggested as a
+    whole where a person already decided on one of its codes for that excerpt.
+    ``use_model=False`` gives the codebook's patterns alone.
     """
+    from casestudy.coding import learned
+
     book = book or codebook_lib.load()
     engine = engine_for(book)
     result = Result(version=book.version)
-    coder = book.coder
+    featurizer = learned.Featurizer(engine.lemma_of)
     with db.atomic():
-        result.dropped = drop_stale_suggestions(db, book.version)
         result.codes = codebook_lib.store(db, book)
+        model = None
+        if use_model:
+            choice = learned.choose(db, book, featurizer, retrain=retrain)
+            model = choice.model
+            result.model, result.model_note = model.coder, choice.reason
+        coder = Coder(engine, model, featurizer)
+        key = run_key(book, model)
+        result.dropped = withdraw_uncodable(db)
         conn = db.conn
         stamp = now()
-        for rows in _pending_chunks(db, book.version, chunk):
+        rq_of_code = dict(conn.execute("SELECT id, rq FROM codes").fetchall())
+        for rows in _pending_chunks(db, key, chunk):
             first, last = rows[0][0], rows[-1][0]
-            decided = set(
-                conn.execute(
-                    "SELECT excerpt_id, code_id FROM codings WHERE excerpt_id BETWEEN ? AND ? AND coder != ?",
-                    [first, last, coder],
-                ).fetchall()
+            pending = {excerpt_id for excerpt_id, _ in rows}
+            existing: dict[tuple[int, str], int] = {}
+            decided: set[tuple[int, str]] = set()
+            decided_rq: set[tuple[int, str]] = set()
+            for coding_id, excerpt_id, code_id, coder_name, status, reviewed in conn.execute(
+                "SELECT id, excerpt_id, code_id, coder, status, reviewed_at FROM codings WHERE excerpt_id BETWEEN ? AND ?",
+                [first, last],
+            ):
+                if excerpt_id not in pending:
+                    continue
+                if status == "suggested" and reviewed is None and is_machine(coder_name):
+                    existing[(excerpt_id, code_id)] = coding_id
+                else:
+                    decided.add((excerpt_id, code_id))
+                    decided_rq.add((excerpt_id, rq_of_code.get(code_id)))
+            inserts, updates, kept = [], [], set()
+            for (excerpt_id, _), suggestions in zip(rows, coder.suggest_many([text for _, text in rows])):
+                for sg in suggestions:
+                    pair = (excerpt_id, sg.code_id)
+                    if pair in decided or (sg.code_id == sg.rq and (excerpt_id, sg.rq) in decided_rq):
+                        continue  # a researcher's decision on this code (or this RQ) stands
+                    terms, offsets = _terms_json(sg.terms), json.dumps(sg.offsets)
+                    if pair in existing:
+                        kept.add(pair)
+                        updates.append((sg.coder, terms, offsets, sg.score, book.version, stamp, existing[pair]))
+                        continue
+                    inserts.append((excerpt_id, sg.code_id, sg.coder, "suggested", terms, offsets, sg.score, book.version, stamp, stamp))
+                    result.by_rq[sg.rq] += 1
+                    result.by_coder[sg.coder] += 1
+            withdrawn = [(cid,) for pair, cid in existing.items() if pair not in kept]
+            conn.executemany("DELETE FROM codings WHERE id = ?", withdrawn)
+            conn.executemany(
+                """UPDATE codings SET coder = ?, terms = ?, offsets = ?, score = ?, codebook_version = ?,
+                   updated_at = ?, display_terms = NULL WHERE id = ?""",
+                updates,
             )
-            codings = []
-            for (excerpt_id, _), matches in zip(rows, engine.match_many(text for _, text in rows)):
-                for m in matches:
-                    if (excerpt_id, m.code_id) in decided:
-                        continue  # a researcher's decision on this code stands
-                    codings.append(
-                        (excerpt_id, m.code_id, coder, "suggested", _terms_json(m.terms),
-                         json.dumps(m.offsets), m.score, book.version, stamp, stamp)
-                    )
-                    result.by_rq[engine.rq_of[m.code_id]] += 1
             conn.executemany(
                 """INSERT OR IGNORE INTO codings
                    (excerpt_id, code_id, coder, status, terms, offsets, score, codebook_version, created_at, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                codings,
+                inserts,
             )
             conn.executemany(
                 "INSERT OR IGNORE INTO coded_excerpts (excerpt_id, codebook_version, coded_at) VALUES (?, ?, ?)",
-                [(excerpt_id, book.version, stamp) for excerpt_id, _ in rows],
+                [(excerpt_id, key, stamp) for excerpt_id, _ in rows],
             )
             result.excerpts += len(rows)
-            result.suggestions += len(codings)
+            result.suggestions += len(inserts)
+            result.kept += len(updates)
+            result.dropped += len(withdrawn)
             if progress:
                 progress(len(rows))
+        db.execute("DELETE FROM coded_excerpts WHERE codebook_version != ?", [key])
+        result.held_back = coder.held_back
         pseudonyms.fill_display_terms(db)  # the matched terms the evidence view shows, names pseudonymised
         audit(
             db,
@@ -560,12 +711,16 @@ def code_database(
             "code.run",
             book.version,
             codebook=str(book.path),
+            model=result.model,
             excerpts=result.excerpts,
             suggestions=result.suggestions,
-            dropped=result.dropped,
+            kept=result.kept,
+            withdrawn=result.dropped,
+            held_back=result.held_back,
             **{f"codes_{k}": v for k, v in result.codes.items()},
         )
     result.by_rq = dict(result.by_rq)
+    result.by_coder = dict(result.by_coder)
     return result
 
 

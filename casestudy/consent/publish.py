@@ -872,7 +872,7 @@ JOIN codes cd ON cd.id = c.code_id
 JOIN sources s ON s.id = e.source_id
 LEFT JOIN ics i ON i.id = s.ics_id
 LEFT JOIN consents cs ON cs.participant_id = e.participant_id
-WHERE c.coder LIKE 'auto:%' AND {dblib.CONSENTED_EXCERPT}
+WHERE (c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%') AND {dblib.CONSENTED_EXCERPT}
 GROUP BY cd.rq, i.name, s.wave, c.status
 """
 _REVIEW_SUMMARY_COLUMNS = {"rq": str, "ics": str, "wave": int, "status": str, "n": int}

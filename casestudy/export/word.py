@@ -807,7 +807,7 @@ class Report:
         if common.has_table(conn, "review_summary"):
             review_sql = f"SELECT rq, status, sum(n) AS n FROM review_summary WHERE {clause} GROUP BY rq, status"
         else:
-            review_sql = f"SELECT rq, status, count(*) AS n FROM evidence WHERE coder LIKE 'auto:%' AND {clause} GROUP BY rq, status"
+            review_sql = f"SELECT rq, status, count(*) AS n FROM evidence WHERE (coder LIKE 'auto:%' OR coder LIKE 'learned:%') AND {clause} GROUP BY rq, status"
         review = common.rows(conn, review_sql, params)
         doc.add_paragraph(
             "How the automatic suggestions of the codebook were reviewed by researchers, per research question. "
@@ -833,7 +833,7 @@ class Report:
         # Cohen's kappa where two human coders coded the same excerpts.
         human = common.rows(
             conn,
-            f"SELECT excerpt_id, code_id, rq, coder FROM evidence WHERE coder NOT LIKE 'auto:%' AND {clause}",
+            f"SELECT excerpt_id, code_id, rq, coder FROM evidence WHERE coder NOT LIKE 'auto:%' AND coder NOT LIKE 'learned:%' AND {clause}",
             params,
         )
         by_coder: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))

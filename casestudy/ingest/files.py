@@ -520,7 +520,7 @@ class Ingestor:
             dict(row)
             for row in db.query(
                 """SELECT c.*, e.text_sha FROM codings c JOIN excerpts e ON e.id = c.excerpt_id
-                   WHERE e.source_id = ? AND (c.coder NOT LIKE 'auto:%' OR c.status != 'suggested')""",
+                   WHERE e.source_id = ? AND ((c.coder NOT LIKE 'auto:%' AND c.coder NOT LIKE 'learned:%') OR c.status != 'suggested')""",
                 [source_id],
             )
         ]
