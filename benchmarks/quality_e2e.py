@@ -191,11 +191,23 @@ def _write_docx_transcript(path: Path, title: str, turns: list[tuple[str, str, b
     document.save(path)
 
 
-def _write_vtt(path: Path, turns: list[tuple[str, str, bool]]) -> None:
-    seconds, cue, out = 3.5, 0, ["WEBVTT", ""]
-    for label, text, _ in turns:
+def _write_vtt(path: Path, turns: list[tuple[str, str, bool]], backchannel: str | None = None) -> None:
+    """Teams WebVTT. ``backchannel``: the interviewer's voice, heard saying 'Mm-hmm.' in the
+    middle of every second answer of 48 words or more (its own cue, as Teams writes it)."""
+    seconds, cue, out, long_answers = 3.5, 0, ["WEBVTT", ""], 0
+    for label, text, is_interviewer in turns:
         tokens = text.split()
-        for start in range(0, len(tokens), 16):  # Teams cuts a turn into short cues
+        starts = list(range(0, len(tokens), 16))  # Teams cuts a turn into short cues
+        interject = None
+        if backchannel and not is_interviewer and len(tokens) >= 48:
+            long_answers += 1
+            interject = starts[len(starts) // 2] if long_answers % 2 else None
+        for start in starts:
+            if start == interject:
+                cue += 1
+                out += [f"6c1f0e2a-90b4-4d7e-a3c5-{cue:012d}/{cue % 37}-{cue % 3}",
+                        f"{_ts(seconds, True)} --> {_ts(seconds + 0.7, True)}", f"<v {backchannel}>Mm-hmm.</v>", ""]
+                seconds += 0.9
             chunk = tokens[start:start + 16]
             cue += 1
             end = seconds + len(chunk) / 2.6
@@ -365,6 +377,7 @@ def write_study(items: list[dict], folder: Path, conventions: str = "plain") -> 
     paragraphs, Teams voices with the register name, ``[hh:mm:ss] Name:`` lines).
     ``hard``: conventions met in the field: Teams voices of external participants marked
     ``(Guest)`` or shown as NHSmail display names (``SURNAME, First (ORGANISATION)``),
+    the interviewer's 'Mm-hmm.' cue in the middle of every second Teams answer of 48 words or more,
     .docx transcripts as a speaker | words table, and .txt as Otter.ai exports (speaker and
     time on their own line, words wrapped at 72 columns) or as Word's 'Unicode' plain text
     (UTF-16 with a BOM, CRLF)."""
@@ -418,7 +431,7 @@ def write_study(items: list[dict], folder: Path, conventions: str = "plain") -> 
         if fmt == "docx":
             (_write_docx_table_transcript if conventions == "hard" else _write_docx_transcript)(path, title, turns)
         elif fmt == "vtt":
-            _write_vtt(path, turns)
+            _write_vtt(path, turns, backchannel=interviewer if conventions == "hard" else None)
         else:
             if conventions == "hard":
                 (_write_otter_txt if number % 2 else _write_unicode_txt)(path, title, turns)
@@ -583,6 +596,17 @@ def locate(text: str, excerpts: list[dict], joined: str, spans: list) -> list[in
     return [n for n, (a, b) in enumerate(spans) if a < at + len(k) and b > at]
 
 
+def _across_interjections(text: str, excerpts: list[dict]) -> list[int] | None:
+    """Indexes of the participant turns holding the text once interviewer turns (a
+    'Mm-hmm.' in the middle of an answer) are left out, or None."""
+    kept = [n for n, e in enumerate(excerpts) if not e["is_interviewer"]]
+    if len(kept) == len(excerpts):
+        return None
+    joined, spans = _spans([excerpts[n] for n in kept])
+    hit = locate(text, [excerpts[n] for n in kept], joined, spans)
+    return [kept[n] for n in hit] if hit else None
+
+
 def _leftover(excerpt_key: str, item_key: str) -> str:
     """What the excerpt holds besides the item ('' when nothing, or only a paragraph number)."""
     at = excerpt_key.find(item_key)
@@ -627,7 +651,12 @@ def find_items(study: Study, db: Path, skipped: dict[str, str] | None = None) ->
         excerpts = by_source.get(name, [])
         joined, spans = _spans(excerpts)
         hit = locate(placed.item["text"], excerpts, joined, spans)
-        if hit is None:
+        interrupted = _across_interjections(placed.item["text"], excerpts) if hit is None else None
+        if interrupted:
+            status, idx = "split", interrupted
+            detail = (f"stored as {len(interrupted)} participant turns with interviewer turns between them: "
+                      + " | ".join(_short(excerpts[n]["text"], 50) for n in interrupted))
+        elif hit is None:
             partial = _partial(placed.item["text"], excerpts)
             status, idx = "missing", partial
             detail = (f"not found whole; {len(partial)} excerpt(s) share its wording" if partial

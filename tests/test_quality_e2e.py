@@ -133,5 +133,6 @@ def test_hard_conventions_are_written_and_every_loss_is_explained(tmp_path):
     found, checks = e2e.find_items(study, tmp_path / "e2e.db", skipped)
     for f in found:
         name = Path(f.placed.path).name
-        assert f.status == "ok" or (f.status == "missing" and name in skipped), (f.status, f.detail)
+        interjected = f.status == "split" and "interviewer turns between them" in f.detail
+        assert f.status == "ok" or interjected or (f.status == "missing" and name in skipped), (f.status, f.detail)
     assert checks["question_errors"] == []
