@@ -148,3 +148,18 @@ def test_an_unreadable_table_is_still_refused_in_one_line(tmp_path, registered, 
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
     assert "t.docx" in result.stderr and "no speaker turns" in result.stderr
     assert dump_db(registered) == before
+
+
+def test_an_answer_cut_by_mm_hmm_is_one_turn(tmp_path, registered):
+    long = "We tried to agree a shared waiting list, and it took a year, because every trust had its own rules"
+    rest = "and in the end the ICB had to broker it, which tells you where the power really sits."
+    voices = [("Sara Lindqvist", "How did the waiting list work go?"), ("Helen Marsh (Guest)", long),
+              ("Sara Lindqvist", "Mm-hmm."), ("Helen Marsh (Guest)", rest),
+              ("Sara Lindqvist", "Right, yeah. And was that a surprise?"), ("Helen Marsh (Guest)", "Yes.")]
+    assert run("ingest", _vtt(tmp_path / "p01.vtt", voices), "--kind", "transcript", "--db", registered).exit_code == 0
+    rows = turns(registered)
+    assert [r["speaker_role"] for r in rows] == ["interviewer", "participant", "interviewer", "participant"]
+    assert rows[1]["text"] == f"{long} {rest}"
+    assert rows[3]["text"] == "Yes."  # a participant's short answer is an answer, never dropped
+    assert readers.is_backchannel("Mm-hmm.") and readers.is_backchannel("Right, yeah.")
+    assert not readers.is_backchannel("Right?") and not readers.is_backchannel("Yes, the board decided that.")

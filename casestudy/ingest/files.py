@@ -321,6 +321,7 @@ class Ingestor:
             parsed = readers.read_transcript(job.path, self._known_speakers())
             pid = self._transcript_participant(job, parsed)
             consent.check_interview_consent(self.db, pid, job.path)
+            parsed.excerpts = readers.join_across_backchannels(parsed.excerpts)
             rows = [self._turn_row(turn, pid) for turn in parsed.excerpts]
         else:
             parsed = readers.read_document(job.path)

@@ -930,6 +930,45 @@ def name_key(name: str) -> tuple[str, ...]:
     return tuple(w for w in words if w not in _TITLES)
 
 
+BACKCHANNELS = {"mm", "mmm", "hmm", "mm-hmm", "mhm", "uh-huh", "yeah", "yes", "right", "ok", "okay", "sure", "i see",
+                "indeed", "absolutely", "of course", "great", "thanks", "good", "wow", "gosh", "ah", "oh"}
+
+
+def is_backchannel(text: str) -> bool:
+    """'Mm-hmm.', 'Right, yeah.', 'OK.': a listener's noise, not a question or an answer."""
+    if "?" in text or len(text.split()) > 4:
+        return False
+    parts = [p.strip(" .!…").lower() for p in re.split(r"[,.!…]+", text) if p.strip(" .!…")]
+    return bool(parts) and all(p in BACKCHANNELS for p in parts)
+
+
+def join_across_backchannels(turns: list[Excerpt]) -> list[Excerpt]:
+    """An answer cut by the interviewer's 'Mm-hmm.' is one turn: the interjection is dropped
+    and the two halves joined (times span both). Turns are renumbered."""
+    out: list[Excerpt] = []
+    index = 0
+    while index < len(turns):
+        turn = turns[index]
+        if (
+            out
+            and turn.is_interviewer
+            and is_backchannel(turn.text)
+            and index + 1 < len(turns)
+            and not out[-1].is_interviewer
+            and turns[index + 1].speaker == out[-1].speaker
+        ):
+            following = turns[index + 1]
+            out[-1].text = f"{out[-1].text} {following.text}"
+            out[-1].end_time = following.end_time or out[-1].end_time
+            index += 2
+            continue
+        out.append(turn)
+        index += 1
+    for number, turn in enumerate(out, start=1):
+        turn.turn = number
+    return out
+
+
 def likely_interviewer(turns: list[Excerpt], speakers: list[str]) -> str:
     """Of the given voices, the one whose turns are most often questions (the first to speak on a tie)."""
     def share(speaker: str) -> float:
