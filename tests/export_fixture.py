@@ -197,6 +197,18 @@ def build_publish_db(path: Path) -> Path:
              page, heading, idx + 1 if src[1] == "transcript" else None, role, ppid, p[1] if p else None,
              p[2] if p else None, 0 if ppid == "P12" else 1, code[8]),
         )
+    # agreement input as publish writes it (casestudy.coding.agreement): every human coder's
+    # decisions, a marker row (code_id NULL) for each excerpt they rated
+    conn.execute("""CREATE TABLE agreement_ratings (excerpt_id INTEGER, coder TEXT, automatic INTEGER, code_id TEXT,
+                    value INTEGER, ics TEXT, wave INTEGER)""")
+    for sid, idx, code_id, coder, status, _ in CODINGS:
+        if coder.startswith("auto:"):
+            continue
+        src = source_rows[sid]
+        key = (excerpt_ids[(sid, idx)], coder, 0)
+        conn.execute("INSERT INTO agreement_ratings VALUES (?,?,?,?,?,?,?)", (*key, None, None, src[4], src[6]))
+        conn.execute("INSERT INTO agreement_ratings VALUES (?,?,?,?,?,?,?)",
+                     (*key, code_id, int(status == "accepted"), src[4], src[6]))
     conn.execute(
         """INSERT INTO framework SELECT rq, code_id, code, ics, wave, count(DISTINCT excerpt_id),
              count(DISTINCT participant_id), count(DISTINCT source_id) FROM evidence GROUP BY rq, code_id, ics, wave"""

@@ -150,7 +150,7 @@ def test_coder_agreement_and_kappa(report):
     review = table_after(document, "Review of automatic suggestions")
     assert row_cells(review, "RQ3")[1:] == ["5", "3", "0", "2", "100%"]
     kappa = table_after(document, "Inter-coder agreement")
-    assert row_cells(kappa, "alice & bob")[1:] == ["RQ1", "4", "75%", "0.47"]
+    assert row_cells(kappa, "alice & bob")[1:5] == ["RQ1", "4", "75%", "0.47"]
     assert cohen_kappa([True, False, True, False], [True, False, True, False]) == 1.0
     assert cohen_kappa([True, True], [True, True]) is None
 

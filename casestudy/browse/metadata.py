@@ -41,6 +41,11 @@ EVIDENCE_COLUMNS = {
     "learned:<model version> (the research question judged by the learned model) or a researcher's name.",
     "terms": "Why it was suggested (JSON list of the excerpt's own words): the codebook terms found (auto:…), "
     "or the words that weighed most for the learned model (learned:…).",
+    "decided_by": "The researcher whose decision the row stands on: who accepted the suggestion or added the code "
+    "(empty: a suggestion not reviewed yet).",
+    "span_start": "When only part of the excerpt is coded: where that part starts in text (empty = the whole excerpt).",
+    "span_end": "Where the coded part ends in text.",
+    "quote": "The words of the coded part, when only part of the excerpt is coded.",
     "offsets": "Where the terms are in the text: JSON [[start, end], …] character offsets.",
     "score": "The automatic coder's confidence (0–1): patterns and learned model combined.",
     "source_id": "The source document or transcript.",
@@ -178,6 +183,21 @@ TABLES = {
             "n": "Number of automatic codings.",
         },
         "facets": ["rq", "status", "ics", "wave"],
+    },
+    "agreement_ratings": {
+        "description": "What inter-coder agreement is computed from (the report's coder-agreement appendix and the "
+        "workspace's agreement page): each researcher's latest decision per excerpt and code, and the automatic "
+        "coders' suggestions, on the excerpts researchers rated. No text.",
+        "columns": {
+            "excerpt_id": "The excerpt rated.",
+            "coder": "A researcher, or an automatic coder (auto:<codebook version>, learned:<model version>).",
+            "automatic": "1 for an automatic coder.",
+            "code_id": "The theme (empty: a marker that the coder rated this excerpt; themes not listed were not applied).",
+            "value": "1 applied, 0 decided not to apply, empty = a suggestion the researcher has not decided yet.",
+            "ics": "Integrated Care System of the excerpt's source.",
+            "wave": "Fieldwork wave of the excerpt's source.",
+        },
+        "facets": ["coder", "value"],
     },
     "memos": {
         "description": "Analytic memos written by the research team on excerpts, codes or sources.",

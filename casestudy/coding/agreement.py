@@ -160,8 +160,33 @@ def _pair(ratings: Ratings, a: str, b: str, units: list[tuple[int, str]]) -> Pai
     return Pair(a, b, len(xa), agreement, cohen_kappa(xa, xb))
 
 
+def _rq_value(ratings: Ratings, coder: str, excerpt_id: int, ids: list[str]) -> int | None:
+    """Whether ``coder`` applied the research question (any of ``ids``: its themes and itself) to the excerpt."""
+    rated = ratings.by_coder.get(coder, {}).get(excerpt_id)
+    if rated is None:
+        return None
+    return int(any(rated.get(i) == 1 for i in ids))
+
+
+def _machine_pairs_by_rq(ratings: Ratings, ids: list[str], excerpts: list[int]) -> list[Pair]:
+    """People against automatic coders at the level of the research question (a learned model
+    judges RQs, the codebook themes): a unit is one excerpt, 1 when any theme of the RQ applies."""
+    out = []
+    for h in ratings.humans:
+        for m in ratings.machines:
+            xa, xb = [], []
+            for e in excerpts:
+                va, vb = _rq_value(ratings, h, e, ids), _rq_value(ratings, m, e, ids)
+                if va is not None and vb is not None:
+                    xa.append(va)
+                    xb.append(vb)
+            if xa:
+                out.append(Pair(h, m, len(xa), sum(x == y for x, y in zip(xa, xb)) / len(xa), cohen_kappa(xa, xb)))
+    return out
+
+
 def _row(ratings: Ratings, scope: str, rq: str, code_id: str | None, name: str, theme_ids: list[str],
-         shared: list[int], with_machines: list[int]) -> Row:
+         shared: list[int], with_machines: list[int], rq_code: str | None = None) -> Row:
     humans = ratings.humans
     units = [(e, t) for e in shared for t in theme_ids]
     matrix = [[math.nan] * len(units) for _ in humans]
@@ -177,17 +202,24 @@ def _row(ratings: Ratings, scope: str, rq: str, code_id: str | None, name: str, 
             counted += 1
             agreeing += len(set(values)) == 1
     pairs = [p for a, b in itertools.combinations(humans, 2) if (p := _pair(ratings, a, b, units)).units]
-    machine_units = [(e, t) for e in with_machines for t in theme_ids]
-    machine_pairs = [
-        p for h in humans for m in ratings.machines if (p := _pair(ratings, h, m, machine_units)).units
-    ]
+    if scope == "rq":
+        machine_pairs = _machine_pairs_by_rq(ratings, theme_ids + ([rq_code] if rq_code else []), with_machines)
+    else:  # a theme: only the automatic coders that suggest themes
+        machine_units = [(e, t) for e in with_machines for t in theme_ids]
+        suggests = {m for m in ratings.machines
+                    if any(t in codes for codes in ratings.by_coder[m].values() for t in theme_ids)}
+        machine_pairs = [
+            p for h in humans for m in sorted(suggests) if (p := _pair(ratings, h, m, machine_units)).units
+        ]
     return Row(scope, rq, code_id, name, counted, len({e for e, _ in units}), agreeing / counted if counted else None,
                krippendorff_alpha(matrix) if counted else None, pairs, machine_pairs)
 
 
-def compute(ratings: Ratings, themes: Iterable[dict]) -> Agreement:
+def compute(ratings: Ratings, themes: Iterable[dict], rq_codes: "dict[str, str] | None" = None) -> Agreement:
     """The agreement table: one row per RQ and per theme (``themes``: dicts with id, rq, name,
-    in codebook order), and the disagreements between people, unit by unit."""
+    in codebook order), and the disagreements between people, unit by unit. ``rq_codes`` (RQ ->
+    its top-level code id) lets an automatic coder that judges whole RQs be compared per RQ."""
+    rq_codes = rq_codes or {}
     themes = list(themes)
     humans = ratings.humans
     rated_by: dict[int, int] = {}
@@ -199,7 +231,7 @@ def compute(ratings: Ratings, themes: Iterable[dict]) -> Agreement:
     rows: list[Row] = []
     for rq in sorted({t["rq"] for t in themes}):
         ids = [t["id"] for t in themes if t["rq"] == rq]
-        rows.append(_row(ratings, "rq", rq, None, rq, ids, shared, rated))
+        rows.append(_row(ratings, "rq", rq, None, rq, ids, shared, rated, rq_codes.get(rq)))
         for theme in (t for t in themes if t["rq"] == rq):
             rows.append(_row(ratings, "theme", rq, theme["id"], theme.get("name") or theme["id"], [theme["id"]], shared, rated))
     disagreements = []
@@ -225,7 +257,8 @@ def from_working_db(db, excerpts_sql: str | None = None) -> Agreement:
     ).fetchall()
     themes = [dict(zip(("id", "rq", "name"), r)) for r in db.execute(
         "SELECT id, rq, name FROM codes WHERE codable = 1 ORDER BY rq, sort, id")]
-    return compute(ratings_from_rows(rows), themes)
+    rq_codes = {rq: cid for cid, rq in db.execute("SELECT id, rq FROM codes WHERE codable = 0")}
+    return compute(ratings_from_rows(rows), themes, rq_codes)
 
 
 def fmt(value: float | None, percent: bool = False) -> str:

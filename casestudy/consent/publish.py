@@ -513,11 +513,24 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
                     offsets.append(
                         [pseudonyms.map_offset(pair[0], spans), pseudonyms.map_offset(pair[1], spans, end=True)]
                     )
+        # a coding of part of its excerpt (workspace span): the span in the published text, and its words
+        span_start = span_end = quote = None
+        if quotable and spans is not None and row.get("span_start") is not None and row.get("span_end") is not None:
+            span_start = pseudonyms.map_offset(row["span_start"], spans)
+            span_end = pseudonyms.map_offset(row["span_end"], spans, end=True)
+            if 0 <= span_start < span_end <= len(excerpt["text"]):
+                quote = excerpt["text"][span_start:span_end]
+            else:
+                span_start = span_end = None
         evidence.append(
             {
                 "coding_id": row["coding_id"],
                 "excerpt_id": row["excerpt_id"],
                 "text": excerpt["text"],
+                "decided_by": row.get("decided_by"),
+                "span_start": span_start,
+                "span_end": span_end,
+                "quote": quote,
                 "rq": row["rq"],
                 "code": row["code"],
                 "code_id": row["code_id"],
@@ -738,6 +751,17 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
     out["indicators"].insert_all(indicator_rows, batch_size=500)
     out["review_summary"].create(_REVIEW_SUMMARY_COLUMNS)
     out["review_summary"].insert_all(dict(row) for row in db.query(REVIEW_SUMMARY))
+    # every human decision as agreement input (casestudy.coding.agreement), on published excerpts only
+    out["agreement_ratings"].create(_AGREEMENT_COLUMNS)
+    if "agreement_ratings" in db.view_names():
+        published_ids = {e["id"] for e in excerpts if e["speaker_role"] != "interviewer"}
+        where = {e["id"]: source_by_id[e["source_id"]] for e in excerpts if e["id"] in published_ids}
+        out["agreement_ratings"].insert_all(
+            ({**dict(r), "ics": where[r["excerpt_id"]]["ics"], "wave": where[r["excerpt_id"]]["wave"]}
+             for r in db.query("SELECT excerpt_id, coder, automatic, code_id, value FROM agreement_ratings")
+             if r["excerpt_id"] in where),
+            batch_size=1000,
+        )
     for table, columns in (
         ("evidence", ["rq"]),
         ("evidence", ["code_id"]),
@@ -820,6 +844,10 @@ _EVIDENCE_COLUMNS = {
     "coding_id": int,
     "excerpt_id": int,
     "text": str,
+    "decided_by": str,  # who accepted the suggestion or added the coding (NULL: not decided yet)
+    "span_start": int,  # a coding of part of the excerpt: offsets in ``text`` (NULL = the whole excerpt)
+    "span_end": int,
+    "quote": str,  # the words of that span
     "rq": str,
     "code": str,
     "code_id": str,
@@ -876,6 +904,7 @@ WHERE (c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%') AND {dblib.CONSENTED_E
 GROUP BY cd.rq, i.name, s.wave, c.status
 """
 _REVIEW_SUMMARY_COLUMNS = {"rq": str, "ics": str, "wave": int, "status": str, "n": int}
+_AGREEMENT_COLUMNS = {"excerpt_id": int, "coder": str, "automatic": int, "code_id": str, "value": int, "ics": str, "wave": int}
 
 _CONSENT_SUMMARY_COLUMNS = {
     "ics": str,

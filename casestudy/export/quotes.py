@@ -135,6 +135,8 @@ def candidate(row: dict) -> dict | None:
     original = row.get("text") or ""
     if not original.strip() or original.startswith("[withheld"):
         return None
+    if row.get("quote"):  # a researcher coded just these words (a workspace span): quote them as chosen
+        return dict(row, _quote=typeset(" ".join(row["quote"].split())))
     text = original if is_voice(row) else strip_observer_memos(original)
     flat = " ".join(text.split())
     if len(flat.split()) < MIN_WORDS or looks_like_table(flat) or looks_like_agenda_line(flat):

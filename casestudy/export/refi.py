@@ -283,9 +283,34 @@ def project_xml(study: Study, name: str = "casestudy project") -> ProjectOutput:
             for excerpt in study.excerpts.get(s["id"], []):
                 codings = codings_by_excerpt.get(excerpt["id"], [])
                 notes = notes_by_excerpt.get(excerpt["id"], [])
+                # a coding of part of the excerpt (workspace span) gets a selection of just that part
+                start, end = spans[excerpt["id"]]
+                parts: dict[tuple[int, int], list[dict]] = {}
+                for coding in codings:
+                    a, b = coding.get("span_start"), coding.get("span_end")
+                    if a is not None and b is not None and 0 <= a < b <= end - start:
+                        parts.setdefault((a, b), []).append(coding)
+                codings = [c for c in codings if not any(c in group for group in parts.values())]
+                for (a, b), group in sorted(parts.items()):
+                    part = _el(source_el, ns, "PlainTextSelection", {
+                        "guid": guid("span", group[0]["coding_id"]),
+                        "name": f"{excerpt.get('participant_id') or s.get('kind')} #{excerpt.get('seq')} ({b - a} characters)",
+                        "startPosition": start + a,
+                        "endPosition": start + b,
+                        "creatingUser": user_guid.get(group[0].get("coder")),
+                        "creationDateTime": built,
+                    })
+                    for coding in group:
+                        coding_el = _el(part, ns, "Coding", {
+                            "guid": guid("coding", coding["coding_id"]),
+                            "creatingUser": user_guid.get(coding.get("coder")),
+                            "creationDateTime": built,
+                        })
+                        _el(coding_el, ns, "CodeRef", {"targetGUID": guid("code", coding["code_id"])})
+                        out.codings += 1
+                    out.selections += 1
                 if not codings and not notes:
                     continue
-                start, end = spans[excerpt["id"]]
                 creator = codings[0]["coder"] if codings else None
                 who = excerpt.get("participant_id") or (f"p. {excerpt['page']}" if excerpt.get("page") else s.get("kind"))
                 selection = _el(source_el, ns, "PlainTextSelection", {

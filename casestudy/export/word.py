@@ -830,58 +830,87 @@ class Report:
                 _cell_text(cells[i], str(value), bold=i == 0, align=None if i == 0 else "right")
         _widths(table, [Cm(1.6), Cm(3.0), Cm(3.0), Cm(3.0), Cm(3.0), Cm(3.0)])
 
-        # Cohen's kappa where two human coders coded the same excerpts.
-        human = common.rows(
-            conn,
-            f"SELECT excerpt_id, code_id, rq, coder FROM evidence WHERE coder NOT LIKE 'auto:%' AND coder NOT LIKE 'learned:%' AND {clause}",
-            params,
-        )
-        by_coder: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for r in human:
-            by_coder[r["coder"]][r["excerpt_id"]].add(r["code_id"])
-        coders = sorted(by_coder)
-        pairs = []
-        for i, a in enumerate(coders):
-            for b in coders[i + 1 :]:
-                shared = sorted(set(by_coder[a]) & set(by_coder[b]))
-                if shared:
-                    pairs.append((a, b, shared))
+        self.agreement_between_coders()
+
+    def agreement_between_coders(self) -> None:
+        """Inter-coder agreement from every researcher's decisions: the table the workspace's
+        agreement page shows (``casestudy.coding.agreement`` on the publish db's ``agreement_ratings``)."""
+        from casestudy.coding import agreement
+
+        doc, conn = self.doc, self.conn
         doc.add_heading("Agreement between researchers", level=2)
+        if not common.has_table(conn, "agreement_ratings"):
+            doc.add_paragraph("This publish database was built before agreement was recorded; run `casestudy publish` "
+                              "again to report it.", style="Note")
+            return
+        # the report's ICS and wave filters; its RQ filter is the themes compared
+        where, params = [], []
+        for column, values in (("ics", self.filters.ics), ("wave", self.filters.waves)):
+            if values:
+                where.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        where = " AND ".join(where) or "1"
+        rows = common.rows(conn, f"SELECT excerpt_id, coder, automatic, code_id, value FROM agreement_ratings WHERE {where}", params)
+        themes = [{"id": c["id"], "rq": rq, "name": c["name"]} for rq in self.rqs for c, _ in self.themes_of(rq)]
+        rq_codes = {r["rq"]: r["id"] for r in common.rows(conn, "SELECT id, rq FROM codes WHERE codable = 0")}
+        result = agreement.compute(agreement.ratings_from_rows(rows), themes, rq_codes)
+        pairs = [(row, p) for row in result.by_scope("rq") for p in row.pairs]
         if not pairs:
             doc.add_paragraph(
-                "No two researchers have coded the same excerpts yet, so Cohen's kappa cannot be reported.",
-                style="Note",
-            )
-            return
-        doc.add_paragraph(
-            "Cohen's kappa for each pair of researchers who coded the same excerpts: for every shared excerpt "
-            "and every theme under the research question, whether each researcher applied the theme."
-        )
-        self.caption("Inter-coder agreement (Cohen's kappa)")
-        table = doc.add_table(rows=1, cols=5)
-        table.style = doc.styles["Light List Accent 1"]
-        _header(table, ["Coders", "RQ", "Shared excerpts", "Agreement", "Cohen's κ"])
-        for a, b, shared in pairs:
-            for rq in self.rqs:
-                theme_ids = [c["id"] for c, _ in self.themes_of(rq)]
-                if not theme_ids:
-                    continue
-                xa, xb = [], []
-                for excerpt in shared:
-                    for code in theme_ids:
-                        xa.append(code in by_coder[a][excerpt])
-                        xb.append(code in by_coder[b][excerpt])
-                if not (any(xa) or any(xb)):
-                    continue
-                kappa = cohen_kappa(xa, xb)
-                agree = sum(x == y for x, y in zip(xa, xb)) / len(xa)
+                "No two researchers have decided on the same excerpts yet, so agreement cannot be reported. Assign a "
+                "double-coding sample in the coding workspace (`casestudy workspace`).", style="Note")
+        else:
+            doc.add_paragraph(
+                "Computed from every researcher's decisions, as on the coding workspace's agreement page. A unit is one "
+                "excerpt and one theme; a researcher's value is their latest decision on it (accepted, added or coded a "
+                "part of the excerpt = applied; rejected or removed = not applied; on an excerpt they decided on or "
+                "finished, a theme they did not apply = not applied; a suggestion they have not decided yet = no value). "
+                "For each research question the units are its themes on the excerpts both researchers rated. Cohen's κ "
+                "for each pair; Krippendorff's α (nominal) across all researchers; agreement = share of units with the "
+                "same value.")
+            self.caption("Inter-coder agreement from researchers' decisions (Cohen's κ, Krippendorff's α)")
+            table = doc.add_table(rows=1, cols=6)
+            table.style = doc.styles["Light List Accent 1"]
+            _header(table, ["Coders", "RQ", "Shared excerpts", "Agreement", "Cohen's κ", "Krippendorff's α"])
+            for row, pair in pairs:
+                shared = len({e for e, r in self._shared(rows, pair.a, pair.b)})
                 cells = table.add_row().cells
-                _cell_text(cells[0], f"{a} & {b}")
-                _cell_text(cells[1], rq, bold=True)
-                _cell_text(cells[2], str(len(shared)), align="right")
-                _cell_text(cells[3], f"{100 * agree:.0f}%", align="right")
-                _cell_text(cells[4], "–" if kappa is None else f"{kappa:.2f}", align="right")
-        _widths(table, [Cm(5.0), Cm(1.6), Cm(3.2), Cm(3.2), Cm(3.6)])
+                _cell_text(cells[0], f"{pair.a} & {pair.b}")
+                _cell_text(cells[1], row.rq, bold=True)
+                _cell_text(cells[2], str(shared), align="right")
+                _cell_text(cells[3], agreement.fmt(pair.agreement, percent=True), align="right")
+                _cell_text(cells[4], agreement.fmt(pair.kappa), align="right")
+                _cell_text(cells[5], agreement.fmt(row.alpha), align="right")
+            _widths(table, [Cm(4.4), Cm(1.4), Cm(2.6), Cm(2.6), Cm(2.6), Cm(3.0)])
+            themed = [r for r in result.by_scope("theme") if r.pairs and any(r2.units for r2 in r.pairs)
+                      and any(d.code_id == r.code_id for d in result.disagreements)]
+            if themed:
+                doc.add_paragraph("Themes the researchers disagreed on: " + "; ".join(
+                    f"{r.name} ({r.rq}): agreement {agreement.fmt(r.agreement, percent=True)}, α {agreement.fmt(r.alpha)}"
+                    for r in themed) + ".")
+        machine = [(row, p) for row in result.by_scope("rq") for p in row.machine_pairs]
+        if machine:
+            doc.add_paragraph(
+                "Researchers compared with the automatic suggestions (the codebook's, and a learned model's when one "
+                "was used), on the excerpts each researcher rated: a suggestion counts as applying its theme.")
+            self.caption("Agreement between researchers and automatic suggestions")
+            table = doc.add_table(rows=1, cols=5)
+            table.style = doc.styles["Light List Accent 1"]
+            _header(table, ["Researcher", "Automatic coder", "RQ", "Agreement", "Cohen's κ"])
+            for row, pair in machine:
+                cells = table.add_row().cells
+                for k, value in enumerate([pair.a, pair.b, row.rq, agreement.fmt(pair.agreement, percent=True),
+                                           agreement.fmt(pair.kappa)]):
+                    _cell_text(cells[k], value, bold=k == 2, align="right" if k >= 3 else None)
+            _widths(table, [Cm(4.0), Cm(4.4), Cm(1.6), Cm(3.0), Cm(3.0)])
+
+    @staticmethod
+    def _shared(rows: list[dict], a: str, b: str):
+        """(excerpt, coder) markers of the excerpts both ``a`` and ``b`` rated."""
+        rated = {}
+        for r in rows:
+            rated.setdefault(r["excerpt_id"], set()).add(r["coder"])
+        return [(e, c) for e, c in rated.items() if a in c and b in c]
 
 
     def appendix_indicators(self) -> None:
