@@ -487,12 +487,13 @@ STEPS = (("init", ["init"]), ("study", ["study", "import", "study.yaml"]), ("ing
          ("code", ["code"]), ("export", ["export", "csv", EXPORT, "--status", "all"]))
 
 
-def run_cli(folder: Path, db: Path, in_process: bool = False, until: str = "export") -> dict[str, float]:
-    """init, study import, ingest, code, export csv (or the steps up to ``until``), as a
-    user would type them in the study folder; seconds per step. A failing step raises
-    RuntimeError with the command's output."""
+def run_cli(folder: Path, db: Path, in_process: bool = False, until: str = "export",
+            code_args: tuple[str, ...] = ()) -> dict[str, float]:
+    """init, study import, ingest, code (with ``code_args``), export csv (or the steps up to
+    ``until``), as a user would type them in the study folder; seconds per step. A failing
+    step raises RuntimeError with the command's output."""
     names = [name for name, _ in STEPS]
-    steps = STEPS[:names.index(until) + 1]
+    steps = [(name, args + list(code_args) if name == "code" else args) for name, args in STEPS[:names.index(until) + 1]]
     timings = {}
     env = {k: v for k, v in os.environ.items() if k not in ("CASESTUDY_CODEBOOK", "CASESTUDY_DB")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
@@ -784,7 +785,8 @@ def _table(found: list[Found], coder: str | None = None) -> dict:
 
 
 def evaluate(set_path: Path = HELDOUT, limit: int | None = None, workdir: Path | None = None,
-             in_process: bool = False, items: list[dict] | None = None, conventions: str = "plain") -> dict:
+             in_process: bool = False, items: list[dict] | None = None, conventions: str = "plain",
+             code_args: tuple[str, ...] = ()) -> dict:
     """Write, ingest, code and score; the result as a dict (see ``report``)."""
     items = load_items(set_path) if items is None else items
     if limit:
@@ -803,7 +805,7 @@ def evaluate(set_path: Path = HELDOUT, limit: int | None = None, workdir: Path |
         db = Path(workdir) / "e2e.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
-        timings.update(run_cli(folder, db, in_process=in_process))
+        timings.update(run_cli(folder, db, in_process=in_process, code_args=code_args))
         started = time.perf_counter()
         skipped = skipped_files(timings.get("ingest_output", ""))
         found, checks = find_items(study, db, skipped)
@@ -812,6 +814,7 @@ def evaluate(set_path: Path = HELDOUT, limit: int | None = None, workdir: Path |
         timings["evaluate"] = time.perf_counter() - started
         result = _result(set_path, study, found, checks, timings, db)
         result["conventions"] = conventions
+        result["code_args"] = list(code_args)
         return result
     finally:
         if temp:
@@ -896,7 +899,8 @@ def _one_line(name: str, t: dict) -> str:
     """A breakdown row; '-' for an RQ with neither a positive nor a suggestion, left out
     of that row's macro-F1."""
     cells = " ".join(f"{rq} {t[rq]['f1']:.2f}" if rq in t["defined"] else f"{rq}    -" for rq in RQS)
-    return (f"  {name:<16} {t['n']:>4}  macro-F1 {t['macro_f1_defined']:.3f}  {cells}"
+    macro = f"{t['macro_f1_defined']:.3f}" if t["defined"] else "    -"
+    return (f"  {name:<16} {t['n']:>4}  macro-F1 {macro}  {cells}"
             f"  RQs/coded {t['rqs_per_coded']:.2f}")
 
 
@@ -906,7 +910,8 @@ def report(result: dict) -> str:
              f"files {result['files']}; {result['participants']} participants)",
              f"commit {result['commit']}, {result['date']}; coders {', '.join(result['codebook']) or 'none'}", ""]
     ing = result["ingest"]
-    lines.insert(2, f"conventions: {result.get('conventions', 'plain')}")
+    lines.insert(2, f"conventions: {result.get('conventions', 'plain')}; "
+                    f"casestudy code {' '.join(result.get('code_args', [])) or '(no options)'}")
     for name, problem in result["checks"].get("skipped_files", {}).items():
         lost = sum(1 for e in result["ingest_errors"] if Path(e["file"]).name == name)
         lines.append(f"INGEST refused {name} ({lost} labelled items lost): {problem}")
@@ -969,6 +974,8 @@ def main(argv=None) -> int:
     parser.add_argument("--conventions", choices=CONVENTIONS, default="plain",
                         help="transcript conventions: plain (the default) or hard (Teams guests and NHSmail "
                              "names, .docx speaker tables, Otter.ai and UTF-16 .txt)")
+    parser.add_argument("--code-option", action="append", default=[], metavar="OPTION",
+                        help="pass an option to `casestudy code`, e.g. --code-option=--patterns-only (repeatable)")
     parser.add_argument("--in-process", action="store_true", help="run the CLI through click in this process")
     parser.add_argument("--json", type=Path, help="also write the full result as JSON")
     parser.add_argument("--errors", action="store_true", help="list the items coded wrongly (not for the held-out set)")
@@ -977,7 +984,8 @@ def main(argv=None) -> int:
         parser.error("--errors is refused for the held-out set: it is for evaluation only, never for tuning")
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-    result = evaluate(args.labels, args.limit, args.keep, args.in_process, conventions=args.conventions)
+    result = evaluate(args.labels, args.limit, args.keep, args.in_process, conventions=args.conventions,
+                      code_args=tuple(args.code_option))
     print(report(result))
     if args.errors:
         print("\nCoding errors:\n" + errors(result))

@@ -4,8 +4,12 @@ a PDF board paper and a .docx policy, ingested and coded by the real CLI, and fo
 Runs on a small slice of the tunable register set (tests/data/register_excerpts.yaml), never
 on the held-out set. Asserts what ingest must get right (every item stored as exactly one
 excerpt of the right speaker; interviewer questions stored as interviewer turns and never
-coded) and a modest floor for the coder on this slice (macro-F1 0.814 and 1.21 RQs per coded
-excerpt measured at b670c6a with the shipped codebook; the floor leaves room for noise).
+coded; the CSV export giving every item the database's RQs) and a modest floor for the coder
+on this slice: macro-F1 0.801 and 1.18 RQs per coded excerpt with the codebook's patterns
+alone (b670c6a). Since cd207eb the default learned model is trained on the shipped labelled
+sets, this slice included, so the slice now scores 0.989: the floor checks that the
+suggestions reach the database and the export through the whole path, not how the coder
+generalises (that is the held-out figure in docs/coding.md).
 """
 
 from __future__ import annotations
