@@ -9,6 +9,7 @@ Memos are pseudonymised when shown, as ``casestudy review show`` does.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -199,9 +200,10 @@ def document(db: sqlite_utils.Database, source_id: int, coder: str) -> Document:
     rows = [r for r in _excerpt_rows(db, "e.source_id = ?", [source_id]) if r["is_evidence"] or r["is_interviewer"]]
     excerpts = _build(db, rows, coder)
     memos = list(db.query("SELECT * FROM memos WHERE source_id = ? AND excerpt_id IS NULL ORDER BY id", [source_id]))
-    pseudonymise = pseudonyms.from_db(db)
-    for memo in memos:
-        memo["text"] = pseudonymise(memo["text"] or "")
+    if memos:
+        pseudonymise = pseudonyms.from_db(db)
+        for memo in memos:
+            memo["text"] = pseudonymise(memo["text"] or "")
     return Document(src, excerpts, memos)
 
 
@@ -306,28 +308,38 @@ def highlight(text: str, marks: list[tuple[int, int, str, str]]) -> str:
     """``text`` escaped, with matched terms as <mark> and coded spans underlined, in code colours.
     Only the characters of ``text`` are emitted, so selection offsets in the page equal offsets
     in ``display_text``."""
-    from markupsafe import escape
+    from html import escape
 
     if not marks:
-        return str(escape(text))
-    cuts = sorted({0, len(text), *(p for s, e, _, _ in marks for p in (max(0, s), min(len(text), e)))})
+        return escape(text, quote=False)
+    n = len(text)
+    opening: dict[int, list[int]] = {}
+    closing: dict[int, list[int]] = {}
+    for i, (start, end, _, _) in enumerate(marks):
+        start, end = max(0, start), min(n, end)
+        if start < end:
+            opening.setdefault(start, []).append(i)
+            closing.setdefault(end, []).append(i)
+    cuts = sorted({0, n, *opening, *closing})
+    active: set[int] = set()
     out = []
     for a, b in zip(cuts, cuts[1:]):
-        if a >= b:
-            continue
-        piece = str(escape(text[a:b]))
-        covering = [m for m in marks if m[0] <= a and b <= m[1]]
-        spans = [m for m in covering if m[2] == "span"]
-        terms = [m for m in covering if m[2] == "term"]
-        if spans:
-            piece = f'<span class="ws-span" style="--c:{_colour(spans[0][3])}">{piece}</span>'
-        if terms:
-            piece = f'<mark class="ws-term" style="--c:{_colour(terms[0][3])}">{piece}</mark>'
+        active.difference_update(closing.get(a, ()))
+        active.update(opening.get(a, ()))
+        piece = escape(text[a:b], quote=False)
+        if active:
+            span = next((marks[i][3] for i in sorted(active) if marks[i][2] == "span"), None)
+            term = next((marks[i][3] for i in sorted(active) if marks[i][2] == "term"), None)
+            if span:
+                piece = f'<span class="ws-span" style="--c:{_colour(span)}">{piece}</span>'
+            if term:
+                piece = f'<mark class="ws-term" style="--c:{_colour(term)}">{piece}</mark>'
         out.append(piece)
     return "".join(out)
 
 
-def _colour(value: str) -> str:
-    import re
+_COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}")
 
-    return value if value and re.fullmatch(r"#[0-9a-fA-F]{3,8}", value) else "#ffd54f"
+
+def _colour(value: str) -> str:
+    return value if value and _COLOUR.fullmatch(value) else "#ffd54f"
