@@ -120,23 +120,40 @@ def test_the_held_out_set_is_never_listed_for_tuning(capsys):
     assert "held-out" in capsys.readouterr().err
 
 
-def test_hard_conventions_are_written_and_every_loss_is_explained(tmp_path):
-    """Field conventions the ingest guide does not list (Teams guests and NHSmail display
-    names, .docx speaker tables, Otter.ai .txt): whatever ingest makes of them, every item
-    is either stored exactly or lost with its file's refusal named."""
+def test_hard_conventions_are_ingested_exactly(tmp_path):
+    """Field conventions: a .docx speaker | words table (P01), a Teams .vtt whose participant
+    is an NHSmail display name with the interviewer's 'Mm-hmm.' inside an answer (P02) and
+    an Otter.ai .txt (P03) are read as exactly as the plain ones (since 425d060 and
+    0cab6c2). The UTF-16 .txt of --conventions hard is not in this slice: on main it is
+    still refused (docs/coding.md)."""
     items = [i for i in e2e.load_items(REGISTER) if i["kind"] == "interview"][:12]
     study = e2e.write_study(items, tmp_path / "study", conventions="hard")
     folder = tmp_path / "study" / "transcripts"
     import docx
 
-    assert docx.Document(next(folder.glob("*.docx"))).tables[0].rows[0].cells[0].text == "Speaker"
-    vtt = "\n".join(p.read_text(encoding="utf-8") for p in folder.glob("*.vtt"))
-    assert "<v ACHTERBERG, Daniel (" in vtt  # P02, an NHSmail display name (P05 would be a guest)
+    assert docx.Document(folder / "2026-P01-w2.docx").tables[0].rows[0].cells[0].text == "Speaker"
+    vtt = (folder / "2026-P02-w2.vtt").read_text(encoding="utf-8")
+    assert "<v ACHTERBERG, Daniel (" in vtt and ">Mm-hmm.</v>" in vtt
+    assert "Amina Qureshi  00:" in (folder / "2026-P03-w2.txt").read_text(encoding="utf-8")
     timings = e2e.run_cli(tmp_path / "study", tmp_path / "e2e.db", in_process=True, until="ingest")
     skipped = e2e.skipped_files(timings["ingest_output"])
+    assert skipped == {}
     found, checks = e2e.find_items(study, tmp_path / "e2e.db", skipped)
-    for f in found:
-        name = Path(f.placed.path).name
-        interjected = f.status == "split" and "interviewer turns between them" in f.detail
-        assert f.status == "ok" or interjected or (f.status == "missing" and name in skipped), (f.status, f.detail)
+    assert [(f.placed.item["id"], f.status, f.detail) for f in found if f.status != "ok"] == []
     assert checks["question_errors"] == []
+    assert checks["interviewer_turns"] == checks["questions"]
+
+
+def test_a_refused_file_is_named_and_its_items_counted_missing(tmp_path):
+    """The harness can fail here too: a transcript ingest refuses (an empty .vtt) loses its
+    items as 'missing', with the refusal named."""
+    items = [i for i in e2e.load_items(REGISTER) if i["kind"] == "interview"][:7]
+    study = e2e.write_study(items, tmp_path / "study")
+    (tmp_path / "study" / "transcripts" / "2026-P02-w2.vtt").write_text("", encoding="utf-8")
+    timings = e2e.run_cli(tmp_path / "study", tmp_path / "e2e.db", in_process=True, until="ingest")
+    skipped = e2e.skipped_files(timings["ingest_output"])
+    assert list(skipped) == ["2026-P02-w2.vtt"]
+    found, _ = e2e.find_items(study, tmp_path / "e2e.db", skipped)
+    lost = [f for f in found if f.status == "missing"]
+    assert [f.placed.participant for f in lost] == ["P02"] * 3
+    assert all(f.detail.startswith("file refused by ingest: ") for f in lost)
