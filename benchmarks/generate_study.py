@@ -254,7 +254,54 @@ def _write_pdf_paper(path: Path, title: str, sections) -> int:
     return words
 
 
-def generate(folder: Path, words: int = 1_000_000, seed: int = 0, pdf_share: float = 0.02, plain: bool = False) -> dict:
+# Names for studies with a large consent register and name list (benchmarks/bench_names.py,
+# tests/test_pseudonyms_scale.py): the shapes the pseudonymiser must handle — particles,
+# apostrophes, hyphens, accents, and names that are English words (Will, Grace, Marsh).
+MANY_FIRST = [
+    "Helen", "Daniel", "Amina", "Tom", "Grace", "Owen", "Margaret", "Tariq", "Siobhán", "Priya", "Gareth", "Ruth",
+    "Lucy", "Kwame", "Eleanor", "Martin", "Fatima", "Joanna", "Rhys", "Beatrice", "Samuel", "Imogen", "Declan",
+    "Nadia", "Will", "May", "Hope", "Mark", "Rose", "Joy", "Dawn", "Faith", "Bill", "Frank", "Carol", "Łukasz",
+    "Zoë", "Chidi", "Adébáyọ̀", "Aoife", "Eilidh", "Gwenllian", "Jarosław", "Søren", "Björn", "Niamh", "Oluwaseun",
+    "Mei", "Hiroshi", "Anjali", "Rohan", "Yusuf", "Leila", "Ibrahim", "Catherine", "William", "Elizabeth", "Robert",
+    "Patricia", "Michael", "Susan", "James", "Deborah", "Richard", "Victoria", "Andrew", "Rebecca", "Jonathan",
+    "Abigail", "Kieran", "Bernadette", "Graham", "Nathaniel", "Josephine", "Christopher", "Alexandra", "Stephen",
+]
+MANY_LAST = [
+    "Marsh", "Okoro", "Shah", "Reed", "Lin", "Treharne", "Ellery", "Hussain", "Gallagher", "Patel", "Llewellyn",
+    "Okafor", "Fenwick", "Mensah", "Whitcombe", "Doyle", "Rahman", "Kowalski", "Pryce-Jones", "Achebe", "Carver",
+    "Nolan", "O'Neill", "O'Shaughnessy", "McDonald", "MacLeod", "Ní Bhriain", "Mac Giolla Phádraig", "van der Merwe",
+    "de la Cruz", "bin Ismail", "Sørensen", "Nowak", "Wiśniewski", "Adeyemi", "Nwosu", "Hollis-Smith", "Hall",
+    "Young", "White", "Green", "Brown", "Wood", "King", "Long", "Fisher", "Baker", "Hope", "Day", "Bell", "Moss",
+    "Fox", "Rose", "Stone", "Price", "Lamb", "Hill", "Ward", "Hughes", "Evans", "Jenkins", "Morgan", "Thomas",
+    "Edwards", "Roberts", "Lewis", "Davies", "Owen", "Parry", "Pritchard", "Vaughan", "Kaur", "Singh", "Begum",
+    "Chowdhury", "Ahmed", "Iqbal", "Malik", "Nakamura", "Tanaka", "Chen", "Wong", "Nguyen", "Kim", "Park",
+    "Petrov", "Ivanova", "Horvath", "Novak", "Kovacs", "Rossi", "Bianchi", "Moreau", "Lefebvre", "Dubois",
+    "Schmidt", "Müller", "Fischer", "Weber", "Becker", "Hoffmann", "Lindqvist", "Johansson", "Eriksen", "Larsen",
+    "Okonkwo", "Eze", "Balogun", "Adebayo", "Boateng", "Asante", "Mwangi", "Otieno", "Kamau", "Dlamini",
+    "Fitzgerald", "Fitzpatrick", "Kennedy", "Quinn", "Byrne", "Walsh", "Murphy", "Kelly", "Ryan", "Brennan",
+    "Campbell", "Stewart", "Robertson", "Fraser", "Munro", "Sinclair", "Gordon", "Graham", "Hamilton", "Wallace",
+    "Ashworth", "Blackwood", "Cartwright", "Dunmore", "Eastwood", "Fairbairn", "Greenhalgh", "Hargreaves",
+    "Ingleby", "Kettlewell", "Longbottom", "Merriweather", "Northcott", "Oddie", "Pickering", "Quarmby",
+]
+TITLES = ["", "", "", "Dr ", "Prof ", "Cllr ", "Mrs ", "Mr "]
+
+
+def many_people(count: int, seed: int = 0, taken: "set[str] | None" = None) -> list[str]:
+    """``count`` different full names (some with a title), none in ``taken``."""
+    rng = random.Random(seed)
+    seen = set(taken or ())
+    names: list[str] = []
+    while len(names) < count:
+        name = f"{rng.choice(MANY_FIRST)} {rng.choice(MANY_LAST)}"
+        if name in seen:
+            continue
+        seen.add(name)
+        names.append(rng.choice(TITLES) + name)
+    return names
+
+
+def generate(folder: Path, words: int = 1_000_000, seed: int = 0, pdf_share: float = 0.02, plain: bool = False,
+             participants: "int | None" = None) -> dict:
     """Write a synthetic study of about ``words`` words into ``folder``; return what was written.
 
     About 70% of the words are interview transcripts (.txt, .vtt, .docx in turn), the rest
@@ -267,7 +314,7 @@ def generate(folder: Path, words: int = 1_000_000, seed: int = 0, pdf_share: flo
     (folder / "consent").mkdir(parents=True, exist_ok=True)
     (folder / "transcripts").mkdir(exist_ok=True)
     (folder / "papers").mkdir(exist_ok=True)
-    n_participants = max(6, min(400, words // 12_000))
+    n_participants = participants or max(6, min(400, words // 12_000))
     participants = []
     with (folder / "consent" / "register.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

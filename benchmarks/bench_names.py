@@ -1,0 +1,214 @@
+"""Does pseudonymisation cost grow with the consent register? Ingest + code one study twice.
+
+    python benchmarks/bench_names.py                    # 1M words; 10 names, then 1,000 + 2,000 names
+    python benchmarks/bench_names.py --words 250000     # smaller
+    python benchmarks/bench_names.py --reference        # also time the single alternation of every name on a sample
+
+The study is the text-only study of ``benchmarks/generate_study.py`` (transcripts as
+.txt/.vtt, board papers as .md: the fastest ingest, so pseudonymising is the largest share
+of it) with 10 participants, and one mention of a person about every 100 words, drawn from
+3,000 names (particles, accents, apostrophes, names that are English words). The same files
+are ingested and coded twice, each in a fresh process:
+
+* **small**: the consent register of the 10 participants;
+* **large**: a register of 1,000 people (the 10 and 990 more) and a names list of 2,000.
+
+Printed: ingest, pseudonymising (inside ingest), coding, their sum, the share of ingest
+spent pseudonymising (target <= 10 %), and the ratio large / small of ingest + code
+(target <= 2x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from generate_study import generate, many_people  # noqa: E402
+
+MENTIONS = ["as {} said", "I spoke to {} about it", "{} disagreed", "with {}'s support", "according to {}",
+            "{} chaired it", "an e-mail from {}"]
+
+
+def mention_names(folder: Path, names: list[str], seed: int, every: int = 100) -> int:
+    """Append a mention of a person to text lines, about one per ``every`` words; return how many."""
+    rng = random.Random(seed)
+    count = 0
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in (".txt", ".vtt", ".md"):
+            continue
+        out, budget = [], 0
+        for line in path.read_text(encoding="utf-8").split("\n"):
+            plain = line.strip()
+            skip = (not plain or plain.startswith(("#", "WEBVTT", "NOTE")) or "-->" in plain or plain.isdigit()
+                    or plain.startswith("|"))
+            if not skip:
+                budget += len(plain.split())
+                if budget >= every:
+                    budget = 0
+                    name = rng.choice(names).split(" ", 1)[-1] if rng.random() < 0.3 else rng.choice(names)
+                    line = f"{line.rstrip()} ({rng.choice(MENTIONS).format(name)})"
+                    count += 1
+            out.append(line)
+        path.write_text("\n".join(out), encoding="utf-8")
+    return count
+
+
+def large_lists(study: Path, folder: Path, people: list[str], staff: list[str]) -> None:
+    """``folder``: the same files (hard links) with a register of 1,000 and a names list of 2,000."""
+    for path in study.rglob("*"):
+        if path.is_file() and path.parts[len(study.parts)] in ("transcripts", "papers"):
+            target = folder / path.relative_to(study)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+    (folder / "consent").mkdir(parents=True, exist_ok=True)
+    with (study / "consent" / "register.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    header, existing = rows[0], rows[1:]
+    with (folder / "consent" / "register.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(existing)
+        template = existing[0]
+        for number, name in enumerate(people[: 1_000 - len(existing)], start=len(existing) + 1):
+            row = dict(zip(header, template))
+            row.update(participant_id=f"P{number:04d}", name=name)
+            writer.writerow([row[h] for h in header])
+    (folder / "names").mkdir(exist_ok=True)
+    with (folder / "names" / "names.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "pseudonym"])
+        writer.writerows([name, f"[staff member {i}]"] for i, name in enumerate(staff, start=1))
+    with (study / "manifest.csv").open(encoding="utf-8") as handle:
+        manifest = list(csv.reader(handle))
+    with (folder / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(manifest[0])
+        writer.writerow(manifest[1])  # the consent register first
+        writer.writerow(["names/names.csv", "names"] + [""] * (len(manifest[0]) - 2))
+        writer.writerows(manifest[2:])
+
+
+def worker(folder: str, db_path: str, reference: bool) -> dict:
+    """Ingest + code in this process; the seconds spent in each, and pseudonymising."""
+    from casestudy import db as dblib
+    from casestudy.coding import codebook as codebook_lib
+    from casestudy.coding import engine as coding
+    from casestudy.consent import pseudonyms
+    from casestudy.ingest import files as ingest
+
+    spent = {"pseudonymise": 0.0, "build": 0.0}
+    for owner, name, label in ((pseudonyms.Pseudonymiser, "apply", "pseudonymise"), (pseudonyms, "build", "build")):
+        original = getattr(owner, name)
+
+        def timed(*args, _original=original, _label=label, **kwargs):
+            started = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[_label] += time.perf_counter() - started
+
+        setattr(owner, name, timed)
+    db = dblib.open_db(db_path)
+    book = codebook_lib.load()
+    coding.engine_for(book).match("warm up the tokenizer and matchers")
+    started = time.perf_counter()
+    report = ingest.ingest_jobs(db, ingest.plan([folder]), actor="bench")
+    t_ingest = time.perf_counter() - started
+    pseudonymise_in_ingest = spent["pseudonymise"]
+    started = time.perf_counter()
+    result = coding.code_database(db, book, actor="bench")
+    t_code = time.perf_counter() - started
+    out = {"t_ingest": t_ingest, "t_code": t_code, "t_pseudonymise": pseudonymise_in_ingest, "t_build": spent["build"],
+           "t_pseudonymise_in_code": spent["pseudonymise"] - pseudonymise_in_ingest, "excerpts": report.excerpts,
+           "suggestions": result.suggestions,
+           "words": db.execute("SELECT sum(words) FROM sources").fetchone()[0],
+           "names": db.execute("SELECT count(*) FROM pseudonyms").fetchone()[0],
+           "replaced": db.execute("SELECT count(*) FROM excerpts WHERE display_text != text").fetchone()[0]}
+    if reference:  # the single alternation of every variant, on a sample of excerpts
+        texts = [row[0] for row in db.execute("SELECT text FROM excerpts ORDER BY id LIMIT 2000")]
+        fast = pseudonyms.from_db(db)
+        slow = pseudonyms.from_db(db)
+        slow.anchors = None
+        started = time.perf_counter()
+        slow.apply("compile")
+        out["reference_compile"] = time.perf_counter() - started
+        for label, p in (("sample_new", fast), ("sample_reference", slow)):
+            started = time.perf_counter()
+            results = [p.apply(t) for t in texts]
+            out[label] = time.perf_counter() - started
+            out[label + "_results"] = len(results)
+        out["sample_same"] = all(fast.apply(t) == slow.apply(t) for t in texts)
+        out["sample_size"] = len(texts)
+    return out
+
+
+def run(folder: Path, db_path: Path, reference: bool) -> dict:
+    command = [sys.executable, __file__, "--worker", str(folder), str(db_path)] + (["--reference"] if reference else [])
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--words", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reference", action="store_true", help="also time the single alternation on 2,000 excerpts")
+    parser.add_argument("--json", type=Path, help="also write the measurements to this file")
+    parser.add_argument("--worker", nargs=2, metavar=("FOLDER", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(*args.worker, reference=args.reference)))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-names-") as tmp:
+        root = Path(tmp)
+        started = time.perf_counter()
+        info = generate(root / "small", words=args.words, seed=args.seed, plain=True, participants=10)
+        people = many_people(1_000, seed=args.seed + 1)
+        staff = many_people(2_000, seed=args.seed + 2, taken=set(people))
+        mentions = mention_names(root / "small", people + staff, args.seed)
+        large_lists(root / "small", root / "large", people, staff)
+        print(f"Study: {info['words']:,} words in {info['files']} files, {mentions:,} mentions of 3,000 names "
+              f"(written in {time.perf_counter() - started:.0f} s)")
+        results = {}
+        for case in ("small", "large"):
+            results[case] = run(root / case, root / f"{case}.db", args.reference and case == "large")
+        print(f"\n{'':<28}{'10 names':>12}{'1,000 + 2,000':>16}{'ratio':>8}")
+        rows = [("names in the database", "names", "{:,}"), ("excerpts with a pseudonym", "replaced", "{:,}"),
+                ("ingest (s)", "t_ingest", "{:.1f}"), ("  pseudonymising (s)", "t_pseudonymise", "{:.2f}"),
+                ("  building the matcher (s)", "t_build", "{:.2f}"), ("code (s)", "t_code", "{:.1f}")]
+        for label, field, fmt in rows:
+            small, large = results["small"][field], results["large"][field]
+            ratio = f"{large / small:.2f}x" if isinstance(small, float) and small else ""
+            print(f"{label:<28}{fmt.format(small):>12}{fmt.format(large):>16}{ratio:>8}")
+        totals = {case: r["t_ingest"] + r["t_code"] for case, r in results.items()}
+        ratio = totals["large"] / totals["small"]
+        print(f"{'ingest + code (s)':<28}{totals['small']:>12.1f}{totals['large']:>16.1f}{ratio:>7.2f}x")
+        share = results["large"]["t_pseudonymise"] / results["large"]["t_ingest"]
+        print(f"\nPseudonymising, 1,000 + 2,000 names: {100 * share:.1f} % of ingest (target <= 10 %): {'ok' if share <= 0.10 else 'OVER'}")
+        print(f"Ingest + code, 1,000 + 2,000 names vs 10: {ratio:.2f}x (target <= 2x): {'ok' if ratio <= 2 else 'OVER'}")
+        large = results["large"]
+        if "sample_reference" in large:
+            print(f"\nOn {large['sample_size']:,} excerpts: the matcher {large['sample_new']:.2f} s; the single alternation of every "
+                  f"variant {large['sample_reference']:.2f} s (+ {large['reference_compile']:.1f} s to compile); "
+                  f"same output: {large['sample_same']}")
+        if args.json:
+            args.json.write_text(json.dumps({"study": info, "mentions": mentions, **results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
