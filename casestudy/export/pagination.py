@@ -112,4 +112,7 @@ def heading_pages(docx_path: Path, headings: list[str]) -> tuple[dict[int, int],
         pdf = render_pdf(Path(docx_path), Path(tmp))
         if pdf is None:
             return None
-        return match_pages(headings, bookmark_pages(pdf)), page_count(pdf)
+        try:
+            return match_pages(headings, bookmark_pages(pdf)), page_count(pdf)
+        except (OSError, RuntimeError):  # an unreadable PDF (pypdfium2.PdfiumError): no numbers, no failure
+            return None

@@ -1,19 +1,22 @@
 """`casestudy export docx`: the thematic summary a PI would send on, as a Word document.
 
 Built with python-docx from the publish database only. The document uses real Word
-styles (Title, Heading 1–3, Quote, Caption, a "Quote Attribution", "Table Text" and
-"Note" style of its own, and built-in table styles), so it can be edited like any
-report. Contents:
+styles (Title, Heading 1–3, Quote, Caption, toc 1/2, its own "Quote Attribution",
+"Table Text", "Note" and "Table Note" styles and a "Report Table" table style), so it
+can be edited like any report. Contents:
 
 * a title page (study, filters, date, codebook version);
-* contents: a TOC field that Word fills in, and a written list of the sections;
-* "About this report": how evidence is counted, attributed and protected;
-* for each research question: a summary table of its themes (excerpts and participants
-  by ICS and wave), each theme with its description and exemplar quotes (accepted
-  codings first, spread across ICSs, waves and roles, each attributed by pseudonym), a
-  note of quotes withheld for consent, and a framework matrix (theme × ICS, by wave);
+* contents: a TOC field with its entries already written, linked to bookmarks on the
+  headings, and their page numbers from one LibreOffice layout (``number_contents``);
+* "About this report": how to read the counts and the rules that choose the quotes;
+* for each research question: a summary table of its themes (excerpts, participants and
+  documents; excerpts by ICS, with a National column, and by wave), each theme with its
+  description and quotes (chosen by :mod:`casestudy.export.quotes`, attributed by
+  pseudonym), a note of excerpts withheld for consent, and a framework matrix;
 * appendices: sources, consent summary (counts only) and coder agreement, and, when the
   publish database holds routine indicators, their first and latest values by ICS.
+
+Every table is followed by a one-line note saying what its numbers count.
 """
 
 from __future__ import annotations
@@ -1105,8 +1108,8 @@ def _bottom_border(style, colour: str, size: int) -> None:
     _set_border(style, "bottom", colour, size, 4)
 
 
-def _field(paragraph, instruction: str, placeholder: str, size: float | None = None, toc: bool = False) -> None:
-    """A complex field (PAGE, NUMPAGES, TOC …) that Word computes when it updates fields."""
+def _field(paragraph, instruction: str, placeholder: str, size: float | None = None) -> None:
+    """A complex field (PAGE, NUMPAGES …) that Word and LibreOffice compute as they lay out."""
 
     def run_with(child):
         run = paragraph.add_run()
@@ -1118,8 +1121,6 @@ def _field(paragraph, instruction: str, placeholder: str, size: float | None = N
 
     begin = OxmlElement("w:fldChar")
     begin.set(qn("w:fldCharType"), "begin")
-    if toc:
-        begin.set(qn("w:dirty"), "true")
     run_with(begin)
     instr = OxmlElement("w:instrText")
     instr.set(qn("xml:space"), "preserve")
@@ -1131,9 +1132,6 @@ def _field(paragraph, instruction: str, placeholder: str, size: float | None = N
     result = paragraph.add_run(placeholder)
     if size:
         result.font.size = Pt(size)
-        result.font.color.rgb = GREY
-    if toc:
-        result.italic = True
         result.font.color.rgb = GREY
     end = OxmlElement("w:fldChar")
     end.set(qn("w:fldCharType"), "end")
