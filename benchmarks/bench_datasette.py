@@ -2,7 +2,7 @@
 
 Builds (once, cached in the output folder) a publish-shaped database with 1 M evidence
 rows (synthetic: three ICSs, three waves, 6 RQs × 8 themes, ~330 k excerpts), prepares
-it exactly as ``casestudy serve`` does (``casestudy.browse.serve.prepare_publish_db``), then
+it exactly as ``casestudy publish`` does (``casestudy.consent.prepare.prepare_publish_db``), then
 times the evidence page with every facet, a search, and each canned query through
 Datasette's own ASGI client. Target: < 300 ms each.
 
@@ -131,7 +131,13 @@ async def measure(path: Path, repeat: int) -> list[tuple[str, float, int]]:
              ("evidence, wave=2", f"{base}/evidence?wave=2"),
              ("evidence, code='Theme 3.2'", f"{base}/evidence?code=Theme+3.2"),
              ("evidence, search phrase \"lead provider\"", f"{base}/evidence?_search=%22lead+provider%22"),
-             ("evidence, search phrase + ics=Kellbridge", f"{base}/evidence?_search=%22lead+provider%22&ics=Kellbridge")]
+             ("evidence, search phrase + ics=Kellbridge", f"{base}/evidence?_search=%22lead+provider%22&ics=Kellbridge"),
+             ("excerpt evidence, every facet", f"{base}/excerpt_evidence"),
+             ("excerpt evidence, wave=2", f"{base}/excerpt_evidence?wave=2"),
+             ("excerpt evidence, a matrix cell", f"{base}/excerpt_evidence?rqs__arraycontains=RQ3&ics=Kellbridge&wave=2"),
+             ("excerpt evidence, a code", f"{base}/excerpt_evidence?codes__arraycontains=RQ3.2"),
+             ("excerpt evidence, prefix search", f"{base}/excerpt_evidence?_search=delegat*"),
+             ("excerpt evidence, phrase + ics", f"{base}/excerpt_evidence?_search=%22lead+provider%22&ics=Kellbridge")]
     samples = serve.CANNED_EXAMPLES
     for query in serve.canned_queries(path):
         args = samples.get(query, "")

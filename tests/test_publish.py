@@ -60,8 +60,8 @@ def test_publish_holds_no_canary_and_no_name(withdrawn, tmp_path):
     out = tmp_path / "pub.db"
     counts = publish.publish(withdrawn, out)
     assert cs.scan_sqlite(out) == {}
-    assert counts["evidence"] > 0 and counts["participants"] == 3  # S01, S02, S04
-    assert {r["id"] for r in rows(out, "SELECT id FROM participants")} == {"S01", "S02", "S04"}
+    assert counts["evidence"] > 0 and counts["participants"] == 2  # S01, S02 (S04 refused quotation: not listed)
+    assert {r["id"] for r in rows(out, "SELECT id FROM participants")} == {"S01", "S02"}
     # no trace of the withdrawn or unconsented participants' IDs either
     raw = out.read_bytes()
     for pid in (b"S03", b"S05", b"S06"):
@@ -102,16 +102,19 @@ def test_contract_tables_and_columns(withdrawn, tmp_path):
 def test_refused_quotation_is_counted_but_never_quoted(withdrawn, tmp_path):
     out = tmp_path / "pub.db"
     publish.publish(withdrawn, out)
-    s04 = rows(out, "SELECT * FROM participants WHERE id = 'S04'")[0]
-    assert s04["excerpts"] == 2 and s04["waves"] == "2"
-    evidence = rows(out, "SELECT * FROM evidence WHERE participant_id = 'S04'")
-    assert evidence and all(r["quotable"] == 0 and r["text"] == publish.WITHHELD_QUOTE for r in evidence)
+    # counted, but nothing says whose words they are (the consent page promises no consent record is published)
+    assert rows(out, "SELECT count(*) AS n FROM participants WHERE id = 'S04'")[0]["n"] == 0
+    assert "S04".encode() not in out.read_bytes()
+    evidence = rows(out, f"SELECT * FROM evidence WHERE text = '{publish.WITHHELD_QUOTE}'")
+    assert evidence and all(r["quotable"] == 0 and r["participant_id"] is None for r in evidence)
+    assert {(r["participant_role"], r["org_type"]) for r in evidence} == {(None, None)}
     assert all(r["offsets"] == "[]" and r["terms"] == "[]" for r in evidence)
+    assert {r["ics"] for r in evidence} == {"Saltmarsh Coast"} and {r["wave"] for r in evidence} == {2}
     frame = rows(out, "SELECT sum(participants) AS n FROM framework WHERE ics = 'Saltmarsh Coast' AND wave = 2")[0]
     assert frame["n"] >= 1
     # the interviewer's turns of that interview are withheld too (they may echo the words)
     context = rows(out, "SELECT x.text FROM excerpts x JOIN sources s ON s.id = x.source_id "
-                        "WHERE s.participant_id = 'S04' AND x.speaker_role = 'interviewer'")
+                        "WHERE s.title LIKE 'Interview (quotation withheld)%' AND x.speaker_role = 'interviewer'")
     assert context and all(r["text"] == publish.WITHHELD_CONTEXT for r in context)
     summary = {r["ics"]: r for r in rows(out, "SELECT * FROM consent_summary")}
     assert summary["Saltmarsh Coast"]["quotation_refused"] == 1
@@ -229,7 +232,8 @@ def test_sample_corpus_publish_is_clean(export_pipeline_dbs):
         for row in conn.execute(f"SELECT * FROM [{table}]"):
             cells.extend(c.decode("utf-8", "ignore") if isinstance(c, bytes) else str(c) for c in row)
     participants = {r[0] for r in conn.execute("SELECT id FROM participants")}
-    p12 = conn.execute("SELECT count(*), sum(quotable) FROM evidence WHERE participant_id = 'P12'").fetchone()
+    p12 = conn.execute(f"SELECT count(*), sum(quotable) FROM evidence WHERE text = '{publish.WITHHELD_QUOTE}'").fetchone()
+    assert conn.execute("SELECT count(*) FROM evidence WHERE participant_id = 'P12'").fetchone()[0] == 0
     conn.close()
     blob = cs.fold("\n".join(cells))
     raw = out.read_bytes()
@@ -237,5 +241,5 @@ def test_sample_corpus_publish_is_clean(export_pipeline_dbs):
         assert cs.fold(needle) not in blob, needle
         assert needle.encode() not in raw, needle
     assert "knock on doors" not in blob and "orange folder" not in blob
-    assert "P09" not in participants and "P15" not in participants and "P12" in participants
+    assert "P09" not in participants and "P15" not in participants and "P12" not in participants  # P12: withheld
     assert p12[0] > 0 and p12[1] == 0

@@ -66,8 +66,10 @@ def test_home_page_guides_a_newcomer(ds, pub):
     assert serve.STUDY_TITLE in html
     assert 'href="/study/framework_matrix?rq="' in html
     for rq in ("RQ1", "RQ2", "RQ3", "RQ4", "RQ5", "RQ6"):
-        assert f'href="/study/evidence?rq={rq}"' in html
-    assert '<form class="cs-search" action="/study/evidence" method="get"' in html
+        assert f'href="/study/excerpt_evidence?rqs__arraycontains={rq}"' in html
+    assert '<form class="cs-search" action="/study/search" method="get"' in html
+    assert "_memory" not in html and get(ds, "/_memory").status_code == 404  # Datasette's scratch database is gone
+    assert '<option value="2">wave 2 (2025)</option>' in html
     assert "RQ3 Governance" in html  # the RQ names come from the codebook
     assert "/casestudy-static/casestudy.css" in html
     css = get(ds, "/casestudy-static/casestudy.css")
@@ -216,6 +218,7 @@ def example_args(pub):
         "consent_counts": {},
         "review_queue": {"rq": "RQ4", "ics": ""},
         "excerpt_context": {"excerpt_id": str(excerpt), "around": "2"},
+        "search": {"q": "delegat*", "rq": "", "ics": "", "wave": ""},
         "indicator_trend": {"indicator": "rtt_52_week_waits", "ics": ""},
     }
 
@@ -254,7 +257,7 @@ def test_framework_matrix_counts_excerpts_per_rq_ics_wave(ds, pub):
     assert len(by_code) > 1 and all(r["rq"] == "RQ3" and r["code_id"].startswith("RQ3") for r in by_code)
     assert sum(r["total"] for r in by_code) == sql(pub, "SELECT sum(excerpts) FROM framework WHERE rq = 'RQ3'")[0][0]
     html = get(ds, "/study/framework_matrix?rq=").text  # numbers link to the evidence behind them
-    assert 'class="cs-cell" href="/study/evidence_for?rq=RQ3&amp;code=&amp;ics=Kellbridge&amp;wave=2"' in html
+    assert 'class="cs-cell" href="/study/excerpt_evidence?rqs__arraycontains=RQ3&amp;ics=Kellbridge&amp;wave=2"' in html
 
 
 def test_evidence_for_one_cell(ds, pub):
@@ -545,3 +548,196 @@ def test_serve_command_runs_on_localhost(served_study):
         stop(process)
     output = process.stdout.read()
     assert f"http://127.0.0.1:{port}/" in output and "up to date" in output
+
+
+# --- the excerpt-level evidence (issue 11) ------------------------------------------------------
+
+import html as html_lib  # noqa: E402
+import re  # noqa: E402
+
+EXCERPT_FACETS = ["rqs", "codes", "ics", "collaborative", "wave", "source_kind", "org_type", "participant_role", "status"]
+
+
+def links(page: str, pattern: str = r'<a class="cs-cell" href="([^"]+)"[^>]*>([\d.]+)</a>'):
+    """(url, number) of every linked number on a page."""
+    return [(html_lib.unescape(href), float(n)) for href, n in re.findall(pattern, page)]
+
+
+def test_excerpt_evidence_is_one_row_per_excerpt_with_its_codes(ds, pub):
+    data = get_json(ds, "/study/excerpt_evidence.json?_shape=objects&_size=max")
+    assert data["filtered_table_rows_count"] == sql(pub, "SELECT count(DISTINCT excerpt_id) FROM evidence")[0][0]
+    assert [c for c in data["columns"][:4]] == ["excerpt_id", "text", "attribution", "codes"]  # the quote and who first
+    row = data["rows"][0]
+    codes = sql(pub, "SELECT code_id, status FROM evidence WHERE excerpt_id = ?", row["excerpt_id"])
+    assert sorted(json.loads(row["codes"])) == sorted(c for c, _ in codes)
+    page = get(ds, f"/study/excerpt_evidence?excerpt_id={row['excerpt_id']}").text
+    for code_id, status in codes:
+        name = sql(pub, "SELECT name FROM codes WHERE id = ?", code_id)[0][0]
+        assert html_lib.escape(name) in page
+    assert 'class="cs-swatch" style="background: #' in page and '<span class="cs-status">suggested</span>' in page
+    assert "Director of Strategy" not in row["attribution"] or row["attribution"].startswith("P")
+    # the technical columns are there, one click away ("Show technical columns": casestudy.js)
+    assert '"technical": ["participant_id", "quotable", "table_like", "n_codes", "best_score", "codings"' in page
+    assert "/casestudy-static/casestudy.js" in page
+
+
+def test_a_matrix_number_equals_the_rows_its_link_opens(ds, pub):
+    checked = 0
+    for rq in ("", "RQ3"):
+        page = get(ds, f"/study/framework_matrix?rq={rq}").text
+        found = links(page)
+        assert len(found) > 20
+        for url, number in found[:: max(1, len(found) // 25)]:
+            assert url.startswith("/study/excerpt_evidence?")
+            data = get_json(ds, url.replace("/study/excerpt_evidence?", "/study/excerpt_evidence.json?") + "&_size=0")
+            assert data["filtered_table_rows_count"] == number, url
+            checked += 1
+    assert checked > 40
+
+
+def test_every_number_on_change_and_cooccurrence_pages_links_to_its_excerpts(ds, pub):
+    code = example_args(pub)["cooccurrence"]["code"]
+    for page_url in ("/study/longitudinal?rq=RQ4&ics=Kellbridge", f"/study/cooccurrence?code={code}&ics=&wave=2"):
+        page = get(ds, page_url).text
+        found = links(page)
+        assert found, page_url
+        for url, number in found[:30]:
+            data = get_json(ds, url.replace("/study/excerpt_evidence?", "/study/excerpt_evidence.json?") + "&_size=0")
+            if "%" in url or number != int(number):
+                continue  # a share: links to the same excerpts as the count beside it
+            assert data["filtered_table_rows_count"] == number, url
+        text = re.sub(r"<[^>]+>", " ", page)
+        assert not re.search(r"#[0-9a-fA-F]{6}\b", text), page_url  # colours as swatches, never hex as text
+
+
+@pytest.mark.parametrize("query, where, args", [
+    ("", "1", ()),
+    ("wave=2", "wave = 2", ()),
+    ("rqs__arraycontains=RQ4&ics=Ashmoor", "ics = 'Ashmoor' AND EXISTS (SELECT 1 FROM json_each(rqs) WHERE value = 'RQ4')", ()),
+    ("_search=delegat*", "excerpt_id IN (SELECT rowid FROM excerpt_evidence_fts WHERE excerpt_evidence_fts MATCH '\"delegat\"*')", ()),
+])
+def test_excerpt_facets_are_exact_labelled_and_in_a_fixed_order(ds, pub, query, where, args):
+    data = get_json(ds, f"/study/excerpt_evidence.json?{query}&_facet_size=max&_size=0")
+    assert list(data["facet_results"]) == EXCERPT_FACETS  # the same order on every page
+    for name in EXCERPT_FACETS:
+        if name in ("rqs", "codes"):
+            expected = dict(sql(pub, f"SELECT j.value, count(*) FROM excerpt_evidence, json_each({name}) j WHERE {where} "
+                                     "GROUP BY j.value", *args))
+        else:
+            expected = dict(sql(pub, f"SELECT {name}, count(*) FROM excerpt_evidence WHERE ({where}) AND {name} IS NOT NULL "
+                                     f"GROUP BY {name}", *args))
+        assert facet_counts(data, name) == expected, (query, name)
+    waves = [v["value"] for v in data["facet_results"]["wave"]["results"]]
+    assert waves == sorted(waves)  # numeric order, not by count
+    labels = {v["value"]: v["label"] for v in data["facet_results"]["wave"]["results"]}
+    assert all(labels[w] == f"wave {w} ({2023 + w})" for w in waves)
+    page = get(ds, f"/study/excerpt_evidence?{query}").text
+    heads = re.findall(r'<p class="facet-info-name">\s*<strong>([^<]+?)\s*<span', page)
+    assert heads[:5] == ["Research question", "Code", "ICS", "Collaborative", "Wave"]
+    assert "participant_role" not in " ".join(heads) and "Organisation type" in heads
+
+
+def test_search_prefix_phrase_relevance_and_highlight(ds, pub):
+    # a prefix finds the words that begin so (the index does not stem)
+    rows = run_query(ds, "search", {"q": "delegat*", "rq": "", "ics": "", "wave": ""})
+    n = sql(pub, "SELECT count(*) FROM excerpt_evidence_fts WHERE excerpt_evidence_fts MATCH '\"delegat\"*'")[0][0]
+    assert len(rows) == min(n, 200) and n > 10
+    words = {w.lower() for r in rows for w in re.findall(r"\x02(.*?)\x03", r["text"])}
+    assert {"delegated", "delegation"} <= words and all(w.startswith("delegat") for w in words)
+    # ordered by relevance (FTS5 rank), not by id
+    ranked = [r[0] for r in sql(pub, "SELECT rowid FROM excerpt_evidence_fts WHERE excerpt_evidence_fts MATCH "
+                                     "'\"delegat\"*' ORDER BY rank LIMIT 200")]
+    assert [r["excerpt_id"] for r in rows] == ranked != sorted(ranked)
+    # a phrase matches the words together, in order
+    phrase = run_query(ds, "search", {"q": '"lead provider"', "rq": "RQ4", "ics": "", "wave": "2"})
+    assert phrase and all("lead provider" in re.sub(r"[\x02\x03]", "", r["text"]).lower() for r in phrase)
+    assert all(r["wave"] == 2 for r in phrase)
+    # searched words are highlighted on the page
+    page = get(ds, "/study/search?q=delegat*&rq=&ics=&wave=").text
+    assert '<mark class="cs-hit">delegated</mark>' in page.replace("Delegated", "delegated")
+    # the table's own search box: prefixes work there too; bad FTS syntax is not an error
+    table = get_json(ds, "/study/excerpt_evidence.json?_search=delegat*&_size=0")
+    assert table["filtered_table_rows_count"] == n
+    for odd in ('"unbalanced', "AND", "a*b", "*", 'NEAR("x"'):
+        assert get(ds, "/study/excerpt_evidence.json?" + str(httpx.QueryParams({"_search": odd}))).status_code == 200, odd
+
+
+def test_escape_fts_keeps_prefixes_and_phrases():
+    from casestudy.browse.plugin import escape_fts
+
+    assert escape_fts("delegat*") == '"delegat"*'
+    assert escape_fts('"lead provider" budget') == '"lead provider" "budget"'
+    assert escape_fts('"lead prov"* x') == '"lead prov"* "x"'
+    assert escape_fts('"unbalanced') == '"unbalanced"'
+    assert escape_fts("OR NOT") == '"OR" "NOT"'  # operators are words, never syntax
+    assert escape_fts("* **") == '""'  # matches nothing, no syntax error
+
+
+def test_empty_results_and_pages_that_do_not_exist(ds, pub):
+    page = get(ds, "/study/excerpt_evidence?ics=nowhere").text
+    assert "0 rows" in page
+    before_details = page.split('<details class="cs-schema">')[0]
+    assert "CREATE TABLE" not in before_details  # the schema is one click away, not the page's content
+    response = get(ds, "/study/no_such_table")
+    assert response.status_code == 404 and "Table not found" in response.text
+
+
+def test_a_404_prints_no_traceback_in_the_servers_terminal(served_study):
+    work, pub = served_study
+    port = free_port()
+    process = start_server(["--port", str(port), "--db", str(work), "--publish-db", str(pub)], env={serve.PASSWORD_ENV: ""})
+    try:
+        assert wait_for(f"http://127.0.0.1:{port}/").status_code == 200
+        for path in ("/study/no_such_table", "/nothing/at/all", "/study/evidence/999999999"):
+            assert httpx.get(f"http://127.0.0.1:{port}{path}").status_code == 404
+    finally:
+        stop(process)
+    output = process.stdout.read()
+    assert "Traceback" not in output and "NotFound" not in output
+    assert len(output.strip().splitlines()) <= 3, output[:2000]
+
+
+def test_row_page_and_query_pages_are_styled_to_fit(ds, pub):
+    css = get(ds, "/casestudy-static/casestudy.css").text
+    assert "body.row table.rows-and-columns td" in css and "attr(data-label)" in css
+    js = get(ds, "/casestudy-static/casestudy.js")
+    assert js.status_code == 200 and "cs-hide-tech" in js.text and "cs-hit" in js.text
+
+
+# --- disclosure control in what is served ----------------------------------------------------------
+
+
+def test_withheld_quotations_do_not_say_whose_they_are(ds, pub):
+    withheld = get_json(ds, "/study/evidence.json?quotable=0&_shape=objects&_size=max")["rows"]
+    assert withheld, "the sample study has a participant who refused quotation"
+    assert {(r["participant_id"], r["participant_role"], r["org_type"]) for r in withheld
+            if r["text"].startswith("[withheld: participant")} == {(None, None, None)}
+    assert "P12" not in {r[0] for r in sql(pub, "SELECT id FROM participants")}
+    assert not sql(pub, "SELECT 1 FROM sources WHERE participant_id = 'P12' OR title LIKE '%P12%'")
+    assert not sql(pub, "SELECT 1 FROM excerpts WHERE participant_id = 'P12'")
+    assert not sql(pub, "SELECT 1 FROM excerpt_evidence WHERE participant_id = 'P12' OR attribution LIKE '%P12%'")
+    page = get(ds, "/study/excerpt_evidence?quotable=0").text
+    assert "withheld participant" in page and "Chief Officer" not in page
+
+
+def test_self_identifying_phrases_are_generalised(ds, pub):
+    generalised = sql(pub, "SELECT count(*) FROM excerpts WHERE text LIKE '%[own post withheld]%'")[0][0]
+    assert generalised >= 5
+    assert not sql(pub, "SELECT 1 FROM excerpts WHERE text LIKE '%I''m still Programme Director for%'")
+    rules = get_json(ds, "/study/disclosure.json?_shape=objects&_size=max")["rows"]
+    assert {r["action"] for r in rules} <= {"generalise", "flag"} and len(rules) >= generalised
+
+
+def test_the_evidence_facet_rewrite_is_pinned_to_the_datasette_it_was_written_for(pub):
+    """plugin.CasestudyDatasette rewrites Datasette 0.65's own facet SQL for speed. A Datasette whose
+    SQL differs would silently fall back (slow) or worse: fail here, loudly, instead."""
+    import datasette
+
+    assert datasette.__version__.startswith("0.65."), "re-check casestudy/browse/plugin.py against this Datasette"
+    ds = serve.build_datasette(pub)
+    assert ds.facet_rewrites == {"unfiltered": 0, "filtered": 0}
+    get_json(ds, "/study/evidence.json")
+    assert ds.facet_rewrites["unfiltered"] == len(FACETS)  # every default facet answered from evidence_facet_counts
+    get_json(ds, "/study/evidence.json?wave=2")
+    get_json(ds, "/study/evidence.json?_search=delegated&ics=Kellbridge")
+    assert ds.facet_rewrites["filtered"] == 2 * len(FACETS)  # from the facet cube, then one shared count

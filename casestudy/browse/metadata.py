@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from casestudy.browse.site import DB_NAME, DEFAULT_USERNAME, PASSWORD_ENV
-from casestudy.consent.prepare import DATE_FACET, FACET_COLUMNS, columns as _columns
+from casestudy.consent.prepare import DATE_FACET, EXCERPT_FACETS, EXCERPT_TABLE, FACET_COLUMNS, columns as _columns
 
 
 # Query-string examples used by the tests and the benchmark for each canned query.
@@ -21,6 +21,7 @@ CANNED_EXAMPLES = {
     "consent_counts": "",
     "review_queue": "rq=&ics=",
     "excerpt_context": "excerpt_id=2&around=3",
+    "search": "q=delegat*&rq=&ics=&wave=",
     "indicator_trend": "indicator=rtt_52_week_waits&ics=",
 }
 
@@ -66,7 +67,50 @@ EVIDENCE_COLUMNS = {
     "colour": "The code's colour in the codebook.",
 }
 
+# Columns a researcher rarely needs: hidden on the pages until "Show technical columns" is clicked.
+TECHNICAL_COLUMNS = {
+    EXCERPT_TABLE: ["participant_id", "quotable", "table_like", "n_codes", "best_score", "codings", "source_id", "rqs"],
+    "evidence": ["coding_id", "code_id", "coder", "terms", "offsets", "score", "source_id", "heading", "turn",
+                 "speaker_role", "quotable", "colour"],
+}
+
+EXCERPT_COLUMNS = {
+    "excerpt_id": "The excerpt's id; click it to read the excerpt in its source, with the turns before and after.",
+    "text": "The excerpt, pseudonymised. Terms that matched its codes are highlighted in the codes' colours; "
+    "'[withheld: …]' when the participant did not consent to verbatim quotation (still counted).",
+    "attribution": "Who said it (pseudonymous ID, role, organisation type, ICS, wave) or which document it comes from.",
+    "codes": "Every code applied to the excerpt, in its colour, with its review status.",
+    "rqs": "The research questions of its codes (JSON list).",
+    "status": "accepted (every code accepted by a researcher), partly accepted, or suggested (by the automatic coder, "
+    "awaiting review).",
+    "ics": "Integrated Care System (blank: national documents).",
+    "collaborative": "The provider collaborative the source concerns (blank: the ICS as a whole).",
+    "wave": "Fieldwork wave.",
+    "source_kind": "transcript, board-paper, policy or observation.",
+    "org_type": "The participant's organisation type (ICB, acute trust, VCSE, …).",
+    "participant_role": "The participant's job role.",
+    "participant_id": "Pseudonymous participant ID (blank for documents and for withheld quotations).",
+    "date": "Date of the interview, meeting or document.",
+    "source_title": "The source's title.",
+    "page": "Page of the PDF or document, for citation.",
+    "quotable": "1 if the excerpt may be quoted verbatim.",
+    "table_like": "1 if the text reads as a flattened table row rather than prose (kept out of the review queue's top).",
+    "n_codes": "How many codes were applied.",
+    "best_score": "The automatic coder's highest confidence among its codes (0–1).",
+    "codings": "Every coding in full (code, colour, status, coder, score, matched terms and offsets), as JSON.",
+    "source_id": "The source's id.",
+}
+
 TABLES = {
+    EXCERPT_TABLE: {
+        "description": "The coded evidence, one row per excerpt: the quote and who said it first, then its codes "
+        "in their colours with their review status. Filter with the facets, search the text with the box "
+        '("delegat*" for word beginnings, quotes for phrases), click an excerpt id to read it in context.',
+        "columns": EXCERPT_COLUMNS,
+        "sort": "excerpt_id",
+        "facets": [{"cs": c} for c in EXCERPT_FACETS],
+        "facet_size": 10,
+    },
     "evidence": {
         "description": "One row per code applied to an excerpt: everything consent allows, pseudonymised. "
         "Filter with the facets, search the text with the box, click an excerpt id to see it in context.",
@@ -261,6 +305,15 @@ TABLES = {
     "publish_info": {"hidden": True},
     "evidence_facet_counts": {"hidden": True},
     "evidence_facet_cube": {"hidden": True},
+    "excerpt_facet_counts": {"hidden": True},
+    "waves": {"description": "The fieldwork waves and their labels.", "columns": {"wave": "Wave number.", "label": "Label."}},
+    "disclosure": {
+        "description": "What disclosure control found in published interview turns: the rule, and whether the phrase was "
+        "generalised (replaced by '[own post withheld]') or only flagged for a researcher to check. See docs/consent.md.",
+        "columns": {"excerpt_id": "The excerpt.", "rule": "The rule that matched (casestudy/consent/disclosure.yaml).",
+                    "action": "generalise or flag."},
+        "facets": ["rule", "action"],
+    },
     "sqlite_stat1": {"hidden": True},
     "sqlite_stat4": {"hidden": True},
 }
@@ -399,7 +452,7 @@ LIMIT 200""",
             "wave's share of that wave's codings (so that waves with more fieldwork do not look like growth). "
             "Optionally one RQ and/or one ICS.",
             "params": ["rq", "ics"],
-            "sql": f"""SELECT f.rq, f.code_id, f.code, c.colour,
+            "sql": f"""SELECT f.rq, f.code_id, f.code, c.colour, nullif(:ics, '') AS ics,
   {per_wave},
   {change},
   {shares}
@@ -413,7 +466,8 @@ ORDER BY f.rq, c.sort, f.code""",
             "description": "Which codes are applied to the same excerpt, and how often. Give a code (id or name) to see "
             "what co-occurs with it; optionally one ICS and one wave.",
             "params": ["code", "ics", "wave"],
-            "sql": """SELECT code_a, code_b, sum(excerpts) AS excerpts, code_a_id, code_b_id
+            "sql": """SELECT code_a, code_b, sum(excerpts) AS excerpts, code_a_id, code_b_id,
+  nullif(:ics, '') AS ics, CAST(nullif(:wave, '') AS INTEGER) AS wave
 FROM cooccurrence
 WHERE (:code = '' OR code_a_id = :code OR code_a = :code)
   AND (:ics = '' OR ics = :ics) AND (:wave = '' OR wave = CAST(:wave AS INTEGER))
@@ -442,12 +496,31 @@ GROUP BY ics, kind ORDER BY ics, kind""",
         "review_queue": {
             "title": "Review queue: suggested codings",
             "description": "Codings the automatic coder suggested that no researcher has accepted yet, the 200 most confident "
-            "first. Accept or reject them with `casestudy review` (this site is read-only). Optionally one RQ and/or ICS.",
+            "first (text that reads as a flattened table row comes last, whatever its score: it is rarely evidence). "
+            "Accept or reject them with `casestudy review` (this site is read-only). Optionally one RQ and/or ICS.",
             "params": ["rq", "ics"],
-            "sql": """SELECT coding_id, excerpt_id, score, code, text, rq, ics, wave, source_title, coder, offsets, colour
-FROM evidence
-WHERE status = 'suggested' AND (:rq = '' OR rq = upper(:rq)) AND (:ics = '' OR ics = :ics)
-ORDER BY score DESC, coding_id
+            "sql": f"""SELECT e.coding_id, e.excerpt_id, e.score, e.code, e.text, e.rq, e.ics, e.wave, e.source_title, e.coder,
+  e.offsets, e.colour
+FROM evidence e LEFT JOIN {EXCERPT_TABLE} x ON x.excerpt_id = e.excerpt_id
+WHERE e.status = 'suggested' AND (:rq = '' OR e.rq = upper(:rq)) AND (:ics = '' OR e.ics = :ics)
+ORDER BY coalesce(x.table_like, 0), e.score DESC, e.coding_id
+LIMIT 200""",
+        },
+        "search": {
+            "title": "Search the evidence",
+            "description": "Excerpts that contain your words, the most relevant first, with the words highlighted. "
+            'Words match as written; end one with * for every word that begins so ("delegat*": delegated, delegation…); '
+            'put a phrase in quotes ("lead provider"). Optionally one RQ (e.g. RQ3), ICS and wave. To filter the results '
+            "with facets, use the same search on the excerpt_evidence table.",
+            "params": ["q", "rq", "ics", "wave"],
+            "sql": f"""SELECT x.excerpt_id, highlight({EXCERPT_TABLE}_fts, 0, char(2), char(3)) AS text, x.attribution,
+  x.codes, x.status, x.ics, x.wave, x.source_kind, x.codings
+FROM {EXCERPT_TABLE}_fts JOIN {EXCERPT_TABLE} x ON x.excerpt_id = {EXCERPT_TABLE}_fts.rowid
+WHERE {EXCERPT_TABLE}_fts MATCH escape_fts(:q)
+  AND (:ics = '' OR x.ics = :ics OR (x.ics IS NULL AND :ics = '{NO_ICS}'))
+  AND (:wave = '' OR x.wave = CAST(:wave AS INTEGER))
+  AND (:rq = '' OR EXISTS (SELECT 1 FROM json_each(x.rqs) WHERE value = upper(:rq)))
+ORDER BY rank
 LIMIT 200""",
         },
         "excerpt_context": {
@@ -502,6 +575,8 @@ def metadata(path: "str | Path", password_hash: str | None = None, username: str
         ev.update({"fts_table": evidence_fts, "fts_pk": "rowid"})
     if excerpts_fts:
         tables["excerpts"].update({"fts_table": excerpts_fts, "fts_pk": "rowid"})
+    if EXCERPT_TABLE in tables and f"{EXCERPT_TABLE}_fts" in present:
+        tables[EXCERPT_TABLE].update({"fts_table": f"{EXCERPT_TABLE}_fts", "fts_pk": "excerpt_id"})
     meta = {
         "title": STUDY_TITLE,
         "description": STUDY_DESCRIPTION,

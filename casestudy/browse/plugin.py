@@ -26,9 +26,11 @@ import re
 import sys
 import urllib.parse
 
-from datasette import hookimpl
+from datasette import Response, hookimpl
 from datasette.app import Datasette
-from datasette.database import Database
+from datasette.database import Database, QueryInterrupted
+from datasette.facets import Facet
+from datasette.utils import path_with_added_args, path_with_removed_args
 from markupsafe import Markup, escape
 
 from casestudy.browse import metadata as browse_metadata
@@ -113,6 +115,7 @@ class CasestudyDatasette(Datasette):
                       log_sql_errors=True):
         match = _FACET_SQL.match(sql) if not params and "where " not in sql.split("from (", 1)[-1].split(")")[0] else None
         if match and await self._facet_counts_available(db_name):
+            self.facet_rewrites["unfiltered"] += 1
             facet = match["expr"].replace("[", "").replace("]", "")
             sql = ("select value, count from evidence_facet_counts where facet = :facet "
                    "order by count desc, value limit :limit")
@@ -121,8 +124,15 @@ class CasestudyDatasette(Datasette):
             rewritten = await self._filtered_facet(db_name, match, params, custom_time_limit)
             if rewritten:
                 sql, params = rewritten
+                self.facet_rewrites["filtered"] += 1
         return await super().execute(db_name, sql, params, truncate=truncate, custom_time_limit=custom_time_limit,
                                      page_size=page_size, log_sql_errors=log_sql_errors)
+
+    @property
+    def facet_rewrites(self) -> dict:
+        """How many facet queries of the evidence page the rewrite answered (unfiltered / filtered):
+        the tests check these move, so a Datasette whose facet SQL no longer matches fails loudly."""
+        return self.__dict__.setdefault("_facet_rewrites", {"unfiltered": 0, "filtered": 0})
 
     def _filter_key(self, db_name, where, params):
         db = self.databases.get(db_name)
@@ -208,7 +218,7 @@ class CasestudyDatasette(Datasette):
             sql = f"with filtered as materialized (select {columns} from ({inner})) {parts}"
             try:
                 rows = (await super().execute(db_name, sql, params, truncate=False, custom_time_limit=time_limit)).rows
-            except Exception:
+            except QueryInterrupted:
                 rows = None  # too slow: Datasette's own queries count (and report any time-out)
             if rows is None:
                 cache[key] = None
@@ -283,15 +293,20 @@ def highlight(text: str, offsets, colour: str | None = None) -> Markup:
     """``text`` with the ``[[start, end], ...]`` spans wrapped in <mark>, everything escaped."""
     try:
         spans = json.loads(offsets) if isinstance(offsets, str) else (offsets or [])
-        spans = sorted((int(s), int(e)) for s, e in spans)
+        spans = [(int(s), int(e), colour) for s, e in spans]
     except (ValueError, TypeError):
         spans = []
-    style = f' style="--cs-colour: {colour}"' if colour and _COLOUR.match(colour) else ""
+    return _marked(text, spans)
+
+
+def _marked(text: str, spans: list) -> Markup:
+    """``text`` with each ``(start, end, colour)`` span marked in its colour; overlaps merged."""
     out, pos = [], 0
-    for start, end in spans:
+    for start, end, colour in sorted(spans, key=lambda s: (s[0], -s[1])):
         start = max(start, pos)
         if start >= end or end > len(text):
             continue
+        style = f' style="--cs-colour: {colour}"' if colour and _COLOUR.match(str(colour)) else ""
         out.append(escape(text[pos:start]))
         out.append(Markup(f'<mark class="cs-term"{style}>') + escape(text[start:end]) + Markup("</mark>"))
         pos = end
@@ -299,10 +314,80 @@ def highlight(text: str, offsets, colour: str | None = None) -> Markup:
     return Markup("").join(out)
 
 
+def _codings(row) -> list[dict]:
+    try:
+        value = json.loads(_get(row, "codings") or "[]")
+    except (ValueError, TypeError):
+        return []
+    return [c for c in value if isinstance(c, dict)] if isinstance(value, list) else []
+
+
 def _swatch(colour) -> Markup:
     if colour and _COLOUR.match(str(colour)):
-        return Markup(f'<span class="cs-swatch" style="background: {colour}" title="{colour}"></span>')
+        return Markup(f'<span class="cs-swatch" style="background: {colour}"></span>')
     return Markup("")
+
+
+def _code_list(row, value) -> Markup | None:
+    """An excerpt's codes, each in its colour with its review status."""
+    codings = _codings(row)
+    if not codings:
+        return None
+    items = [
+        Markup('<li class="cs-code cs-status-{}">').format(escape(str(c.get("status") or "")))
+        + _swatch(c.get("colour")) + escape(c.get("code") or c.get("code_id") or "")
+        + Markup(' <span class="cs-status">{}</span></li>').format(c.get("status") or "")
+        for c in codings
+    ]
+    return Markup('<ul class="cs-codes">') + Markup("").join(items) + Markup("</ul>")
+
+
+def _search_hits(value: str) -> Markup:
+    """The search query's highlight() output (hits between \x02 and \x03), escaped, hits marked."""
+    out = []
+    for i, part in enumerate(re.split("[\x02\x03]", value)):
+        out.append(Markup('<mark class="cs-hit">') + escape(part) + Markup("</mark>") if i % 2 else escape(part))
+    return Markup('<span class="cs-excerpt">') + Markup("").join(out) + Markup("</span>")
+
+
+def _link(href: str, value, title: str = "Read the excerpts behind this number") -> Markup:
+    return Markup('<a class="cs-cell" href="{}" title="{}">{}</a>').format(href, title, value)
+
+
+def _evidence_url(base: str, args: list[tuple[str, object]]) -> str:
+    """A link to the excerpt-level evidence filtered to ``args`` (ICS 'national' = no ICS)."""
+    pairs = []
+    for key, value in args:
+        if value is None or value == "":
+            continue
+        if key == "ics" and value == browse_metadata.NO_ICS:
+            pairs.append(("ics__isnull", "1"))
+        else:
+            pairs.append((key, value))
+    return f"{base}/{prepare.EXCERPT_TABLE}?" + urllib.parse.urlencode(pairs)
+
+
+def _number_link(row, value, column, base, config) -> Markup | None:
+    """Numbers on the canned-query pages, linked to the excerpts they count."""
+    code_id = _get(row, "code_id")
+    cells = config.get("matrix_cells") or {}
+    if _get(row, "row_label") is not None and _get(row, "rq"):  # the framework matrix
+        what = [("codes__arraycontains", code_id)] if code_id else [("rqs__arraycontains", _get(row, "rq"))]
+        if column in cells:
+            ics, wave = cells[column]
+            return _link(_evidence_url(base, what + [("ics", ics), ("wave", wave)]), value)
+        if column == "total":
+            return _link(_evidence_url(base, what), value)
+        return None
+    wave = re.fullmatch(r"wave (\d+)( %)?", column)
+    if wave and code_id:  # change across waves: each wave's count and share
+        return _link(_evidence_url(base, [("codes__arraycontains", code_id), ("ics", _get(row, "ics")),
+                                          ("wave", wave.group(1))]), value)
+    if column == "excerpts" and _get(row, "code_a_id") and _get(row, "code_b_id"):  # co-occurrence
+        return _link(_evidence_url(base, [("codes__arraycontains", _get(row, "code_a_id")),
+                                          ("codes__arraycontains", _get(row, "code_b_id")),
+                                          ("ics", _get(row, "ics")), ("wave", _get(row, "wave"))]), value)
+    return None
 
 
 @hookimpl
@@ -314,33 +399,40 @@ def render_cell(row, value, column, table, database, datasette):
             return None
         value = value["value"]
     base = datasette.urls.database(database)
+    if column == "text" and isinstance(value, str) and value.startswith("[withheld"):
+        return Markup('<span class="cs-withheld">') + escape(value) + Markup("</span>")
+    if column == "text" and isinstance(value, str) and table is None and "\x02" in value:
+        return _search_hits(value)
+    if column == "text" and isinstance(value, str) and table == prepare.EXCERPT_TABLE:
+        spans = [(int(s), int(e), c.get("colour")) for c in _codings(row) for s, e in (c.get("offsets") or [])]
+        return Markup('<span class="cs-excerpt">') + _marked(value, spans) + Markup("</span>")
     if column == "text" and isinstance(value, str) and table in (None, "evidence"):
-        if str(value).startswith("[withheld"):
-            return Markup('<span class="cs-withheld">') + escape(value) + Markup("</span>")
         offsets = _get(row, "offsets")
         if offsets is None:
             return None
         return Markup('<span class="cs-excerpt">') + highlight(value, offsets, _get(row, "colour")) + Markup("</span>")
-    if column == "text" and isinstance(value, str) and value.startswith("[withheld"):
-        return Markup('<span class="cs-withheld">') + escape(value) + Markup("</span>")
-    if (column == "excerpt_id" and table in (None, "evidence", "memos")) or (column == "id" and table == "excerpts"):
+    if column == "codes" and table in (None, prepare.EXCERPT_TABLE):
+        return _code_list(row, value)
+    if column == "rqs" and isinstance(value, str) and value.startswith("["):
+        try:
+            return escape(", ".join(json.loads(value)))
+        except (ValueError, TypeError):
+            return None
+    if column == "attribution":
+        return Markup('<span class="cs-attribution">') + escape(value) + Markup("</span>")
+    if (column == "excerpt_id" and table in (None, "evidence", "memos", prepare.EXCERPT_TABLE, "disclosure")) or (
+            column == "id" and table == "excerpts"):
         href = f"{base}/excerpt_context?" + urllib.parse.urlencode({"excerpt_id": value, "around": 3})
         return Markup(f'<a class="cs-context" href="{escape(href)}" title="Read it in its source, with the turns around it">'
                       f"{escape(str(value))}&nbsp;↗</a>")
-    if column == "colour":
-        return _swatch(value) + escape(value)
+    if column == "colour":  # a swatch, never the hex code as text
+        return _swatch(value) or Markup("")
     if column in ("code", "code_a", "code_b", "row_label") and _get(row, "colour"):
         return _swatch(_get(row, "colour")) + escape(value)
     if column == "here" and value:
         return Markup('<span class="cs-here">') + escape(value) + Markup("</span>")
-    if table is None and isinstance(value, int):
-        cells = (datasette.plugin_config(PLUGIN_NAME) or {}).get("matrix_cells") or {}
-        cell = cells.get(column)
-        rq = _get(row, "rq")
-        if cell and rq and _get(row, "row_label") is not None:
-            args = {"rq": rq, "code": _get(row, "code_id") or "", "ics": cell[0], "wave": cell[1]}
-            href = f"{base}/evidence_for?" + urllib.parse.urlencode(args)
-            return Markup(f'<a class="cs-cell" href="{escape(href)}">{value}</a>')
+    if table is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _number_link(row, value, column, base, datasette.plugin_config(PLUGIN_NAME) or {})
     return None
 
 
@@ -377,15 +469,19 @@ def extra_template_vars(template, datasette):
         db = datasette.get_database(name)
         rqs = (await db.execute(
             """SELECT c.rq, c.name, c.colour,
-                 (SELECT count FROM evidence_facet_counts f WHERE f.facet = 'rq' AND f.value = c.rq) AS n
+                 (SELECT count FROM excerpt_facet_counts f WHERE f.facet = 'rqs' AND f.value = c.rq) AS n
                FROM codes c WHERE c.parent_id IS NULL ORDER BY c.sort, c.rq"""
-            if await db.table_exists("evidence_facet_counts") else
+            if await db.table_exists("excerpt_facet_counts") else
             "SELECT rq, name, colour, NULL AS n FROM codes WHERE parent_id IS NULL ORDER BY sort, rq"
         )).rows
         ics = [r[0] for r in (await db.execute("SELECT DISTINCT ics FROM sources WHERE ics IS NOT NULL ORDER BY ics")).rows]
-        waves = [r[0] for r in (await db.execute("SELECT DISTINCT wave FROM sources WHERE wave IS NOT NULL ORDER BY wave")).rows]
+        waves = [{"wave": r[0], "label": f"wave {r[0]}"}
+                 for r in (await db.execute("SELECT DISTINCT wave FROM sources WHERE wave IS NOT NULL ORDER BY wave")).rows]
+        if await db.table_exists("waves"):
+            labels = dict((await db.execute("SELECT wave, label FROM waves")).rows)
+            waves = [{**w, "label": labels.get(w["wave"], w["label"])} for w in waves]
         counts = {}
-        for table in ("evidence", "excerpts", "sources", "participants", "indicators"):
+        for table in ("evidence", "excerpts", "sources", "participants", "indicators", prepare.EXCERPT_TABLE):
             if await db.table_exists(table):
                 counts[table] = (await db.execute(f"SELECT count(*) FROM [{table}]")).rows[0][0]
         return {
@@ -400,3 +496,240 @@ def extra_template_vars(template, datasette):
         }
 
     return inner
+
+
+# --- the excerpt-level evidence table: its facets, through the public facet-class hook -------------
+
+FACET_LABELS = {
+    "rqs": "Research question", "codes": "Code", "rq": "Research question", "code": "Code", "ics": "ICS",
+    "collaborative": "Collaborative", "wave": "Wave", "source_kind": "Kind of source", "org_type": "Organisation type",
+    "participant_role": "Role", "status": "Review status", "date": "Date", "date (date)": "Date", "coder": "Coder",
+    "participant_id": "Participant", "indicator": "Indicator",
+}
+FACET_ORDER = ["rqs", "rq", "codes", "code", "ics", "collaborative", "wave", "source_kind", "org_type",
+               "participant_role", "status", "date", "indicator"]
+
+
+class ExcerptFacet(Facet):
+    """The facets of ``excerpt_evidence``, registered with ``register_facet_classes``.
+
+    Every configured facet is counted at once: from the precomputed ``excerpt_facet_counts``
+    when the page shows every row (its row count equals the table's), otherwise in one query
+    over the filtered rows. Array columns (``rqs``, ``codes``) count each excerpt once under
+    each of its values. Values come in a fixed, readable order (waves numerically) with
+    human labels ("wave 2 (2025)", code names).
+    """
+
+    type = "cs"
+
+    async def suggest(self):
+        return []
+
+    async def facet_results(self):
+        configs = self.get_configs()
+        columns = [c["config"]["simple"] if isinstance(c["config"], dict) else c["config"] for c in configs]
+        columns = [c for c in columns if c]
+        if not columns:
+            return [], []
+        db = self.ds.get_database(self.database)
+        try:
+            counts = await self._counts(db, columns)
+        except QueryInterrupted:
+            return [], columns
+        labels = await _labels(db)
+        size = self.get_facet_size()
+        pairs = self.get_querystring_pairs()
+        results = []
+        for column in columns:
+            key = f"{column}__arraycontains" if column in prepare.ARRAY_FACETS else column
+            values = counts.get(column, [])
+            if column == "wave":
+                values = sorted(values, key=lambda vc: (vc[0] is None, vc[0]))
+            else:
+                values = sorted(values, key=lambda vc: (-vc[1], str(vc[0])))
+            shown = []
+            for value, count in values[:size]:
+                selected = (key, str(value)) in pairs
+                path = (path_with_removed_args(self.request, {key: str(value)}) if selected
+                        else path_with_added_args(self.request, {key: value}))
+                shown.append({
+                    "value": value,
+                    "label": labels.get(column, {}).get(value, value),
+                    "count": count,
+                    "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(path)),
+                    "selected": selected,
+                })
+            results.append({
+                "name": column,
+                "type": self.type,
+                "hideable": False,
+                "toggle_url": self.ds.urls.path(path_with_removed_args(self.request, {"_facet_cs": column})),
+                "results": shown,
+                "truncated": len(values) > size,
+            })
+        return results, []
+
+    async def _counts(self, db, columns) -> dict:
+        out: dict[str, list] = {c: [] for c in columns}
+        total = await _table_total(db, self.table)
+        if total is not None and self.row_count == total:
+            marks = ", ".join("?" for _ in columns)
+            rows = (await db.execute(
+                f"SELECT facet, value, count FROM excerpt_facet_counts WHERE facet IN ({marks})", columns)).rows
+        else:
+            parts = []
+            for i, column in enumerate(columns):
+                if column in prepare.ARRAY_FACETS:
+                    parts.append(f"SELECT {i} AS f, j.value AS value, count(*) AS n FROM filtered, json_each(filtered.c{i}) j "
+                                 "GROUP BY j.value")
+                else:
+                    parts.append(f"SELECT {i}, c{i}, count(*) FROM filtered WHERE c{i} IS NOT NULL GROUP BY c{i}")
+            cols = ", ".join(f"[{c}] AS c{i}" for i, c in enumerate(columns))
+            sql = f"WITH filtered AS MATERIALIZED (SELECT {cols} FROM ({self.sql})) " + " UNION ALL ".join(parts)
+            rows = (await self.ds.execute(self.database, sql, self.params, truncate=False,
+                                          custom_time_limit=self.ds.setting("facet_time_limit_ms"))).rows
+            rows = [(columns[f], value, n) for f, value, n in rows]
+        for facet, value, count in rows:
+            out[facet].append((value, count))
+        return out
+
+
+async def _table_total(db, table) -> int | None:
+    """The row count of the whole excerpt table, as recorded when it was built."""
+    if table != prepare.EXCERPT_TABLE or not await db.table_exists("excerpt_facet_counts"):
+        return None
+    row = (await db.execute("SELECT count FROM excerpt_facet_counts WHERE facet = '*'")).first()
+    return row[0] if row else None
+
+
+_LABEL_CACHE: dict = {}
+
+
+async def _labels(db) -> dict:
+    """Readable labels of facet values: waves, codes and research questions (cached per file)."""
+    key = (db.path, getattr(db, "_key", None))
+    if key not in _LABEL_CACHE:
+        labels: dict[str, dict] = {}
+        if await db.table_exists("waves"):
+            labels["wave"] = {w: label for w, label in (await db.execute("SELECT wave, label FROM waves")).rows}
+        if await db.table_exists("codes"):
+            rows = (await db.execute("SELECT id, rq, parent_id, name FROM codes")).rows
+            labels["codes"] = {r["id"]: r["name"] for r in rows}
+            labels["rqs"] = {r["rq"]: r["name"] for r in rows if r["parent_id"] is None}
+            labels["rq"] = labels["rqs"]
+        if len(_LABEL_CACHE) > 16:
+            _LABEL_CACHE.clear()
+        _LABEL_CACHE[key] = labels
+    return _LABEL_CACHE[key]
+
+
+@hookimpl
+def register_facet_classes():
+    return [ExcerptFacet]
+
+
+# --- search: prefixes and phrases, as the home page promises ------------------------------------
+
+_FTS_BITS = re.compile(r'\s+|("[^"]*"\*?)')
+
+
+def escape_fts(query: str) -> str:
+    """A user's search as a safe FTS5 query: words, "quoted phrases" and prefixes (``delegat*``).
+
+    Like Datasette's own ``escape_fts`` (every bit quoted, so FTS syntax cannot break the
+    query), except that a trailing ``*`` stays a prefix search (``"delegat"*``).
+    """
+    query = query or ""
+    if query.count('"') % 2:
+        query += '"'
+    out = []
+    for bit in _FTS_BITS.split(query):
+        if not bit or bit in ('""', '""*'):
+            continue
+        if bit.startswith('"'):
+            out.append(bit)
+            continue
+        prefix = bit.endswith("*")
+        word = bit.rstrip("*").replace('"', "")
+        if not word:
+            continue
+        out.append(f'"{word}"' + ("*" if prefix else ""))
+    return " ".join(out) or '""'  # nothing to look for: matches nothing (an empty MATCH is a syntax error)
+
+
+def search_terms(query: str) -> list[str]:
+    """The words and phrases of a search, for highlighting (``delegat*`` stays a prefix)."""
+    return [b.strip('"') for b in escape_fts(query).replace('"*', '*"').split('" "')]
+
+
+@hookimpl(trylast=True)  # pluggy calls trylast implementations last: after Datasette's own escape_fts
+def prepare_connection(conn, database, datasette):
+    # Replaces Datasette's escape_fts (same contract, plus prefixes) for the table pages'
+    # search box and the search query; registered after Datasette's own.
+    conn.create_function("escape_fts", 1, escape_fts, deterministic=True)
+
+
+# --- pages: facet labels and order, 404s without tracebacks, technical columns ----------------
+
+
+@hookimpl
+def prepare_jinja2_environment(env, datasette):
+    env.filters["cs_facets"] = ordered_facets
+    env.filters["cs_facet_label"] = lambda name: FACET_LABELS.get(name, name.replace("_", " "))
+
+
+def ordered_facets(facets: list) -> list:
+    """Facet boxes in one fixed order on every page; waves in numeric order."""
+    rank = {name: i for i, name in enumerate(FACET_ORDER)}
+    out = []
+    for facet in sorted(facets, key=lambda f: (rank.get(f["name"], len(rank)), f["name"])):
+        if facet["name"] == "wave" and facet.get("type") == "column":
+            facet = {**facet, "results": sorted(facet["results"], key=lambda r: (r["value"] is None, r["value"]))}
+        out.append(facet)
+    return out
+
+
+@hookimpl(hookwrapper=True)
+def handle_exception(datasette, request, exception):
+    """A 4xx (a page that does not exist, a bad parameter) is answered quietly: Datasette's
+    default handler would print a full traceback with local variables (~170 lines, through
+    ``rich``) in the server's terminal for every mistyped URL. A pluggy hook wrapper, so the
+    default handler is not called at all for these; real errors (5xx) are reported as before."""
+    from datasette.utils.asgi import Base400
+
+    outcome = yield
+    if not (isinstance(exception, Base400) and _ours_any(datasette)):
+        return
+
+    async def inner():
+        info = {"ok": False, "error": exception.args[0] if exception.args else "", "status": exception.status,
+                "title": None}
+        if request.path.split("?")[0].endswith(".json"):
+            return Response.json(info, status=exception.status)
+        template = datasette.jinja_env.select_template([f"{exception.status}.html", "error.html"])
+        html = await template.render_async(dict(info, urls=datasette.urls, app_css_hash=datasette.app_css_hash(),
+                                                menu_links=lambda: []))
+        return Response.html(html, status=exception.status)
+
+    outcome.force_result([inner])
+
+
+def _ours_any(datasette) -> bool:
+    return bool((datasette.plugin_config(PLUGIN_NAME) or {}).get("database"))
+
+
+@hookimpl
+def extra_js_urls(template, database, table, columns, view_name, request, datasette):
+    return [{"url": f"/{site.STATIC_MOUNT}/casestudy.js", "module": True}]  # deferred: runs after the page
+
+
+# Columns of the canned queries that are only there for the page to work (highlighting, links).
+QUERY_TECHNICAL = ["offsets", "colour", "codings", "code_id", "code_a_id", "code_b_id", "coder", "coding_id"]
+
+
+@hookimpl
+def extra_body_script(template, database, table, columns, view_name, request, datasette):
+    if not _ours(datasette, database):
+        return ""
+    technical = browse_metadata.TECHNICAL_COLUMNS.get(table) if table else QUERY_TECHNICAL
+    return "window.CASESTUDY = " + json.dumps({"technical": technical or []}) + ";"

@@ -103,6 +103,8 @@ def build_datasette(publish_path: "str | Path", password_hash: str | None = None
     if password_hash:  # the plugin reads it from the environment: no page or JSON shows it
         os.environ[PASSWORD_ENV] = password_hash
     ds._casestudy_auth = {"password_hash": password_hash, "username": username}
+    if "_memory" in ds.databases:  # Datasette's scratch database: nothing of the study's, only confusing
+        ds.remove_database("_memory")
     ds.add_database(datasette_plugin.PublishDatabase(ds, publish_path), name=DB_NAME)
     ds.refresh_if_replaced()  # records the file's identity
     return ds

@@ -7,6 +7,7 @@ moved into place), so the data never depends on the web layer that reads it.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -122,6 +123,13 @@ def prepare_publish_db(path: "str | Path", conn: sqlite3.Connection | None = Non
                    FROM evidence GROUP BY rq, ics, wave"""
             )
             created.append("framework_rq")
+        if "waves" not in tables and "evidence" in tables:
+            _build_waves(conn)
+            created.append("waves")
+        if "evidence" in tables and EXCERPT_TABLE not in tables:
+            _build_excerpt_evidence(conn)
+            _build_excerpt_facet_counts(conn)
+            created += [EXCERPT_TABLE, "excerpt_facet_counts"]
         if "evidence" in tables and "cooccurrence" not in tables:
             conn.execute(
                 """CREATE TABLE cooccurrence (code_a_id TEXT, code_a TEXT, code_b_id TEXT, code_b TEXT,
@@ -142,3 +150,175 @@ def prepare_publish_db(path: "str | Path", conn: sqlite3.Connection | None = Non
         if own:
             conn.close()
     return created
+
+
+# --- the excerpt-level evidence table ------------------------------------------------------
+
+# One row per excerpt: the quote and its attribution first, then its codes (listed together,
+# with colours and review status), the facet columns, and the technical columns last.
+EXCERPT_TABLE = "excerpt_evidence"
+EXCERPT_FACETS = ["rqs", "codes", "ics", "collaborative", "wave", "source_kind", "org_type", "participant_role", "status"]
+ARRAY_FACETS = {"rqs", "codes"}  # JSON arrays: an excerpt counts once under each of its values
+# A tokenizer without stemming, so that prefix queries ("delegat*") match what they say and
+# phrases match the words as written; diacritics folded ("Ní" finds "Ni").
+FTS_TOKENIZE = "unicode61 remove_diacritics 2"
+
+_EXCERPT_EVIDENCE = f"""CREATE TABLE {EXCERPT_TABLE} (
+  excerpt_id INTEGER PRIMARY KEY,
+  text TEXT,
+  attribution TEXT,
+  codes TEXT,
+  rqs TEXT,
+  status TEXT,
+  ics TEXT,
+  collaborative TEXT,
+  wave INTEGER,
+  source_kind TEXT,
+  org_type TEXT,
+  participant_role TEXT,
+  participant_id TEXT,
+  date TEXT,
+  source_title TEXT,
+  page INTEGER,
+  quotable INTEGER,
+  table_like INTEGER,
+  n_codes INTEGER,
+  best_score REAL,
+  codings TEXT,
+  source_id INTEGER
+)"""
+
+
+def _status(statuses: list[str]) -> str:
+    """The review status of an excerpt from its codings' statuses."""
+    accepted = sum(1 for s in statuses if s == "accepted")
+    if accepted == len(statuses):
+        return "accepted"
+    return "partly accepted" if accepted else "suggested"
+
+
+def attribution(row: dict, wave_label: str | None) -> str:
+    """Who said it, or which document it comes from, in one line a reader can cite."""
+    when = wave_label or (f"wave {row['wave']}" if row.get("wave") is not None else None)
+    if row.get("source_kind") == "transcript":
+        who = [row.get("participant_id") or "withheld participant", row.get("participant_role"), row.get("org_type")]
+        parts = [p for p in who if p] + [p for p in (row.get("ics"), when) if p]
+        return ", ".join(parts)
+    kind = (row.get("source_kind") or "document").replace("-", " ")
+    title = row.get("source_title")
+    parts = [f"{kind.capitalize()}: {title}" if title else kind.capitalize()]
+    if row.get("date"):
+        parts.append(str(row["date"])[:10])
+    if row.get("page"):
+        parts.append(f"p. {row['page']}")
+    parts.extend(p for p in (row.get("ics") or "national", when) if p)
+    return ", ".join(parts)
+
+
+def _text_is_table(text: str) -> bool:
+    """Run-on table text ("Total RTT waiting list 136,000 142,300 Worsening"): never top evidence."""
+    try:
+        from casestudy.ingest.textshape import looks_like_table
+    except ImportError:  # the shared helper of the ingest stage; absent in older checkouts
+        return False
+    return bool(text) and not text.startswith("[withheld") and looks_like_table(text)
+
+
+def _build_excerpt_evidence(conn: sqlite3.Connection) -> None:
+    """``excerpt_evidence``: the evidence table folded to one row per excerpt, with its FTS index."""
+    conn.execute(_EXCERPT_EVIDENCE)
+    labels = dict(conn.execute("SELECT wave, label FROM waves")) if _has(conn, "waves") else {}
+    cols = set(columns(conn, "evidence"))
+    want = ["excerpt_id", "text", "rq", "code", "code_id", "status", "coder", "score", "terms", "offsets", "colour",
+            "ics", "collaborative", "wave", "source_kind", "org_type", "participant_role", "participant_id", "date",
+            "source_title", "page", "quotable", "source_id"]
+    select = ", ".join(f"[{c}]" if c in cols else f"NULL AS [{c}]" for c in want)
+    sort = "(SELECT sort FROM codes WHERE id = e.code_id), " if _has(conn, "codes") else ""
+    cursor = conn.execute(f"SELECT {select} FROM evidence e ORDER BY excerpt_id, {sort}code_id")
+    cursor_cols = [d[0] for d in cursor.description]
+    batch: list[tuple] = []
+
+    def flush(rows: list[dict]) -> None:
+        first = rows[0]
+        codings = [
+            {"code_id": r["code_id"], "code": r["code"], "rq": r["rq"], "colour": r["colour"], "status": r["status"],
+             "coder": r["coder"], "score": r["score"], "terms": json.loads(r["terms"] or "[]"),
+             "offsets": json.loads(r["offsets"] or "[]")}
+            for r in rows
+        ]
+        rqs = sorted({r["rq"] for r in rows if r["rq"]})
+        scores = [r["score"] for r in rows if r["score"] is not None]
+        batch.append((
+            first["excerpt_id"], first["text"], attribution(first, labels.get(first["wave"])),
+            json.dumps([r["code_id"] for r in rows]), json.dumps(rqs), _status([r["status"] for r in rows]),
+            first["ics"], first["collaborative"], first["wave"], first["source_kind"], first["org_type"],
+            first["participant_role"], first["participant_id"], first["date"], first["source_title"], first["page"],
+            first["quotable"], int(_text_is_table(first["text"] or "")), len(rows), max(scores) if scores else None,
+            json.dumps(codings, ensure_ascii=False), first["source_id"],
+        ))
+        if len(batch) >= 2000:
+            _flush_batch()
+
+    def _flush_batch() -> None:
+        conn.executemany(f"INSERT INTO {EXCERPT_TABLE} VALUES ({', '.join('?' * 22)})", batch)
+        batch.clear()
+
+    current: list[dict] = []
+    for values in cursor:
+        row = dict(zip(cursor_cols, values))
+        if current and row["excerpt_id"] != current[0]["excerpt_id"]:
+            flush(current)
+            current = []
+        current.append(row)
+    if current:
+        flush(current)
+    _flush_batch()
+    conn.execute(
+        f"CREATE VIRTUAL TABLE {EXCERPT_TABLE}_fts USING fts5(text, source_title, content={EXCERPT_TABLE}, "
+        f"content_rowid=excerpt_id, tokenize='{FTS_TOKENIZE}', prefix='3 5')"
+    )
+    conn.execute(f"INSERT INTO {EXCERPT_TABLE}_fts({EXCERPT_TABLE}_fts) VALUES ('rebuild')")
+    for col in ("ics", "wave", "source_kind", "status", "date"):
+        conn.execute(f"CREATE INDEX idx_{EXCERPT_TABLE}_{col} ON {EXCERPT_TABLE} ([{col}])")
+    conn.execute(f"CREATE INDEX idx_{EXCERPT_TABLE}_queue ON {EXCERPT_TABLE} (table_like, status, best_score)")
+
+
+def _build_excerpt_facet_counts(conn: sqlite3.Connection) -> None:
+    """``excerpt_facet_counts``: the unfiltered facet counts of ``excerpt_evidence`` (exact: the file never changes)."""
+    conn.execute("CREATE TABLE excerpt_facet_counts (facet TEXT, value, count INTEGER, PRIMARY KEY (facet, value))")
+    for col in EXCERPT_FACETS:
+        if col in ARRAY_FACETS:
+            conn.execute(
+                f"INSERT INTO excerpt_facet_counts SELECT ?, j.value, count(*) FROM {EXCERPT_TABLE}, json_each([{col}]) j "
+                "GROUP BY j.value", (col,))
+        else:
+            conn.execute(
+                f"INSERT INTO excerpt_facet_counts SELECT ?, [{col}], count(*) FROM {EXCERPT_TABLE} "
+                f"WHERE [{col}] IS NOT NULL GROUP BY [{col}]", (col,))
+    conn.execute("INSERT INTO excerpt_facet_counts SELECT '*', NULL, count(*) FROM " + EXCERPT_TABLE)
+
+
+def _build_waves(conn: sqlite3.Connection) -> None:
+    """``waves``: each fieldwork wave and its label ("wave 2 (2025)") from the study settings
+    copied into the publish database, or else from the years of the wave's sources."""
+    conn.execute("CREATE TABLE waves (wave INTEGER PRIMARY KEY, label TEXT)")
+    labels: dict[int, str] = {}
+    if _has(conn, "study_settings"):
+        row = conn.execute("SELECT value FROM study_settings WHERE key = 'wave_labels'").fetchone()
+        if row and row[0]:
+            labels = {int(k): v for k, v in json.loads(row[0]).items()}
+    waves = [w for (w,) in conn.execute(
+        "SELECT DISTINCT wave FROM sources WHERE wave IS NOT NULL UNION SELECT DISTINCT wave FROM evidence "
+        "WHERE wave IS NOT NULL ORDER BY 1")] if _has(conn, "sources") else []
+    for wave in waves:
+        if wave not in labels:
+            years = [y for (y,) in conn.execute(
+                "SELECT DISTINCT substr(date, 1, 4) FROM sources WHERE wave = ? AND date GLOB '[0-9][0-9][0-9][0-9]*' "
+                "ORDER BY 1", (wave,))]
+            span = years[0] if len(years) == 1 else (f"{years[0]}–{years[-1]}" if years else "")
+            labels[wave] = f"wave {wave} ({span})" if span else f"wave {wave}"
+    conn.executemany("INSERT INTO waves VALUES (?, ?)", sorted(labels.items()))
+
+
+def _has(conn: sqlite3.Connection, table: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is not None

@@ -44,11 +44,11 @@ import sqlite_utils
 
 from casestudy import __version__
 from casestudy import db as dblib
-from casestudy.consent import pseudonyms
+from casestudy.consent import disclosure, pseudonyms
 from casestudy.errors import CasestudyError
 
 # Bump when the published tables or the rules that fill them change: forces a rebuild.
-PUBLISH_FORMAT = 2  # 2: the routine `indicators` table
+PUBLISH_FORMAT = 3  # 2: the routine `indicators` table; 3: disclosure control, anonymous withheld rows, unstemmed FTS
 
 WITHHELD_QUOTE = "[withheld: participant did not consent to verbatim quotation]"
 WITHHELD_CONTEXT = "[withheld: interviewer turn in an interview whose participant did not consent to verbatim quotation]"
@@ -122,6 +122,9 @@ def fingerprint(db: sqlite_utils.Database) -> str:
             digest.update(repr(row).encode())
     if "audit_log" in tables:
         digest.update(repr(db.execute("SELECT count(*), max(id) FROM audit_log").fetchone()).encode())
+    for rules in (disclosure.DEFAULT_RULES, disclosure_rules_path(db)):  # what disclosure control does
+        if rules is not None and rules.is_file():
+            digest.update(rules.read_bytes())
     return digest.hexdigest()
 
 
@@ -417,6 +420,9 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
     ]
     guard = LeakGuard(list(pseudonyms.names_from_db(db)), forbidden_texts)
     leaks_withheld = 0
+    rules = disclosure.Rules.load(disclosure_rules_path(db))
+    roles = dict(db.execute("SELECT id, role FROM participants").fetchall())
+    disclosures: list[dict] = []
 
     def clean(text: str | None) -> tuple[str | None, list]:
         if text is None:
@@ -449,6 +455,12 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
                 continue
         if quotable:
             text, spans = clean(row["text"])
+            chain = [spans]
+            if role == "participant":  # disclosure control: the speaker naming their own post
+                text, more, found = rules.apply(text, clean(roles.get(pid))[0])
+                chain.append(more)
+                disclosures += [{"excerpt_id": row["id"], "rule": f.rule, "action": f.action} for f in found]
+            spans = chain
             if guard.words_in(text):
                 text, spans, quotable = WITHHELD_LEAK, None, 0
                 leaks_withheld += 1
@@ -511,7 +523,7 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
             for pair in raw:
                 if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(v, int) for v in pair):
                     offsets.append(
-                        [pseudonyms.map_offset(pair[0], spans), pseudonyms.map_offset(pair[1], spans, end=True)]
+                        [disclosure.map_offset(pair[0], spans), disclosure.map_offset(pair[1], spans, end=True)]
                     )
         # a coding of part of its excerpt (workspace span): the span in the published text, and its words
         span_start = span_end = quote = None
@@ -664,6 +676,24 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         for (rq, code_id, code, ics, wave), c in sorted(framework.items(), key=lambda kv: tuple(str(x) for x in kv[0]))
     ]
 
+    # -- withheld quotations: counted (above) but never linked to who refused (the consent
+    #    page promises that nobody's consent record is published): no participant ID, role or
+    #    organisation type on their rows, no ID in their interviews' titles, and not listed
+    for ev in evidence:
+        if ev["participant_id"] in no_quotes:
+            ev["participant_id"] = ev["participant_role"] = ev["org_type"] = None
+    for e in excerpts:
+        if e["participant_id"] in no_quotes:
+            e["participant_id"] = None
+    for s in published_sources:
+        if s["participant_id"] in no_quotes:
+            s["participant_id"] = None
+            s["title"] = f"Interview (quotation withheld), wave {s['wave']}" if s["wave"] is not None else "Interview (quotation withheld)"
+    title_by_id = {s["id"]: s["title"] for s in published_sources}
+    for ev in evidence:
+        ev["source_title"] = title_by_id.get(ev["source_id"])
+    participants = [p for p in participants if p["id"] not in no_quotes]
+
     # -- consent summary: counts only
     consent_rows = [
         dict(row)
@@ -775,9 +805,12 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         ("indicators", ["ics", "wave"]),
     ):
         out[table].create_index(columns)
-    out["evidence"].enable_fts(["text", "code", "source_title"], tokenize="porter")
-    out["excerpts"].enable_fts(["text"], tokenize="porter")
-    out["sources"].enable_fts(["title"], tokenize="porter")
+    out["disclosure"].create(_DISCLOSURE_COLUMNS)
+    out["disclosure"].insert_all(disclosures)
+    # no stemming, so that a prefix ("delegat*") finds what it says (see consent/prepare.py)
+    out["evidence"].enable_fts(["text", "code", "source_title"], tokenize=FTS_TOKENIZE)
+    out["excerpts"].enable_fts(["text"], tokenize=FTS_TOKENIZE)
+    out["sources"].enable_fts(["title"], tokenize=FTS_TOKENIZE)
     out.conn.commit()
     out.execute("VACUUM")
     out.close()
@@ -791,6 +824,8 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         "framework": len(framework_rows),
         "withheld_quotes": sum(1 for e in excerpts if not e["quotable"]),
         "leaks_withheld": leaks_withheld,
+        "disclosures_generalised": sum(1 for d in disclosures if d["action"] == "generalise"),
+        "disclosures_flagged": sum(1 for d in disclosures if d["action"] == "flag"),
         "indicators": len(indicator_rows),
     }
 
@@ -905,6 +940,18 @@ GROUP BY cd.rq, i.name, s.wave, c.status
 """
 _REVIEW_SUMMARY_COLUMNS = {"rq": str, "ics": str, "wave": int, "status": str, "n": int}
 _AGREEMENT_COLUMNS = {"excerpt_id": int, "coder": str, "automatic": int, "code_id": str, "value": int, "ics": str, "wave": int}
+
+# What disclosure control found in published interview turns (which rule, what it did):
+# never the phrase itself when it was generalised.
+_DISCLOSURE_COLUMNS = {"excerpt_id": int, "rule": str, "action": str}
+FTS_TOKENIZE = "unicode61 remove_diacritics 2"
+
+
+def disclosure_rules_path(db: sqlite_utils.Database) -> "Path | None":
+    """A study's own disclosure rules: ``disclosure.yaml`` beside the working database."""
+    working = _working_path(db)
+    return working.with_name("disclosure.yaml") if working else None
+
 
 _CONSENT_SUMMARY_COLUMNS = {
     "ics": str,
