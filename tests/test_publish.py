@@ -104,7 +104,8 @@ def test_refused_quotation_is_counted_but_never_quoted(withdrawn, tmp_path):
     publish.publish(withdrawn, out)
     # counted, but nothing says whose words they are (the consent page promises no consent record is published)
     assert rows(out, "SELECT count(*) AS n FROM participants WHERE id = 'S04'")[0]["n"] == 0
-    assert "S04".encode() not in out.read_bytes()
+    assert not rows(out, "SELECT 1 FROM sources WHERE participant_id = 'S04' OR title LIKE '%S04%'")
+    assert not rows(out, "SELECT 1 FROM excerpts WHERE participant_id = 'S04'")
     evidence = rows(out, f"SELECT * FROM evidence WHERE text = '{publish.WITHHELD_QUOTE}'")
     assert evidence and all(r["quotable"] == 0 and r["participant_id"] is None for r in evidence)
     assert {(r["participant_role"], r["org_type"]) for r in evidence} == {(None, None)}
