@@ -217,10 +217,8 @@ def attribution(row: dict, wave_label: str | None) -> str:
 
 def _text_is_table(text: str) -> bool:
     """Run-on table text ("Total RTT waiting list 136,000 142,300 Worsening"): never top evidence."""
-    try:
-        from casestudy.ingest.textshape import looks_like_table
-    except ImportError:  # the shared helper of the ingest stage; absent in older checkouts
-        return False
+    from casestudy.textshape import looks_like_table
+
     return bool(text) and not text.startswith("[withheld") and looks_like_table(text)
 
 
