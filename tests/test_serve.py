@@ -367,7 +367,9 @@ def test_withdrawn_participants_never_appear(ds, pub):
 def test_a_withdrawal_reaches_the_running_server(served_study, tmp_path):
     """The publish file is replaced after a withdrawal: the server must switch to it at once."""
     work = tmp_path / "work.db"
-    shutil.copy(served_study[0], work)
+    source, copy = sqlite3.connect(served_study[0]), sqlite3.connect(work)
+    source.backup(copy)  # through the write-ahead log (a file copy can miss what is still in it)
+    source.close(), copy.close()
     pub = serve.default_publish_path(work)
     serve.ensure_publish_db(work, pub, echo=lambda _: None)
     ds = serve.build_datasette(pub)

@@ -419,7 +419,13 @@ def render_cell(row, value, column, table, database, datasette):
         except (ValueError, TypeError):
             return None
     if column == "attribution":
-        return Markup('<span class="cs-attribution">') + escape(value) + Markup("</span>")
+        out = Markup('<span class="cs-attribution">') + escape(value) + Markup("</span>")
+        excerpt = _get(row, "excerpt_id")
+        if isinstance(excerpt, int):  # the excerpt's id is the row link here: context goes beside who said it
+            href = f"{base}/excerpt_context?" + urllib.parse.urlencode({"excerpt_id": excerpt, "around": 3})
+            out += Markup(' <a class="cs-context" href="{}" title="Read it in its source, with the turns around it">'
+                          'in context&nbsp;↗</a>').format(href)
+        return out
     if (column == "excerpt_id" and table in (None, "evidence", "memos", prepare.EXCERPT_TABLE, "disclosure")) or (
             column == "id" and table == "excerpts"):
         href = f"{base}/excerpt_context?" + urllib.parse.urlencode({"excerpt_id": value, "around": 3})

@@ -85,6 +85,9 @@ class Rules:
                 start, end = match.span(group)
                 findings.append(Finding(rule.name, rule.action, start, end, match.group(0)))
         replace = sorted((f for f in findings if f.action == "generalise"), key=lambda f: (f.start, -f.end))
+        # a flag inside a phrase that is generalised anyway has nothing left to check
+        findings = [f for f in findings if f.action != "flag" or not any(
+            g.start < f.end and f.start < g.end for g in replace)]
         out, spans, last, shift = [], [], 0, 0
         for finding in replace:
             if finding.start < last:
