@@ -176,6 +176,8 @@ def test_excerpt_evidence_page_quote_first_codes_together_technical_one_click_aw
     # human facet names in a fixed order; waves in numeric order, labelled with their year
     names = [n.split("\n")[0].strip() for n in page.locator(".facet-info-name strong").all_inner_texts()]
     assert [n.rsplit(" ", 1)[0] for n in names[:5]] == ["Research question", "Code", "ICS", "Collaborative", "Wave"]
+    breaking = page.locator("#facet-collaborative li").first.evaluate("li => getComputedStyle(li).wordBreak")
+    assert breaking == "normal"  # long values wrap between words, never mid-word
     waves = page.locator("#facet-wave li").all_inner_texts()
     assert waves and all(w.startswith("wave ") for w in waves)
     assert [w.split(")")[0] for w in waves] == sorted(w.split(")")[0] for w in waves)
