@@ -142,7 +142,7 @@ def test_refused_quotation_is_counted_never_quoted(report):
     xml = zipfile.ZipFile(report).read("word/document.xml").decode()
     assert "knock on doors" not in xml and P12_CANARY not in xml
     text = all_text(report)
-    assert "1 further excerpt from 1 participant who did not consent to verbatim quotation is counted above but not quoted." in text
+    assert "1 further excerpt from participants who did not consent to verbatim quotation is counted above but not quoted." in text
 
 
 def test_coder_agreement_and_kappa(report):

@@ -201,7 +201,7 @@ def test_withheld_counts_use_one_unit_everywhere(export_pipeline_dbs, tmp_path):
     assert result.exit_code == 0, result.output
     said = int(re.search(r"(\d+) coded excerpts counted but withheld from quotation", result.output).group(1))
     text = "\n".join(p.text for p in docx.Document(str(out)).paragraphs)
-    appendix = int(re.search(r"In this report, (\d+) coded excerpts? from \d+ participants? (?:were|was) counted", text).group(1))
+    appendix = int(re.search(r"In this report, (\d+) coded excerpts? of participants who did not consent to verbatim quotation (?:were|was) counted", text).group(1))
     conn = sqlite3.connect(published)
     distinct = conn.execute("SELECT count(DISTINCT excerpt_id) FROM evidence WHERE quotable = 0 AND status != 'rejected'").fetchone()[0]
     conn.close()

@@ -381,8 +381,9 @@ def _number_link(row, value, column, base, config) -> Markup | None:
         return None
     wave = re.fullmatch(r"wave (\d+)( %)?", column)
     if wave and code_id:  # change across waves: each wave's count and share
+        title = "Read this wave's excerpts (the share's numerator)" if wave.group(2) else None
         return _link(_evidence_url(base, [("codes__arraycontains", code_id), ("ics", _get(row, "ics")),
-                                          ("wave", wave.group(1))]), value)
+                                          ("wave", wave.group(1))]), value, *([title] if title else []))
     if column == "excerpts" and _get(row, "code_a_id") and _get(row, "code_b_id"):  # co-occurrence
         return _link(_evidence_url(base, [("codes__arraycontains", _get(row, "code_a_id")),
                                           ("codes__arraycontains", _get(row, "code_b_id")),

@@ -685,10 +685,10 @@ class Report:
             doc.add_paragraph("No quotation: none of this theme's excerpts meets the rules in “How quotations are "
                               "chosen”, or each is already quoted under another theme.", style="Note")
         if withheld:
-            people = len({r.get("participant_id") for r in withheld})
+            # the publish database does not say whose withheld excerpts are (docs/consent.md)
             doc.add_paragraph(
-                f"{len(withheld)} further excerpt{'s' if len(withheld) != 1 else ''} from {people} "
-                f"participant{'s' if people != 1 else ''} who did not consent to verbatim quotation "
+                f"{len(withheld)} further excerpt{'s' if len(withheld) != 1 else ''} from "
+                f"participants who did not consent to verbatim quotation "
                 f"{'are' if len(withheld) != 1 else 'is'} counted above but not quoted.",
                 style="Note",
             )
@@ -787,10 +787,9 @@ class Report:
                 first = 16.6 - 3.0 * (len(cols) - 1) if len(cols) > 1 else 16.6
                 _widths(table, [Cm(max(first, 3.5))] + [Cm(3.0)] * (len(cols) - 1))
         withheld = len({r["excerpt_id"] for r in self.rows if not common.is_quotable(r)})
-        people = len({r["participant_id"] for r in self.rows if not common.is_quotable(r) and r.get("participant_id")})
-        doc.add_paragraph(
-            f"In this report, {withheld} coded excerpt{'s' if withheld != 1 else ''} from {people} "
-            f"participant{'s' if people != 1 else ''} {'were' if withheld != 1 else 'was'} counted but withheld from "
+        doc.add_paragraph(  # whose they are is not in the publish database (docs/consent.md): no count of people
+            f"In this report, {withheld} coded excerpt{'s' if withheld != 1 else ''} of participants who did not "
+            f"consent to verbatim quotation {'were' if withheld != 1 else 'was'} counted but withheld from "
             "quotation (each excerpt once, however many themes it is coded to; the notes under the themes count it "
             "once per theme).",
         )
