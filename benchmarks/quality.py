@@ -254,10 +254,10 @@ def _fold(item_id: str, k: int) -> int:
     return int(hashlib.sha256(item_id.encode("utf-8")).hexdigest(), 16) % k
 
 
-def _example(item: dict):
+def _example(item: dict, weight: float = 1.0):
     from casestudy.coding import learned
 
-    return learned.Example(" ".join(item["text"].split()), {rq: int(rq in item["rqs"]) for rq in RQS}, 1.0, item["id"])
+    return learned.Example(" ".join(item["text"].split()), {rq: int(rq in item["rqs"]) for rq in RQS}, weight, item["id"])
 
 
 class Bench:
@@ -301,7 +301,7 @@ def coded_rate(items, predicted) -> tuple[float, float]:
     return (sum(map(len, coded)) / len(coded) if coded else 0.0, sum(map(len, labelled)) / len(labelled) if labelled else 0.0)
 
 
-def cross_validate(bench: Bench, k: int = 5) -> dict:
+def cross_validate(bench: Bench, k: int = 5, heldout: bool = False) -> dict:
     """Cross-validated predictions for every labelled set, three ways: patterns alone, the
     learned model alone (P >= 0.5) and the two-level coder.
 
@@ -310,8 +310,11 @@ def cross_validate(bench: Bench, k: int = 5) -> dict:
     * seeds: leave-one-document-out, trained on the codebook, every shipped set and the
       other two seed documents ("seeds (CV)"); and "seeds (default)": the default model,
       which has never seen a seed;
-    * ``*heldout*`` files: the default model once (they are never trained on).
+    * ``*heldout*`` files, only with ``heldout``: the default model once (they are never
+      trained on; look at their figures once, at the end, never while tuning).
     """
+    from casestudy.coding import learned
+
     sets = labelled_sets()
     pool = [i for items in sets.values() for i in items]
     seeds, reason = split_items("seeds")
@@ -340,14 +343,15 @@ def cross_validate(bench: Bench, k: int = 5) -> dict:
         patterns, model_only, combined = [None] * len(seeds), [None] * len(seeds), [None] * len(seeds)
         for doc in docs:
             test = [n for n, i in enumerate(seeds) if i["id"].split("#")[0] == doc]
-            model = bench.train([_example(i) for i in pool] + [_example(i) for i in seeds if i["id"].split("#")[0] != doc])
+            # the other documents are this "study's" decisions, weighted like a study's own
+            model = bench.train([_example(i) for i in pool] + [_example(i, learned.SETTINGS["study_weight"]) for i in seeds if i["id"].split("#")[0] != doc])
             chosen = [seeds[n] for n in test]
             for n, p, mo, c in zip(test, bench.predict(None, chosen), bench.model_only(model, chosen), bench.predict(model, chosen)):
                 patterns[n], model_only[n], combined[n] = p, mo, c
         record("seeds (CV)", seeds, patterns, model_only, combined)
     else:
         out["skipped"] = reason
-    for name, items in heldout_sets().items():
+    for name, items in (heldout_sets() if heldout else {}).items():
         record(name, items, bench.predict(None, items), bench.model_only(default, items), bench.predict(default, items))
     for name, p in preds.items():
         out[name] = {}
@@ -475,6 +479,7 @@ def main(argv=None) -> int:
     parser.add_argument("--errors", choices=TUNABLE, help="list the excerpts the codebook gets wrong (tuning splits only)")
     parser.add_argument("--cv", action="store_true", help="cross-validated figures of patterns, model and the two-level coder")
     parser.add_argument("--curve", action="store_true", help="the learning curve (simulated human decisions)")
+    parser.add_argument("--heldout", action="store_true", help="with --cv: also the *heldout* files (final figures only)")
     parser.add_argument("--speed", type=int, metavar="N", help="time training on N simulated decisions (e.g. 10000)")
     args = parser.parse_args(argv)
     if args.errors:
@@ -486,7 +491,7 @@ def main(argv=None) -> int:
     if args.cv or args.curve:
         bench = Bench(args.codebook)
         if args.cv:
-            print(cv_report(cross_validate(bench)))
+            print(cv_report(cross_validate(bench, heldout=args.heldout)))
         if args.curve:
             print(curve_report(learning_curve(bench)))
         return 0

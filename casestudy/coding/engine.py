@@ -16,16 +16,22 @@ A code is suggested for an excerpt when its score reaches the codebook's ``min_s
 every distinct strong term (phrase, lemma phrase or token pattern) adds 1 to the
 evidence, every distinct weak cue adds ``weak_weight``; score = 1 − exp(−evidence).
 
-Suggestions are stored as codings with coder ``auto:<codebook version>`` and status
-``suggested``, with the matched terms (a JSON list of the excerpt's own words) and their
-character offsets (a JSON list of ``[start, end]``, aligned with the terms) in
-``excerpts.text``. Where ``display_text`` equals ``text`` (no name was pseudonymised)
-the same offsets index ``display_text``; otherwise use :func:`display_offsets`.
+Suggestions are stored as codings with status ``suggested``, with the terms that carried
+them (a JSON list of the excerpt's own words) and their character offsets (a JSON list of
+``[start, end]``, aligned with the terms) in ``excerpts.text``. Where ``display_text``
+equals ``text`` (no name was pseudonymised) the same offsets index ``display_text``;
+otherwise use :func:`display_offsets`.
+
+Two levels (:class:`Coder`): the learned model (``casestudy.coding.learned``) judges which
+research questions an excerpt bears on, the patterns find the themes inside them. Themes
+are stored with coder ``auto:<codebook version>`` (terms = matched words); a research
+question the model alone carries is stored as the RQ's own code with coder
+``learned:<model version>`` (terms = the words that weighed most). See ALONE and VETO.
 
 Only evidence is coded: participant turns, paper paragraphs and observation notes of
 consenting participants — never interviewer turns. Coding is incremental (the
-``coded_excerpts`` table records which excerpts each codebook version has seen) and
-never touches accepted, rejected or hand-added codings.
+``coded_excerpts`` table records which excerpts each codebook version and model have seen)
+and never touches accepted, rejected or hand-added codings.
 """
 
 from __future__ import annotations
@@ -474,13 +480,16 @@ class Coder:
         self.featurizer = featurizer or learned.Featurizer(engine.lemma_of)
         self.held_back = 0  # pattern suggestions the model vetoed
 
-    def suggest(self, text: str, matches: list[Match]) -> list[Suggestion]:
+    def suggest(self, text: str, matches: list[Match], terms: list[str] | None = None,
+                probability: dict[str, float] | None = None) -> list[Suggestion]:
         engine, model = self.engine, self.model
         pattern_coder = engine.book.coder
         if model is None:
             return [Suggestion(m.code_id, engine.rq_of[m.code_id], pattern_coder, m.score, m.terms, m.offsets) for m in matches]
-        terms = self.featurizer.terms(text)
-        probability = model.probabilities(terms)
+        if terms is None:
+            terms = self.featurizer.terms(text)
+        if probability is None:
+            probability = model.probabilities(terms)
         by_rq: dict[str, list[Match]] = defaultdict(list)
         for m in matches:
             by_rq[engine.rq_of[m.code_id]].append(m)
@@ -516,8 +525,14 @@ class Coder:
         return out_terms, out_offsets
 
     def suggest_many(self, texts: list[str]) -> Iterator[list[Suggestion]]:
-        for text, matches in zip(texts, self.engine.match_many(texts)):
-            yield self.suggest(text, matches)
+        if self.model is None:
+            for text, matches in zip(texts, self.engine.match_many(texts)):
+                yield self.suggest(text, matches)
+            return
+        docs = [self.featurizer.terms(text) for text in texts]
+        probabilities = self.model.probabilities_many(docs)
+        for text, matches, terms, probability in zip(texts, self.engine.match_many(texts), docs, probabilities):
+            yield self.suggest(text, matches, terms, probability)
 
 
 # --- offsets for display_text -------------------------------------------------------

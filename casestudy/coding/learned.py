@@ -38,7 +38,7 @@ SETTINGS = {
     "C": 4.0,
     "class_weight": "balanced",
     "codebook_weight": 1.0,
-    "study_weight": 3.0,
+    "study_weight": 8.0,
     "min_df": 1,
     "seed": 0,
 }
@@ -148,7 +148,8 @@ def labelled_items(path: Path) -> list[dict]:
     """The excerpts of a labelled set (``[]`` if the file is not one)."""
     import yaml
 
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     items = data.get("excerpts") if isinstance(data, dict) else None
     if not isinstance(items, list):
         return []
@@ -183,6 +184,7 @@ class Model:
     n_decisions: int = 0
     settings: dict = field(default_factory=dict)
     _arrays: tuple | None = None
+    _inverse: list | None = None
 
     @property
     def coder(self) -> str:
@@ -223,6 +225,27 @@ class Model:
         p = 1.0 / (1.0 + np.exp(-z))
         return {rq: float(p[k]) for k, rq in enumerate(RQS)}
 
+    def probabilities_many(self, docs: list[list[str]]) -> list[dict[str, float]]:
+        """:meth:`probabilities` for many excerpts' terms at once (one sparse product)."""
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        idf, weights, bias = self._numpy()
+        vocabulary = self.vocabulary
+        rows, cols = [], []
+        for i, terms in enumerate(docs):
+            found = [j for j in map(vocabulary.get, terms) if j is not None]
+            cols.extend(found)
+            rows.extend([i] * len(found))
+        X = csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(docs), len(idf)))
+        X.sum_duplicates()
+        X.data = (1.0 + np.log(X.data)) * idf[X.indices]
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        Z = (X @ weights) / norms[:, None] + bias
+        P = 1.0 / (1.0 + np.exp(-Z))
+        return [dict(zip(RQS, row)) for row in P.tolist()]
+
     def contributions(self, terms: list[str], rq: str, top: int = 6) -> list[tuple[str, float]]:
         """The terms that pushed the excerpt most towards ``rq`` (term, contribution)."""
         index, values = self.vectorise(terms)
@@ -230,9 +253,14 @@ class Model:
             return []
         k = RQS.index(rq)
         weights = self._numpy()[1][index, k] * values
-        inverse = {j: t for t, j in self.vocabulary.items()} if len(index) else {}
+        inverse = self.terms_by_index()
         order = sorted(range(len(index)), key=lambda i: -weights[i])
         return [(inverse[int(index[i])], round(float(weights[i]), 4)) for i in order[:top] if weights[i] > 0]
+
+    def terms_by_index(self) -> list[str]:
+        if self._inverse is None:
+            self._inverse = sorted(self.vocabulary, key=self.vocabulary.get)
+        return self._inverse
 
     def to_json(self) -> str:
         return json.dumps(
@@ -246,6 +274,8 @@ class Model:
     def from_json(cls, text: str) -> "Model":
         data = json.loads(text)
         data.pop("format", None)
+        data.pop("_arrays", None)
+        data.pop("_inverse", None)
         return cls(**data)
 
 
@@ -275,22 +305,17 @@ def train(examples: list[Example], featurizer: Featurizer, *, kind: str = "defau
     vocabulary = {t: j for j, t in enumerate(sorted(t for t, n in df.items() if n >= min_df))}
     n = len(docs)
     idf = np.array([math.log((1 + n) / (1 + df[t])) + 1.0 for t in sorted(vocabulary, key=vocabulary.get)])
-    rows, cols, vals = [], [], []
+    rows, cols = [], []
     for i, terms in enumerate(docs):
-        counts: dict[int, int] = {}
-        for t in terms:
-            j = vocabulary.get(t)
-            if j is not None:
-                counts[j] = counts.get(j, 0) + 1
-        if not counts:
-            continue
-        js = list(counts)
-        v = np.array([(1.0 + math.log(counts[j])) * idf[j] for j in js])
-        v /= np.sqrt((v * v).sum())
-        rows.extend([i] * len(js))
-        cols.extend(js)
-        vals.extend(v.tolist())
-    X = csr_matrix((vals, (rows, cols)), shape=(n, len(vocabulary)))
+        found = [j for j in map(vocabulary.get, terms) if j is not None]
+        cols.extend(found)
+        rows.extend([i] * len(found))
+    X = csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(n, len(vocabulary)))
+    X.sum_duplicates()
+    X.data = (1.0 + np.log(X.data)) * idf[X.indices]
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    X = csr_matrix(X.multiply(1.0 / norms[:, None]))
     weights, bias = [], []
     for rq in RQS:
         idx = [i for i, e in enumerate(examples) if rq in e.labels]

@@ -1,0 +1,193 @@
+"""The learned level of coding (casestudy.coding.learned + engine.Coder): deterministic,
+versioned models; the RQ-level judgement and its explanation; learning from the study's
+human decisions changes suggestions and never touches the decisions; cross-validated floors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from casestudy import db as dblib
+from casestudy.cli.main import cli
+from casestudy.coding import codebook, learned, review
+from casestudy.coding import engine as coding
+from casestudy.ingest import files as ingest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO / "codebook"
+RQS = codebook.RQS
+
+
+@pytest.fixture(scope="module")
+def book():
+    return codebook.load(DEFAULT)
+
+
+@pytest.fixture(scope="module")
+def engine(book):
+    return coding.engine_for(book)
+
+
+@pytest.fixture(scope="module")
+def featurizer(engine):
+    return learned.Featurizer(engine.lemma_of)
+
+
+def _ex(text, *rqs):
+    return learned.Example(text, {rq: int(rq in rqs) for rq in RQS}, 1.0, text[:10])
+
+
+SMALL = [
+    _ex("The money flows to each hospital separately and the income stays with the trust.", "RQ4"),
+    _ex("Funding is divided between the partners and one trust is underfunded.", "RQ4"),
+    _ex("We pay the other hospital for the work and the money follows the patient.", "RQ4"),
+    _ex("Four chief executives sit round the table; primary care is not in the room.", "RQ2"),
+    _ex("The community provider asked to be involved and the council is not there.", "RQ2"),
+    _ex("Nobody could say what problem we exist to solve in the first place.", "RQ1"),
+    _ex("We meet the ICB monthly and the relationship with the integrated care board is good.", "RQ5"),
+    _ex("The ICB checks in through a quarterly review and sets our priorities.", "RQ5"),
+    _ex("Decisions go back to each board and the committee has terms of reference.", "RQ3"),
+    _ex("Waiting times came down and patients are treated sooner.", "RQ6"),
+    _ex("The car park was full and the coffee was cold.",),
+    _ex("We talked about the weather before the meeting started.",),
+]
+
+
+def test_training_is_deterministic_and_versioned(featurizer):
+    one = learned.train(SMALL, featurizer)
+    two = learned.train(list(SMALL), featurizer)
+    assert one.version == two.version and one.to_json() == two.to_json()
+    assert one.coder == f"learned:{one.version}"
+    more = learned.train(SMALL + [_ex("Income is shared out between the members.", "RQ4")], featurizer)
+    assert more.version != one.version  # the version is a hash of the training data ...
+    other = learned.train(SMALL, featurizer, settings=dict(learned.SETTINGS, C=1.0))
+    assert other.version != one.version  # ... and of the settings
+    # stored as JSON, it predicts exactly the same
+    terms = featurizer.terms("Where the money goes between the hospitals is the argument.")
+    again = learned.Model.from_json(one.to_json())
+    assert again.probabilities(terms) == one.probabilities(terms)
+    assert one.probabilities(terms)["RQ4"] > one.probabilities(terms)["RQ2"]
+
+
+def test_rq_level_judgement_catches_general_talk_and_explains_it(engine, featurizer):
+    model = learned.train(SMALL, featurizer)
+    coder = coding.Coder(engine, model, featurizer)
+    text = "Honestly we argue about who will pay, because the money never follows the patient."
+    assert not [m for m in engine.match(text) if m.code_id.startswith("RQ4.")]  # no theme pattern fires
+    found = [s for s in coder.suggest(text, engine.match(text)) if s.rq == "RQ4"]
+    assert found and found[0].code_id == "RQ4" and found[0].coder == model.coder
+    suggestion = found[0]
+    assert 0.5 <= suggestion.score <= 1 and suggestion.probability == suggestion.score
+    # the explanation: the excerpt's own words that weighed most, with offsets into the text
+    assert suggestion.terms and len(suggestion.terms) == len(suggestion.offsets)
+    for term, (start, end) in zip(suggestion.terms, suggestion.offsets):
+        assert text[start:end] == term
+    assert any(t.lower() in ("money", "income", "patient", "follows the patient", "the money") for t in suggestion.terms)
+
+
+def test_pattern_themes_need_the_model_not_to_disagree(engine, featurizer):
+    """A theme's patterns alone are vetoed when the model finds nothing of its RQ."""
+    text = "The joint committee approved its terms of reference."
+    matches = engine.match(text)
+    assert any(m.code_id.startswith("RQ3.") for m in matches)
+    against = learned.train(SMALL + [_ex(text + " " + str(i)) for i in range(8)], featurizer)  # taught: not RQ3
+    coder = coding.Coder(engine, against, featurizer)
+    assert not [s for s in coder.suggest(text, matches) if s.rq == "RQ3"] and coder.held_back > 0
+    patterns_only = coding.Coder(engine, None, featurizer)
+    assert [s for s in patterns_only.suggest(text, matches) if s.rq == "RQ3"]
+
+
+@pytest.fixture
+def coded(tmp_path, study):
+    path = tmp_path / "work.db"
+    db = dblib.open_db(path)
+    ingest.ingest(db, [study], actor="test", skip_bad=True)
+    result = coding.code_database(db, codebook.load(DEFAULT), actor="tester")
+    return db, result, path
+
+
+def test_default_model_used_until_the_study_has_decisions(coded):
+    db, result, _ = coded
+    assert result.model and result.model.startswith("learned:")
+    assert "too young" in result.model_note
+    stored = db.execute("SELECT kind, n_decisions FROM learned_models WHERE version = ?", [result.model.split(":", 1)[1]]).fetchone()
+    assert stored == ("default", 0)
+    # every learned suggestion is an RQ as a whole, explained by the excerpt's own words
+    rows = list(db.query("SELECT c.*, e.text FROM codings c JOIN excerpts e ON e.id = c.excerpt_id WHERE c.coder LIKE 'learned:%'"))
+    for row in rows:
+        assert row["code_id"] in RQS and row["status"] == "suggested" and 0.5 <= row["score"] <= 1
+        terms, offsets = json.loads(row["terms"]), json.loads(row["offsets"])
+        assert terms and len(terms) == len(offsets)
+        assert all(row["text"][a:b] == t for t, (a, b) in zip(terms, offsets))
+    # interviewer turns are never coded, by either coder
+    assert db.execute("SELECT count(*) FROM codings c JOIN excerpts e ON e.id = c.excerpt_id WHERE e.is_interviewer = 1").fetchone()[0] == 0
+
+
+def _decide_many(db, n: int, rq_rejected: str) -> None:
+    """n human decisions: every suggestion under ``rq_rejected`` rejected, the rest accepted."""
+    rows = list(db.query("""SELECT c.id, cd.rq FROM codings c JOIN codes cd ON cd.id = c.code_id
+                            WHERE c.status = 'suggested' ORDER BY c.excerpt_id, c.id LIMIT ?""", [n]))
+    assert len(rows) == n
+    for row in rows:
+        review.decide(db, [row["id"]], "rejected" if row["rq"] == rq_rejected else "accepted", "ann")
+
+
+def test_learning_from_decisions_changes_suggestions_and_keeps_decisions(coded):
+    db, first, _ = coded
+    _decide_many(db, learned.MIN_DECISIONS + 4, "RQ3")
+    decided = {r["id"]: dict(r) for r in db.query("SELECT * FROM codings WHERE status != 'suggested'")}
+    before = {(r["excerpt_id"], r["code_id"], r["coder"], r["score"]) for r in db.query("SELECT * FROM codings WHERE status = 'suggested'")}
+    second = coding.code_database(db, codebook.load(DEFAULT), actor="tester")
+    assert second.model != first.model and "retrained" in second.model_note
+    kind, n = db.execute("SELECT kind, n_decisions FROM learned_models WHERE version = ?", [second.model.split(":", 1)[1]]).fetchone()
+    assert kind == "study" and n == learned.MIN_DECISIONS + 4
+    after = {(r["excerpt_id"], r["code_id"], r["coder"], r["score"]) for r in db.query("SELECT * FROM codings WHERE status = 'suggested'")}
+    assert after != before  # the suggestions changed with what the team decided
+    for coding_id, row in decided.items():  # every human decision exactly as it was
+        assert dict(db["codings"].get(coding_id)) == row
+    # the same decisions give the same model: coding again changes nothing
+    third = coding.code_database(db, codebook.load(DEFAULT))
+    assert third.model == second.model and third.excerpts == 0 and third.suggestions == 0
+
+
+def test_cli_code_says_which_coder_and_learn_shows_words(tmp_path, study):
+    path = tmp_path / "w.db"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "--db", str(path)]).exit_code == 0
+    assert runner.invoke(cli, ["ingest", str(study), "--skip-bad", "--db", str(path)]).exit_code == 0
+    result = runner.invoke(cli, ["code", "--db", str(path), "--coder", "ann"])
+    assert result.exit_code == 0, result.output
+    assert "learned model learned:" in result.output and "too young" in result.output
+    assert "New suggestions by coder:" in result.output and "(auto:" in result.output
+    learn = runner.invoke(cli, ["learn", "--db", str(path), "--top", "3"])
+    assert learn.exit_code == 0, learn.output
+    assert "default model" in learn.output and "RQ4:" in learn.output
+    plain = runner.invoke(cli, ["code", "--patterns-only", "--db", str(path)])
+    assert plain.exit_code == 0 and "patterns only" in plain.output
+    missing = runner.invoke(cli, ["learn", "--db", str(tmp_path / "nope.db")])
+    assert missing.exit_code == 1 and "no such database" in missing.output
+
+
+def test_training_sets_leave_held_out_files_out():
+    names = [p.name for p in learned.training_files()]
+    assert "labelled_excerpts.yaml" in names and "fresh_excerpts.yaml" in names
+    assert not [n for n in names if "heldout" in n]
+    assert "seed_labels.yaml" not in [p.name for p in learned.training_files() if learned.labelled_items(p)]
+
+
+def test_cross_validated_floors():
+    """Cross-validated RQ-level figures of the two-level coder (benchmarks/quality.py --cv)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import quality
+
+    result = quality.cross_validate(quality.Bench(DEFAULT), k=3)
+    for name, floor in (("first", 0.78), ("fresh", 0.75), ("register", 0.70)):
+        if name in result:
+            assert result[name]["combined"]["macro_f1"] >= floor, quality.cv_report(result)
+            assert result[name]["combined"]["coded_rate"] <= 1.8, quality.cv_report(result)
+    if "seeds (CV)" in result:
+        assert result["seeds (CV)"]["combined"]["macro_f1"] >= 0.60, quality.cv_report(result)
