@@ -499,11 +499,18 @@ GROUP BY ics, kind ORDER BY ics, kind""",
             "first (text that reads as a flattened table row comes last, whatever its score: it is rarely evidence). "
             "Accept or reject them with `casestudy review` (this site is read-only). Optionally one RQ and/or ICS.",
             "params": ["rq", "ics"],
-            "sql": f"""SELECT e.coding_id, e.excerpt_id, e.score, e.code, e.text, e.rq, e.ics, e.wave, e.source_title, e.coder,
-  e.offsets, e.colour
-FROM evidence e LEFT JOIN {EXCERPT_TABLE} x ON x.excerpt_id = e.excerpt_id
-WHERE e.status = 'suggested' AND (:rq = '' OR e.rq = upper(:rq)) AND (:ics = '' OR e.ics = :ics)
-ORDER BY coalesce(x.table_like, 0), e.score DESC, e.coding_id
+            # prose first, then table rows, each walked down the (status, score) index: fast on a million rows
+            "sql": f"""SELECT * FROM (SELECT e.coding_id, e.excerpt_id, e.score, e.code, e.text, e.rq, e.ics, e.wave, e.source_title, e.coder, e.offsets, e.colour
+  FROM evidence e
+  WHERE e.status = 'suggested' AND (:rq = '' OR e.rq = upper(:rq)) AND (:ics = '' OR e.ics = :ics)
+    AND NOT EXISTS (SELECT 1 FROM {EXCERPT_TABLE} x WHERE x.excerpt_id = e.excerpt_id AND x.table_like = 1)
+  ORDER BY e.score DESC, e.coding_id LIMIT 200)
+UNION ALL
+SELECT * FROM (SELECT e.coding_id, e.excerpt_id, e.score, e.code, e.text, e.rq, e.ics, e.wave, e.source_title, e.coder, e.offsets, e.colour
+  FROM evidence e
+  WHERE e.status = 'suggested' AND (:rq = '' OR e.rq = upper(:rq)) AND (:ics = '' OR e.ics = :ics)
+    AND EXISTS (SELECT 1 FROM {EXCERPT_TABLE} x WHERE x.excerpt_id = e.excerpt_id AND x.table_like = 1)
+  ORDER BY e.score DESC, e.coding_id LIMIT 200)
 LIMIT 200""",
         },
         "search": {
