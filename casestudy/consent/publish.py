@@ -528,8 +528,8 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         # a coding of part of its excerpt (workspace span): the span in the published text, and its words
         span_start = span_end = quote = None
         if quotable and spans is not None and row.get("span_start") is not None and row.get("span_end") is not None:
-            span_start = pseudonyms.map_offset(row["span_start"], spans)
-            span_end = pseudonyms.map_offset(row["span_end"], spans, end=True)
+            span_start = disclosure.map_offset(row["span_start"], spans)
+            span_end = disclosure.map_offset(row["span_end"], spans, end=True)
             if 0 <= span_start < span_end <= len(excerpt["text"]):
                 quote = excerpt["text"][span_start:span_end]
             else:
