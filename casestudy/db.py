@@ -86,7 +86,11 @@ def open_db(path: "str | Path", create: bool = True) -> sqlite_utils.Database:
     if not path.exists():
         if not create:
             raise CasestudyError("no such database (run `casestudy init` first)", path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
+        # created empty and private before SQLite opens it: SQLite gives the -wal and -shm
+        # files the database file's permissions (SPEC rule 5: real names, owner only)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    make_private(path)
     try:
         # no sqlite-utils plugins: casestudy needs none, and finding them costs ~0.1 s per command
         db = sqlite_utils.Database(path, execute_plugins=False)
@@ -99,6 +103,29 @@ def open_db(path: "str | Path", create: bool = True) -> sqlite_utils.Database:
     except Exception as exc:  # sqlite3.DatabaseError and friends: not a database
         raise CasestudyError(f"cannot open database: {exc}", path) from None
     return db
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create ``folder`` (and missing parents) readable by the owner only (0700); an existing
+    folder is left as it is (it may be shared on purpose)."""
+    folder = Path(folder)
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir(mode=0o700)
+        os.chmod(new, 0o700)  # mkdir's mode is filtered by the umask
+
+
+def make_private(path: Path) -> None:
+    """The working database, its WAL and SHM files: owner read/write only (0600)."""
+    for candidate in (Path(path), Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            if candidate.exists() and candidate.stat().st_mode & 0o077:
+                os.chmod(candidate, 0o600)
+        except OSError:  # not ours to change (another user's file): SQLite will say if it cannot open it
+            pass
 
 
 @contextmanager

@@ -523,3 +523,106 @@ def load_published(conn_or_path) -> StudySettings:
             continue
         data[key] = value if key in SCALARS else json.loads(value)
     return from_dict(data)
+
+
+# --- the registry ingest checks against (SPEC rule 6) ------------------------------------------
+
+
+class Registry:
+    """What the study knows, for checking the metadata of files being ingested.
+
+    An ICS or collaborative not in the settings is refused with a message naming the known
+    ones, unless ``new_ics`` / ``new_collaborative`` declare it as new (then it is added and
+    audited). A study that has declared no ICS at all (a fresh database) accepts the first
+    ones it is given, adds them and says so in :attr:`notes`: from then on the rule bites.
+    The same holds for collaboratives. Waves are checked only once any wave is declared
+    (a wave needs its year or dates, which ingest cannot invent).
+    """
+
+    def __init__(self, db, actor: str, new_ics: bool = False, new_collaborative: bool = False):
+        self.db = db
+        self.actor = actor
+        self.new_ics = new_ics
+        self.new_collaborative = new_collaborative
+        self.settings = load(db)
+        self.open_ics = not self.settings.ics
+        self.open_collaboratives = not self.settings.collaboratives
+        self.notes: list[str] = []
+        self.added: list[str] = []
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def ics(self, name: str, where) -> str:
+        """The declared spelling of ICS ``name``; adds it when allowed, else refuses."""
+        found = self.settings.find_ics(name)
+        if found:
+            return found.name
+        known = ", ".join(self.settings.ics_names())
+        if not (self.new_ics or self.open_ics):
+            raise CasestudyError(
+                f"unknown ICS {name.strip()!r} (the study's ICSs: {known}); fix the spelling, or add it with "
+                f"--new-ics or `casestudy study add-ics`",
+                where,
+            )
+        reason = "--new-ics" if self.new_ics else "first ICS of a study with none declared"
+        add_ics(self.db, name, self.actor, reason=reason)
+        self.settings = load(self.db)
+        self.added.append(f"ICS {name.strip()}")
+        if not self.new_ics:
+            self._note("the study settings declared no ICS, so the ICSs given were added to them: "
+                       "from now on an ICS that is not in the settings is refused (see `casestudy study show`)")
+        return name.strip()
+
+    def collaborative(self, name: str, ics: str | None, where) -> tuple[str, str | None]:
+        """The declared collaborative ``name`` and its ICS (filled from the settings when
+        ``ics`` is blank); refuses an unknown one, or one that belongs to another ICS."""
+        found = self.settings.find_collaborative(name)
+        if found:
+            if ics and found.ics and found.ics.lower() != ics.lower():
+                raise CasestudyError(
+                    f"collaborative {found.name!r} belongs to ICS {found.ics!r}, not {ics!r} (see `casestudy study show`)", where
+                )
+            return found.name, found.ics or ics
+        if not (self.new_collaborative or self.open_collaboratives):
+            in_ics = self.settings.collaborative_names(ics) if ics else []
+            known = ", ".join(in_ics or self.settings.collaborative_names())
+            scope = f"in {ics}" if in_ics else "of the study"
+            raise CasestudyError(
+                f"unknown collaborative {name.strip()!r} (the collaboratives {scope}: {known}); fix the spelling, "
+                f"or add it with --new-collaborative or `casestudy study add-collaborative`",
+                where,
+            )
+        reason = "--new-collaborative" if self.new_collaborative else "first collaborative of a study with none declared"
+        add_collaborative(self.db, name, self.actor, ics=ics, reason=reason)
+        self.settings = load(self.db)
+        self.added.append(f"collaborative {name.strip()}")
+        if not self.new_collaborative:
+            self._note("the study settings declared no collaborative, so the collaboratives given were added to them: "
+                       "from now on a collaborative that is not in the settings is refused")
+        return name.strip(), ics
+
+    def wave(self, number: int, where) -> None:
+        """Refuse a wave the settings do not declare (once any wave is declared)."""
+        if not self.settings.waves:
+            self._note("the study settings declare no waves, so wave numbers are not checked and show without "
+                       "years; declare them with `casestudy study add-wave N --year YYYY`")
+            return
+        if self.settings.wave(number) is None:
+            known = ", ".join(wave_label(self.settings, w.number) for w in self.settings.waves)
+            raise CasestudyError(
+                f"unknown wave {number} (the study's waves: {known}); declare it with `casestudy study add-wave`", where
+            )
+
+    def date_warning(self, date: str | None, number: int | None) -> str | None:
+        """A warning when ``date`` falls outside the dates of wave ``number``."""
+        wave = self.settings.wave(number) if number is not None else None
+        if not date or wave is None or not any(wave.span()) or wave.contains(date):
+            return None
+        first, last = wave.span()
+        return f"date {date} is outside {wave_label(self.settings, number)} ({first or '...'} to {last or '...'})"
+
+    def wave_of_date(self, date: str) -> int | None:
+        wave = self.settings.wave_for_date(date)
+        return wave.number if wave else None

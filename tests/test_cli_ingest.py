@@ -24,17 +24,29 @@ def sources(db_path):
 def test_ingest_study_and_report(study, db_path):
     result = run("ingest", study, "--db", db_path)
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "Ingested 10 added, 0 replaced, 0 unchanged, 1 consent/name lists; 66 excerpts written."
-    assert result.stderr == ""
+    assert result.stdout.strip() == (
+        "Ingested 10 added, 0 replaced, 0 unchanged, 1 consent/name lists; 66 excerpts written; "
+        "consent register: 5 participants loaded (5 added, 0 changed)."
+    )
+    # a fresh database with no study settings: the ICSs and collaboratives given become its registry, and it says so
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == ["Note"] * 3, result.stderr
     again = run("ingest", study, "--db", db_path)
     assert "0 added, 0 replaced, 10 unchanged" in again.stdout
 
 
 def test_options_override_the_manifest(study, db_path):
-    result = run("ingest", study, "--ics", "Saltmarsh", "--wave", "3", "--date", "14/05/2026", "--db", db_path)
+    # an ICS that contradicts the consent register for a transcript is refused (SPEC rule 6) ...
+    result = run("ingest", study, "--ics", "Saltmarsh", "--wave", "3", "--date", "2026-05-14", "--db", db_path)
+    assert result.exit_code == 1 and "contradicts the consent register" in result.output
+    # ... the documents take it (an ICS the consent register made known)
+    result = run("ingest", study, "--wave", "3", "--date", "2026-05-14", "--db", db_path)
     assert result.exit_code == 0, result.output
+    result = run("ingest", study / "papers", "--kind", "board-paper", "--ics", "Saltmarsh", "--db", db_path)
+    assert result.exit_code == 0, result.output
+    assert "2 with changed metadata" in result.stdout and "ICS Ashmoor → Saltmarsh" in result.stdout
     rows = sources(db_path)
-    assert {(r["ics"], r["wave"], r["date"]) for r in rows} == {("Saltmarsh", 3, "2026-05-14")}
+    assert {(r["wave"], r["date"]) for r in rows} == {(3, "2026-05-14")}
+    assert {r["ics"] for r in rows if r["kind"] == "board-paper"} == {"Saltmarsh"}
 
 
 def test_single_file_takes_its_manifest_row_and_participant_option(study, db_path):
@@ -61,7 +73,7 @@ def test_skip_bad_reports_each_skipped_file(study, db_path):
     (study / "interviews" / "p01-w2.txt").write_text("no turns in here\n")
     result = run("ingest", study, "--skip-bad", "--db", db_path)
     assert result.exit_code == 0, result.output
-    skipped = result.stderr.strip().splitlines()
+    skipped = [line for line in result.stderr.strip().splitlines() if not line.startswith("Note: ")]
     assert len(skipped) == 2
     assert skipped[0].startswith("Skipped ") and "p01-w2.txt: no speaker turns found" in skipped[0]
     assert "ashmoor-board.docx: file is empty" in skipped[1]
@@ -120,7 +132,7 @@ BAD_INPUTS = {
     "consent-binary-csv": (lambda t: ([_binary(t / "consent.csv"), "--kind", "consent"], "consent.csv"), "not a valid"),
     "missing-path": (lambda t: ([t / "nowhere.docx"], "nowhere.docx"), "no such file"),
     "unknown-kind": (lambda t: ([fm.write_text(t / "x.txt", "hello"), "--kind", "minutes"], "--kind"), "'minutes' is not one of"),
-    "bad-option-date": (lambda t: ([fm.write_text(t / "x.txt", "hello"), "--kind", "policy", "--date", "yesterday"], "command line"), "date is not a date"),
+    "bad-option-date": (lambda t: ([fm.write_text(t / "x.txt", "hello"), "--kind", "policy", "--date", "yesterday"], "command line"), "date must be written YYYY-MM-DD"),
     "unsupported-format": (lambda t: ([fm.write_text(t / "x.rtf", "{\\rtf1}"), "--kind", "policy"], "x.rtf"), "unsupported format .rtf"),
     "kind-not-guessable": (lambda t: ([fm.write_text(t / "x.txt", "Some policy text.")], "x.txt"), "cannot tell what kind"),
     "manifest-missing-file": (lambda t: ([_bad_study(t, lambda m: m + "papers/gone.pdf,board-paper,,,,,\n")], "manifest.csv row 13"), "file not found: papers/gone.pdf"),

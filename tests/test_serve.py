@@ -63,7 +63,8 @@ def test_home_page_guides_a_newcomer(ds, pub):
     assert response.status_code == 200
     html = response.text
     assert "Start here" in html
-    assert serve.STUDY_TITLE in html
+    assert "Provider collaboratives in three Integrated Care Systems: coded evidence" in html  # corpus/study.yaml
+    assert "wave 2 (2025)" in html  # the waves as the study settings date them
     assert 'href="/study/framework_matrix?rq="' in html
     for rq in ("RQ1", "RQ2", "RQ3", "RQ4", "RQ5", "RQ6"):
         assert f'href="/study/excerpt_evidence?rqs__arraycontains={rq}"' in html
@@ -85,7 +86,8 @@ def test_tables_are_described_and_internal_tables_hidden(ds, pub):
                  "evidence_facet_cube"):
         assert tables[name]["hidden"], name
     meta = get_json(ds, "/-/metadata.json")
-    assert meta["title"] == serve.STUDY_TITLE and "Ashmoor" in meta["description"]
+    assert meta["title"] == "Provider collaboratives in three Integrated Care Systems: coded evidence"
+    assert "Ashmoor" in meta["description"] and "wave 3 (2026)" in meta["description"]  # from corpus/study.yaml
     described = meta["databases"]["study"]["tables"]
     evidence_cols = [r[1] for r in sql(pub, "PRAGMA table_info(evidence)")]
     assert set(evidence_cols) <= set(described["evidence"]["columns"])  # every column a researcher sees

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
+from urllib.parse import urlencode
 
+from casestudy import study
 from casestudy.browse.site import DB_NAME, DEFAULT_USERNAME, PASSWORD_ENV
 from casestudy.consent.prepare import DATE_FACET, EXCERPT_FACETS, EXCERPT_TABLE, FACET_COLUMNS, columns as _columns
 
@@ -14,7 +16,7 @@ from casestudy.consent.prepare import DATE_FACET, EXCERPT_FACETS, EXCERPT_TABLE,
 # Query-string examples used by the tests and the benchmark for each canned query.
 CANNED_EXAMPLES = {
     "framework_matrix": "rq=",
-    "evidence_for": "rq=RQ3&code=&ics=Kellbridge&wave=2",
+    "evidence_for": "rq=RQ3&code=&ics=&wave=",  # canned_examples() fills in the study's own ICS and wave
     "longitudinal": "rq=&ics=",
     "cooccurrence": "code=&ics=&wave=",
     "sources_by_ics": "wave=",
@@ -52,9 +54,9 @@ EVIDENCE_COLUMNS = {
     "source_id": "The source document or transcript.",
     "source_kind": "transcript, board-paper, policy or observation.",
     "source_title": "The source's title.",
-    "ics": "Integrated Care System (Ashmoor, Kellbridge, Saltmarsh Coast).",
+    "ics": "Integrated Care System.",
     "collaborative": "The provider collaborative the source concerns (blank: the ICS as a whole).",
-    "wave": "Fieldwork wave: 1 = 2024, 2 = 2025, 3 = 2026.",
+    "wave": "Fieldwork wave (its years are in the study settings on the home page).",
     "date": "Date of the interview, meeting or document.",
     "page": "Page of the PDF or document, for citation.",
     "heading": "The heading the paragraph sits under (documents).",
@@ -147,7 +149,7 @@ TABLES = {
             "title": "Title.",
             "ics": "Integrated Care System.",
             "collaborative": "Provider collaborative (blank: the ICS as a whole).",
-            "wave": "Fieldwork wave: 1 = 2024, 2 = 2025, 3 = 2026.",
+            "wave": "Fieldwork wave (its years are in the study settings on the home page).",
             "date": "Date of the interview, meeting or document.",
             "pages": "Number of pages (documents).",
             "words": "Number of words.",
@@ -222,7 +224,7 @@ TABLES = {
         "columns": {
             "rq": "Research question (RQ1–RQ6).",
             "ics": "Integrated Care System (empty for national documents).",
-            "wave": "Fieldwork wave: 1 = 2024, 2 = 2025, 3 = 2026.",
+            "wave": "Fieldwork wave (its years are in the study settings on the home page).",
             "status": "suggested (not yet reviewed), accepted or rejected.",
             "n": "Number of automatic codings.",
         },
@@ -292,7 +294,7 @@ TABLES = {
             "period": "The period the figure covers: a quarter (2024Q1 = January–March 2024), a month, a year or a date.",
             "period_start": "The first day of the period (sorts periods in time order).",
             "year": "The period's calendar year.",
-            "wave": "Fieldwork wave of the period's year: 1 = 2024, 2 = 2025, 3 = 2026 (blank: another year).",
+            "wave": "Fieldwork wave whose dates contain the period (blank: outside every wave).",
             "value": "The figure.",
             "unit": "Its unit, when the file gives one.",
             "source": "Where the figure comes from, when the file says.",
@@ -434,7 +436,7 @@ ORDER BY cells.rq, (SELECT sort FROM codes WHERE id = cells.code_id), row_label"
         "evidence_for": {
             "title": "Evidence for one RQ or code in one ICS and wave",
             "description": "The coded excerpts behind one cell of the framework matrix. Give rq (RQ1–RQ6) or a code "
-            "(its id or name), an ICS (or 'national' for national documents) and a wave (1 = 2024, 2 = 2025, 3 = 2026). "
+            "(its id or name), an ICS (or 'national' for national documents) and a wave number. "
             "Shows the first 200; the evidence table, filtered the same way, pages through all of them.",
             "params": ["rq", "code", "ics", "wave"],
             "sql": f"""SELECT excerpt_id, text, code, rq, status, source_kind, source_title, collaborative, date, page,
@@ -550,14 +552,51 @@ ORDER BY x.seq""",
     }
 
 
-STUDY_TITLE = "NHS provider collaboratives 2024–2026: coded evidence"
+STUDY_TITLE = "NHS provider collaboratives: coded evidence"  # when the study settings give no title
 STUDY_DESCRIPTION = (
-    "A three-year longitudinal case study of NHS provider collaboratives in three Integrated Care Systems "
-    "(Ashmoor, Kellbridge, Saltmarsh Coast), in three waves (2024, 2025, 2026). Interviews, board papers, policies "
+    "Interviews, board papers, policies "
     "and observation notes are coded to six research questions: RQ1 purpose, RQ2 members, RQ3 governance and "
     "accountability, RQ4 contracts, RQ5 ICB plans, RQ6 quality, efficiency and sustainability. Everything here is "
     "consent-safe and pseudonymised: withdrawn participants are absent, names are replaced by IDs."
 )
+
+
+def study_title(settings) -> str:
+    return f"{settings.title}: coded evidence" if settings.title else STUDY_TITLE
+
+
+def study_description(settings) -> str:
+    """The home page's description: the study from its settings, then what the site holds."""
+    text = settings.summary()
+    if settings.pi:
+        text += f" Principal investigator: {settings.pi}."
+    if settings.waves:
+        text += " Waves: " + ", ".join(study.wave_label(settings, w.number) for w in settings.waves) + "."
+    return f"{text} {STUDY_DESCRIPTION}"
+
+
+def canned_examples(settings) -> dict[str, str]:
+    """CANNED_EXAMPLES with the study's own first ICS and latest wave where a query takes them."""
+    examples = dict(CANNED_EXAMPLES)
+    ics = settings.ics_names()[0] if settings.ics else ""
+    wave = str(settings.waves[-1].number) if settings.waves else ""
+    examples["evidence_for"] = urlencode({"rq": "RQ3", "code": "", "ics": ics, "wave": wave})
+    return examples
+
+
+def _describe_columns(tables: dict, settings) -> None:
+    """The ``ics`` and ``wave`` column descriptions, naming the study's own ICSs and waves."""
+    ics = f"Integrated Care System ({', '.join(settings.ics_names())})." if settings.ics else None
+    waves = ("Fieldwork wave: " + ", ".join(study.wave_label(settings, w.number) for w in settings.waves) + ".") if settings.waves else None
+    for meta in tables.values():
+        columns = meta.get("columns")
+        if not columns:
+            continue
+        meta["columns"] = columns = dict(columns)
+        if ics and "ics" in columns:
+            columns["ics"] = ics
+        if waves and "wave" in columns and not columns["wave"].startswith("Fieldwork wave whose"):
+            columns["wave"] = waves
 
 
 def metadata(path: "str | Path", password_hash: str | None = None, username: str = DEFAULT_USERNAME) -> dict:
@@ -571,9 +610,11 @@ def metadata(path: "str | Path", password_hash: str | None = None, username: str
         cells = _pivot_cells(conn) if "framework" in present else []
     finally:
         conn.close()
+    settings = study.load_published(path)
     tables = {name: dict(meta) for name, meta in TABLES.items() if name in present}
     ev = tables["evidence"]
     ev["columns"] = {k: v for k, v in EVIDENCE_COLUMNS.items() if k in evidence_cols}
+    _describe_columns(tables, settings)
     ev["facets"] = [c for c in FACET_COLUMNS if c in evidence_cols]
     if DATE_FACET in evidence_cols:
         ev["facets"].append({"date": DATE_FACET})
@@ -585,8 +626,8 @@ def metadata(path: "str | Path", password_hash: str | None = None, username: str
     if EXCERPT_TABLE in tables and f"{EXCERPT_TABLE}_fts" in present:
         tables[EXCERPT_TABLE].update({"fts_table": f"{EXCERPT_TABLE}_fts", "fts_pk": "excerpt_id"})
     meta = {
-        "title": STUDY_TITLE,
-        "description": STUDY_DESCRIPTION,
+        "title": study_title(settings),
+        "description": study_description(settings),
         "source": "casestudy publish (consent-safe, pseudonymised)",
         "plugins": {
             "casestudy": {"database": DB_NAME, "matrix_cells": {_label(ics, wave): [ics or NO_ICS, wave] for ics, wave in cells}}

@@ -498,6 +498,7 @@ def extra_template_vars(template, datasette):
                 "rqs": [dict(r) for r in rqs],
                 "ics": ics,
                 "waves": waves,
+                "waves_phrase": " to ".join(w["label"] for w in (waves[:1] + waves[-1:] if len(waves) > 1 else waves)),
                 "counts": counts,
             }
         }

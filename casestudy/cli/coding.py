@@ -9,7 +9,8 @@ import click
 
 from casestudy.coding import codebook as codebook_lib
 from casestudy.coding import engine as coding_lib
-from casestudy.cli.options import Group, coder_option, db_option, open_existing, progressbar
+from casestudy.cli.options import Group, coder_option, db_option, open_existing, person_option, progressbar
+from casestudy.errors import CasestudyError
 
 codebook_dir_option = click.option(
     "--codebook",
@@ -86,9 +87,12 @@ def codebook_group():
 
 @codebook_group.command("check")
 @click.argument("folder", required=False, type=click.Path(path_type=Path))
-def codebook_check(folder):
-    """Validate a codebook FOLDER (default: the project's) and print its version."""
-    book = codebook_lib.load(folder)
+@codebook_dir_option
+def codebook_check(folder, codebook_dir):
+    """Validate a codebook FOLDER or --codebook DIR (default: the project's) and print its version."""
+    if folder and codebook_dir and Path(folder).resolve() != Path(codebook_dir).resolve():
+        raise CasestudyError(f"two codebooks given ({folder} and --codebook {codebook_dir}); give one")
+    book = codebook_lib.load(folder or codebook_dir)
     click.echo(
         f"{book.path}: {book.name}, version {book.version}, "
         f"{len({c.rq for c in book.codes})} research questions, {len(book.codable)} codable themes."
@@ -97,9 +101,12 @@ def codebook_check(folder):
 
 @codebook_group.command("list")
 @click.argument("folder", required=False, type=click.Path(path_type=Path))
-def codebook_list(folder):
-    """List the codes of a codebook FOLDER (default: the project's)."""
-    book = codebook_lib.load(folder)
+@codebook_dir_option
+def codebook_list(folder, codebook_dir):
+    """List the codes of a codebook FOLDER or --codebook DIR (default: the project's)."""
+    if folder and codebook_dir and Path(folder).resolve() != Path(codebook_dir).resolve():
+        raise CasestudyError(f"two codebooks given ({folder} and --codebook {codebook_dir}); give one")
+    book = codebook_lib.load(folder or codebook_dir)
     for code in book.codes:
         indent = "  " if code.codable else ""
         click.echo(f"{indent}{code.id:<34} {code.name}")
@@ -251,7 +258,7 @@ def _decide(coding_ids, status, coder, db_path):
 
 @review_group.command("accept")
 @click.argument("coding_ids", nargs=-1, required=True, type=int)
-@coder_option
+@person_option
 @db_option
 def review_accept(coding_ids, coder, db_path):
     """Accept codings (suggestions or earlier decisions) by id."""
@@ -260,7 +267,7 @@ def review_accept(coding_ids, coder, db_path):
 
 @review_group.command("reject")
 @click.argument("coding_ids", nargs=-1, required=True, type=int)
-@coder_option
+@person_option
 @db_option
 def review_reject(coding_ids, coder, db_path):
     """Reject codings by id; a rejected suggestion is never suggested again."""
@@ -270,7 +277,7 @@ def review_reject(coding_ids, coder, db_path):
 @review_group.command("add")
 @click.argument("excerpt_id", type=int)
 @click.argument("code_id")
-@coder_option
+@person_option
 @db_option
 def review_add(excerpt_id, code_id, coder, db_path):
     """Code EXCERPT_ID with CODE_ID by hand (accepted, with your name)."""
@@ -282,7 +289,7 @@ def review_add(excerpt_id, code_id, coder, db_path):
 
 @review_group.command("remove")
 @click.argument("coding_id", type=int)
-@coder_option
+@person_option
 @db_option
 def review_remove(coding_id, coder, db_path):
     """Delete a hand-added coding (codebook suggestions are rejected, not removed)."""
@@ -297,7 +304,7 @@ def review_remove(coding_id, coder, db_path):
 @click.option("--excerpt", "excerpt_id", type=int, help="The excerpt the memo is about.")
 @click.option("--code", "code_id", metavar="CODE_ID", help="The code the memo is about.")
 @click.option("--source", "source_id", type=int, help="The source (transcript, paper...) the memo is about.")
-@coder_option
+@person_option
 @db_option
 def review_memo(text, excerpt_id, code_id, source_id, coder, db_path):
     """Write a memo TEXT about an excerpt, a code, a code on an excerpt, or a source."""
@@ -308,7 +315,7 @@ def review_memo(text, excerpt_id, code_id, source_id, coder, db_path):
 
 
 @review_group.command("undo")
-@coder_option
+@person_option
 @db_option
 def review_undo(coder, db_path):
     """Undo your last decision (accept, reject, add or remove): the coding returns to what it
@@ -322,7 +329,7 @@ def review_undo(coder, db_path):
 
 @review_group.command("next")
 @queue_filters
-@coder_option
+@person_option
 @db_option
 def review_next(rq, code_id, ics, wave, source, kind, coder, db_path):
     """Review suggestions one by one: [a]ccept, [r]eject, [s]kip, [q]uit.

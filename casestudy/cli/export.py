@@ -27,7 +27,7 @@ def filter_options(function):
                             help="accepted: count and quote only codings a researcher accepted; all: every coding not "
                                  "rejected (accepted ones are still preferred as quotes).")(function)
     function = click.option("--wave", "waves", multiple=True, type=int, metavar="N", help="Only this wave (repeatable).")(function)
-    function = click.option("--ics", "ics", multiple=True, metavar="NAME", help="Only this ICS (repeatable), e.g. Ashmoor.")(function)
+    function = click.option("--ics", "ics", multiple=True, metavar="NAME", help="Only this ICS (repeatable), as named in the study settings.")(function)
     function = click.option("--rq", "rqs", multiple=True, metavar="RQn", help="Only this research question (repeatable), e.g. RQ3.")(function)
     return function
 
@@ -43,14 +43,28 @@ def export_group():
 @click.option("--page-numbers/--no-page-numbers", default=True, show_default=True,
               help="Lay the report out once with LibreOffice (if installed) to put page numbers in its contents; "
                    "without, Word fills them in when the file is opened.")
+@click.option("--title", help="Report title (default: the study settings' title).")
+@click.option("--subtitle", help="Report subtitle (default: the study settings').")
+@click.option("--author", "authors", multiple=True, help="An author on the cover (repeatable; default: the settings').")
+@click.option("--pi", help="Principal investigator on the cover (default: the settings').")
+@click.option("--funder", help="Funder on the cover (default: the settings').")
+@click.option("--report-status", type=click.Choice(["draft", "final"]),
+              help="The report's status line and header (default: the settings' status).")
 @publish_db_option
 @db_option
-def export_docx_cmd(out, rqs, ics, waves, status, page_numbers, publish_db, db_path):
-    """Write OUT.docx: the thematic summary for the PI (themes, counts, quotes, framework matrix)."""
+def export_docx_cmd(out, rqs, ics, waves, status, page_numbers, title, subtitle, authors, pi, funder, report_status,
+                    publish_db, db_path):
+    """Write OUT.docx: the thematic summary for the PI (themes, counts, quotes, framework matrix).
+
+    The cover, header and "About this report" describe the study from its settings
+    (`casestudy study show`); --title, --pi, --author, --funder and --report-status
+    override them for this report only.
+    """
     from casestudy.export.word import export_docx
 
+    cover = {"title": title, "subtitle": subtitle, "authors": authors, "pi": pi, "funder": funder, "status": report_status}
     summary = export_docx(db_path, out, rqs=rqs, ics=ics, waves=waves, status=status, publish_db=publish_db,
-                          page_numbers=page_numbers)
+                          page_numbers=page_numbers, cover=cover)
     pages = f"{summary.pages} pages, " if summary.pages else ""
     click.echo(
         f"Wrote {summary.path}: {pages}{len(summary.rqs)} research questions, {summary.themes} themes, "

@@ -53,25 +53,40 @@ def init(db_path):
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--kind", type=click.Choice(ingest_lib.KINDS), help="What the files are (overrides the manifest).")
-@click.option("--ics", help="The Integrated Care System, e.g. 'Ashmoor'.")
-@click.option("--collaborative", help="The provider collaborative the files concern.")
-@click.option("--wave", type=click.IntRange(min=1), help="Fieldwork wave (1 = 2024, 2 = 2025, 3 = 2026).")
-@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Date of the interview, meeting or document.")
+@click.option("--ics", help="The Integrated Care System, as named in the study settings (`casestudy study show`). "
+              "A transcript's ICS is taken from the consent register when not given.")
+@click.option("--collaborative", help="The provider collaborative the files concern, as named in the study settings.")
+@click.option("--wave", type=click.IntRange(min=1), help="Fieldwork wave number, as declared in the study settings.")
+@click.option("--date", "date_", metavar="YYYY-MM-DD",
+              help="Date of the interview, meeting or document, written YYYY-MM-DD (other forms such as "
+              "05/06/2024 are refused: day and month could be either way round).")
 @click.option("--participant", "participant_id", metavar="ID", help="Participant ID of a transcript, e.g. P03.")
 @click.option("--title", help="A title for the source (one file only).")
-@click.option("--skip-bad", is_flag=True, help="Skip files that cannot be read (reporting each) instead of ingesting nothing.")
+@click.option("--skip-bad", is_flag=True,
+              help="Skip files that cannot be read or are missing (reporting each) instead of ingesting nothing.")
 @click.option("--allow-outside", is_flag=True,
               help="Let a folder's manifest.csv list files outside that folder (absolute or ../ paths); refused by default.")
+@click.option("--new-ics", is_flag=True,
+              help="Accept an ICS the study settings do not know yet and add it to them (audited); otherwise it is refused.")
+@click.option("--new-collaborative", is_flag=True,
+              help="Accept a collaborative the study settings do not know yet and add it to them (audited).")
 @coder_option
 @db_option
-def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, skip_bad, allow_outside, coder, db_path):
+def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, skip_bad, allow_outside, new_ics,
+           new_collaborative, coder, db_path):
     """Ingest files or folders of evidence (a folder through its manifest.csv).
 
     Transcripts: .docx .txt .md .vtt. Board papers, policies, observation notes:
     .pdf .docx .txt .md. Consent registers: .csv .xlsx. Routine indicators
     (--kind indicators): .csv .xlsx with ics, indicator, period (or quarter), value.
     Re-ingesting an unchanged file changes nothing; a changed file replaces its
-    excerpts (or its indicator rows).
+    excerpts (or its indicator rows); an unchanged file given new metadata gets it, and
+    the summary says what changed.
+
+    ICSs, collaboratives and waves are checked against the study settings
+    (`casestudy study show`): an unknown one is refused unless declared with --new-ics or
+    --new-collaborative (or `casestudy study add-...`). A study with no ICS declared yet
+    accepts the first ones given and adds them, saying so.
     """
     overrides = {
         "kind": kind,
@@ -85,11 +100,16 @@ def ingest(paths, kind, ics, collaborative, wave, date_, participant_id, title, 
     db = dblib.open_db(db_path)
     jobs = ingest_lib.plan(paths, overrides, allow_outside=allow_outside)
     with progressbar(len(jobs), "Ingesting") as bar:
-        report = ingest_lib.ingest_jobs(db, jobs, actor=coder, skip_bad=skip_bad, progress=lambda job: bar.update(1))
+        report = ingest_lib.ingest_jobs(db, jobs, actor=coder, skip_bad=skip_bad, progress=lambda job: bar.update(1),
+                                        new_ics=new_ics, new_collaborative=new_collaborative)
     for path, problem in report.skipped:
         click.echo(f"Skipped {path}: {problem}", err=True)
+    for path, warning in report.warnings:
+        click.echo(f"Warning: {path}: {warning}", err=True)
     for note in report.notes:
         click.echo(f"Note: {note}", err=True)
+    for path, changes in report.updated:
+        click.echo(f"Metadata changed (file unchanged): {path}: {changes}")
     click.echo(report.summary())
 
 
@@ -176,14 +196,19 @@ def consent_withdraw(participant_id, date_, purge, assume_yes, coder, db_path):
 @click.argument("file", type=click.Path(path_type=Path))
 @coder_option
 @db_option
-def consent_import(file, coder, db_path):
+@click.option("--new-ics", is_flag=True, help="Accept ICSs the study settings do not know yet and add them (audited).")
+def consent_import(file, coder, db_path, new_ics):
     """Import a consent register (.csv or .xlsx): the same as ingesting it.
 
-    A withdrawal already recorded is kept even if the file has no withdrawal date.
+    A withdrawal already recorded is kept even if the file has no withdrawal date. Each
+    row's ICS is checked against the study settings (`casestudy study show`).
     """
+    from casestudy import study as study_lib
+
     db = dblib.open_db(db_path)
     with dblib.transaction(db):
-        counts = consent_lib.import_register(db, file, coder)
+        registry = study_lib.Registry(db, coder, new_ics=new_ics)
+        counts = consent_lib.import_register(db, file, coder, check_ics=registry.ics)
     click.echo(f"{counts['participants']} participants: {counts['added']} added, {counts['changed']} changed.")
     for pid in counts.get("kept_withdrawals", []):
         click.echo(f"Warning: {file}: {pid} has withdrawn; the withdrawal is kept (the file has no withdrawal date)", err=True)

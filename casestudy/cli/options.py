@@ -52,6 +52,17 @@ def coder_option(function):
     )(function)
 
 
+def person_option(function):
+    """``--coder`` for human decisions (review): a person must be named, by the option or
+    $CASESTUDY_CODER; the login name is never taken silently (it is often "root" or a shared account)."""
+    return click.option(
+        "--coder",
+        default=lambda: os.environ.get("CASESTUDY_CODER") or None,
+        show_default="$CASESTUDY_CODER",
+        help="Your name, recorded on every decision and in the audit log (required: this option or $CASESTUDY_CODER).",
+    )(function)
+
+
 def progressbar(length: int, label: str):
     """A progress bar on stderr when it is a terminal; silent otherwise, so that a
     script (or a test) reading stderr sees only real messages such as the one-line error."""

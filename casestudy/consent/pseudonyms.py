@@ -532,7 +532,7 @@ def names_from_db(db: sqlite_utils.Database) -> dict[str, str]:
 
 
 def protected_words(db: sqlite_utils.Database) -> set[str]:
-    """Words of ICS, organisation and collaborative names (``Kellbridge``, ``Tidewater``)."""
+    """Words of ICS, organisation and collaborative names (e.g. ``Northvale`` in ``Northvale ICS``)."""
     words: set[str] = set()
     tables = set(db.table_names())
     for table in ("ics", "organisations", "collaboratives"):

@@ -127,9 +127,16 @@ def get_or_create(db: sqlite_utils.Database, table: str, name: str, **extra) -> 
     return db[table].insert({"name": name, **{k: v for k, v in extra.items()}}).last_pk
 
 
-def import_register(db: sqlite_utils.Database, path: Path, actor: str) -> dict:
-    """Upsert every participant and consent in a register file; return counts."""
+def import_register(db: sqlite_utils.Database, path: Path, actor: str, check_ics=None) -> dict:
+    """Upsert every participant and consent in a register file; return counts.
+
+    ``check_ics(name, where)`` (``casestudy.study.Registry.ics``) checks each ICS against the
+    study settings and returns its declared spelling, or refuses it."""
     records = read_register(path)
+    if check_ics is not None:
+        for number, record in enumerate(records, start=2):
+            if record["ics"]:
+                record["ics"] = check_ics(record["ics"], f"{path} row {number}")
     added = changed = 0
     kept_withdrawals: list[str] = []
     names: dict[str, str] = {}

@@ -39,6 +39,7 @@ from pathlib import Path
 import yaml
 
 from casestudy import __version__
+from casestudy import study as study_settings
 from casestudy.export import common
 from casestudy.errors import CasestudyError
 
@@ -100,6 +101,7 @@ class Study:
     participants: list[dict]
     memos: list[dict]
     info: dict[str, str]
+    settings: study_settings.StudySettings = field(default_factory=study_settings.StudySettings)  # the study's own names
 
     def children(self) -> dict:
         out = defaultdict(list)
@@ -120,7 +122,8 @@ def read_study(conn: sqlite3.Connection) -> Study:
     evidence = common.evidence(conn)
     participants = common.rows(conn, "SELECT * FROM participants ORDER BY id") if common.has_table(conn, "participants") else []
     memos = common.rows(conn, "SELECT * FROM memos ORDER BY id") if common.has_table(conn, "memos") else []
-    return Study(codes, sources, excerpts, evidence, participants, memos, common.publish_info(conn))
+    return Study(codes, sources, excerpts, evidence, participants, memos, common.publish_info(conn),
+                 study_settings.load_published(conn))
 
 
 def source_text(excerpts: list[dict]) -> tuple[str, dict[int, tuple[int, int]]]:
@@ -226,7 +229,8 @@ def project_xml(study: Study, name: str = "casestudy project") -> ProjectOutput:
         "role": ("Text", "Participant's role (pseudonymised study data)"),
         "organisation type": ("Text", "Type of the participant's organisation"),
         "ICS": ("Text", "Integrated Care System"),
-        "wave": ("Text", "Fieldwork wave(s): 1 = 2024, 2 = 2025, 3 = 2026"),
+        "wave": ("Text", "Fieldwork wave(s)" + (": " + ", ".join(study_settings.wave_label(study.settings, w.number)
+                                                                 for w in study.settings.waves) if study.settings.waves else "")),
         "source kind": ("Text", "transcript, board-paper, policy or observation"),
         "date": ("Date", "Date of the interview, meeting or document"),
     }
@@ -347,7 +351,8 @@ def project_xml(study: Study, name: str = "casestudy project") -> ProjectOutput:
             note = _el(notes_el, ns, "Note", attrs)
             _el(note, ns, "PlainTextContent", text=memo.get("text") or "")
     _el(root, ns, "Description", text=(
-        "Consent-safe, pseudonymised export of a casestudy project (NHS provider collaboratives, 2024–2026). "
+        f"{study.settings.display_title()}. {study.settings.summary()} "
+        "Consent-safe, pseudonymised export of a casestudy project. "
         "Participants are identified by study ID only; text of participants who did not consent to verbatim "
         "quotation is withheld."))
     for note in project_notes:
@@ -390,7 +395,7 @@ def export_qdc(working_db, out, publish_db=None) -> ExportSummary:
 def export_qdpx(working_db, out, publish_db=None, name: str | None = None) -> ExportSummary:
     out = common.check_output(out, (".qdpx",))
     study = _study(working_db, publish_db)
-    project = project_xml(study, name or "Provider collaboratives in three ICSs (casestudy export)")
+    project = project_xml(study, name or f"{study.settings.display_title()} (casestudy export)")
 
     def write(tmp: Path) -> None:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:

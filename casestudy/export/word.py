@@ -38,6 +38,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
+from casestudy import study
 from casestudy.export import common
 from casestudy.export.quotes import (
     MIN_WORDS,
@@ -49,9 +50,9 @@ from casestudy.export.quotes import (
 )
 from casestudy.errors import CasestudyError
 
-STUDY_TITLE = "Provider collaboratives in three Integrated Care Systems"
-STUDY_SUBTITLE = "Thematic summary of coded evidence, 2024–2026"
-WAVE_YEARS = {1: 2024, 2: 2025, 3: 2026}
+# what the cover says about the study comes from the study settings (casestudy.study), copied
+# into the publish database; `export docx --title/--pi/...` override them for one report
+REPORT_OPTIONS = ("title", "subtitle", "pi", "authors", "funder", "status")
 KIND_LABELS = {
     "transcript": "Interview",
     "board-paper": "Board paper",
@@ -89,11 +90,13 @@ def export_docx(
     publish_db: "str | Path | None" = None,
     today: _dt.date | None = None,
     page_numbers: bool = True,
+    cover: dict | None = None,
 ) -> ReportSummary:
     """Write the Word report to ``out`` from the (re)built publish database.
 
     With ``page_numbers`` (and LibreOffice installed) the report is laid out once to put
-    page numbers in its contents (see :mod:`casestudy.export.pagination`)."""
+    page numbers in its contents (see :mod:`casestudy.export.pagination`). ``cover``
+    overrides the study settings for this report (keys of :data:`REPORT_OPTIONS`)."""
     out = common.check_output(out, (".docx",))
     for rq in rqs:  # refuse a bad --rq before (re)building anything
         common.normalise_rq(rq)
@@ -101,7 +104,7 @@ def export_docx(
     conn = common.open_publish(path)
     try:
         filters = common.make_filters(conn, rqs, ics, waves, status)
-        report = Report(conn, filters, today or _dt.date.today())
+        report = Report(conn, filters, today or _dt.date.today(), cover)
         document = report.build()
         if page_numbers:
             report.number_contents()
@@ -125,18 +128,19 @@ def long_date(value: str | None) -> str:
     return f"{day.day} {day.strftime('%B %Y')}"
 
 
-def wave_label(wave) -> str:
+def wave_label(wave, settings: "study.StudySettings | None" = None) -> str:
+    """``wave 2 (2025)`` from the study settings; ``wave 2`` when they give it no dates."""
     if wave in (None, ""):
         return ""
-    year = WAVE_YEARS.get(int(wave))
-    return f"wave {wave} ({year})" if year else f"wave {wave}"
+    return study.wave_label(settings or study.StudySettings(), int(wave))
 
 
-def attribution(row: dict) -> str:
+def attribution(row: dict, settings: "study.StudySettings | None" = None) -> str:
     """Who said it or where it was written, without a real name."""
     kind = row.get("source_kind") or ""
     if row.get("participant_id"):
-        bits = [row["participant_id"], row.get("participant_role"), row.get("org_type"), row.get("ics"), wave_label(row.get("wave"))]
+        bits = [row["participant_id"], row.get("participant_role"), row.get("org_type"), row.get("ics"),
+                wave_label(row.get("wave"), settings)]
         return ", ".join(str(b) for b in bits if b)
     label = KIND_LABELS.get(kind, kind.replace("-", " ").capitalize() or "Document")
     title = row.get("source_title") or "untitled"
@@ -185,8 +189,12 @@ def cohen_kappa(a: list[bool], b: list[bool]) -> float | None:
 
 
 class Report:
-    def __init__(self, conn: sqlite3.Connection, filters: common.Filters, today: _dt.date):
+    def __init__(self, conn: sqlite3.Connection, filters: common.Filters, today: _dt.date, cover: dict | None = None):
         self.conn = conn
+        self.settings = study.load_published(conn)
+        for key, value in (cover or {}).items():
+            if key in REPORT_OPTIONS and value:
+                setattr(self.settings, key, list(value) if key == "authors" else value)
         self.filters = filters
         self.today = today
         self.codes = common.rows(conn, "SELECT * FROM codes ORDER BY sort, id")
@@ -324,14 +332,15 @@ class Report:
         update.set(qn("w:val"), "true")
 
         core = doc.core_properties
-        core.title = f"{STUDY_TITLE}: thematic summary"
-        core.subject = "Qualitative case study of NHS provider collaboratives"
-        core.author = "casestudy"
+        core.title = f"{self.settings.display_title()}: thematic summary"
+        core.subject = self.settings.summary()
+        core.author = "; ".join(self.settings.authors) or self.settings.pi or "casestudy"
         core.keywords = ", ".join(self.rqs)
 
         # Running header and footer (not on the title page).
         header = section.header.paragraphs[0]
-        header.text = f"{STUDY_TITLE} — thematic summary"
+        header.text = f"{self.settings.display_title()} — thematic summary" + (
+            " — DRAFT" if self.settings.status == "draft" else "")
         header.style = styles["Header"]
         header.runs[0].font.size = Pt(8.5)
         header.runs[0].font.color.rgb = GREY
@@ -403,11 +412,13 @@ class Report:
         doc = self.doc
         for _ in range(4):
             doc.add_paragraph()
-        doc.add_paragraph(STUDY_TITLE, style="Title")
-        doc.add_paragraph(STUDY_SUBTITLE, style="Subtitle")
+        doc.add_paragraph(self.settings.display_title(), style="Title")
+        doc.add_paragraph(self.cover_subtitle(), style="Subtitle")
         excerpts, people, docs = counts(self.rows)
         info = [
-            ("Study", "Longitudinal case study of NHS provider collaboratives in Ashmoor, Kellbridge and Saltmarsh Coast ICSs"),
+            ("Study", self.settings.summary()),
+            *self.cover_people(),
+            ("Status", "Final" if self.settings.status == "final" else "Draft: not for circulation beyond the study team"),
             *self.filters.describe(),
             ("Evidence in scope", spread(excerpts, people, docs)),
             ("Codebook version", common.codebook_version(self.conn)),
@@ -430,6 +441,35 @@ class Report:
             "entirely; participants who did not agree to verbatim quotation are counted but never quoted.",
             style="Note",
         )
+
+    def cover_subtitle(self) -> str:
+        if self.settings.subtitle:
+            return self.settings.subtitle
+        years = [study.wave_label(self.settings, w).split("(")[-1].rstrip(")") for w in self.waves
+                 if self.settings.wave(w) and self.settings.wave(w).years()]
+        span = f", {years[0]}" + (f"–{years[-1].split('–')[-1]}" if len(years) > 1 else "") if years else ""
+        return f"Thematic summary of coded evidence{span}"
+
+    def study_paragraph(self) -> str:
+        """The study as its settings describe it: summary, ICSs (full names) and waves."""
+        s = self.settings
+        text = s.summary()
+        if s.ics:
+            text += " ICSs: " + "; ".join(f"{i.name} ({i.full_name})" if i.full_name else i.name for i in s.ics) + "."
+        if s.waves:
+            text += " Fieldwork waves: " + ", ".join(study.wave_label(s, w.number) for w in s.waves) + "."
+        return text
+
+    def cover_people(self) -> list[tuple[str, str]]:
+        """PI, authors and funder (with grant reference), those the settings give."""
+        s = self.settings
+        rows = [("Principal investigator", s.pi)] if s.pi else []
+        if s.authors:
+            rows.append(("Authors", "; ".join(s.authors)))
+        funder = ", ".join(x for x in (s.funder, f"grant {s.grant}" if s.grant else "") if x)
+        if funder:
+            rows.append(("Funder", funder))
+        return rows
 
     def contents(self) -> None:
         self.doc.add_paragraph("Contents", style="TOC Heading")
@@ -485,6 +525,7 @@ class Report:
     def about(self) -> None:
         doc = self.doc
         doc.add_heading("About this report", level=1)
+        doc.add_paragraph(self.study_paragraph())
         doc.add_paragraph(
             "This report summarises the evidence coded to the study's research questions. Each section starts "
             "with a table of the themes under one research question: how many excerpts are coded to each theme, "
@@ -675,7 +716,7 @@ class Report:
         chosen = self.selection.quotes.get(theme["id"], [])
         for row in chosen:
             doc.add_paragraph(f"“{row['_quote']}”", style="Quote")
-            note = attribution(row)
+            note = attribution(row, self.settings)
             if self.label_unreviewed and row.get("status") != "accepted":
                 note += " · not yet reviewed"
             doc.add_paragraph(f"— {note}", style="Quote Attribution")

@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 
 import sqlite_utils
 
+from casestudy import study
 from casestudy.consent import register as consent
 from casestudy.ingest import indicators
 from casestudy.consent import pseudonyms
@@ -28,6 +29,7 @@ from casestudy.tables import iso_date, read_table
 KINDS = ("transcript", "board-paper", "policy", "observation", "consent", "names", "indicators")
 META_FIELDS = ("kind", "ics", "collaborative", "wave", "date", "participant_id", "title")
 MANIFEST = "manifest.csv"
+STUDY_SETTINGS = "study.yaml"  # a study folder's settings, beside its manifest: read before anything else
 MANIFEST_ALIASES = {"file": "path", "filename": "path", "participant": "participant_id", "type": "kind"}
 # Kinds that are read before everything else, so transcripts can be checked against them.
 FIRST_KINDS = ("consent", "names")
@@ -40,6 +42,7 @@ class Job:
     path: Path
     meta: dict = field(default_factory=dict)
     origin: str = "command line"
+    problem: str | None = None  # a manifest row whose file is missing: refused, or skipped with --skip-bad
 
     @property
     def kind(self) -> str | None:
@@ -51,9 +54,13 @@ class Report:
     added: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    updated: list[tuple[str, str]] = field(default_factory=list)  # unchanged files whose metadata changed: (path, what)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     consent_files: list[str] = field(default_factory=list)
+    settings_files: list[str] = field(default_factory=list)
+    participants: dict = field(default_factory=lambda: {"participants": 0, "added": 0, "changed": 0})
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     excerpts: int = 0
     indicator_rows: int = 0
 
@@ -63,14 +70,22 @@ class Report:
             f"{len(self.replaced)} replaced",
             f"{len(self.unchanged)} unchanged",
         ]
+        if self.updated:
+            parts.append(f"{len(self.updated)} with changed metadata")
         if self.consent_files:
             parts.append(f"{len(self.consent_files)} consent/name lists")
+        if self.settings_files:
+            parts.append("study settings")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
         written = f"{self.excerpts} excerpts"
         if self.indicator_rows:
             written += f" and {self.indicator_rows} indicator values"
-        return f"Ingested {', '.join(parts)}; {written} written."
+        register = ""
+        if self.participants["participants"]:
+            p = self.participants
+            register = f"; consent register: {p['participants']} participants loaded ({p['added']} added, {p['changed']} changed)"
+        return f"Ingested {', '.join(parts)}; {written} written{register}."
 
 
 # --- planning: which files, with which metadata --------------------------------------
@@ -92,14 +107,35 @@ def clean_meta(meta: dict, where: "Path | str") -> dict:
             raise CasestudyError(f"wave must be a whole number from 1, got {clean['wave']!r}", where)
         clean["wave"] = int(clean["wave"])
     if "date" in clean:
-        clean["date"] = iso_date(clean["date"], "date", where)
+        clean["date"] = strict_date(clean["date"], where)
     return clean
+
+
+def strict_date(value: str, where: "Path | str") -> str:
+    """A date written as YYYY-MM-DD, or a one-line error; 05/06/2024 is never guessed."""
+    text = value.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return iso_date(text, "date", where)
+    numbers = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)
+    hint = ""
+    if numbers:
+        first, second, year = (int(n) for n in numbers.groups())
+        if first > 12 >= second:
+            hint = f" (for day {first}, month {second} write {year}-{second:02d}-{first:02d})"
+        elif second > 12 >= first:
+            hint = f" (for month {first}, day {second} write {year}-{first:02d}-{second:02d})"
+        elif first <= 12 and second <= 12:
+            hint = (f": day and month cannot be told apart; write {year}-{second:02d}-{first:02d} "
+                    f"or {year}-{first:02d}-{second:02d}")
+    raise CasestudyError(f"date must be written YYYY-MM-DD, got {text!r}{hint}", where)
 
 
 def read_manifest(folder: Path, allow_outside: bool = False) -> list[Job]:
     """The files listed in ``folder/manifest.csv`` with their metadata. Paths must stay inside
     the folder (no absolute paths, no ``..`` or symlink out of it) unless ``allow_outside``:
-    a shared folder's manifest must not pull any readable file on the machine into the study."""
+    a shared folder's manifest must not pull any readable file on the machine into the study.
+    A listed file that is missing becomes a job with a ``problem``: refused at ingest, or
+    skipped with --skip-bad."""
     manifest = folder / MANIFEST
     rows = read_table(manifest, MANIFEST_ALIASES)
     if not rows:
@@ -114,9 +150,8 @@ def read_manifest(folder: Path, allow_outside: bool = False) -> list[Job]:
         path = (folder / row["path"]).resolve()
         if not allow_outside and not path.is_relative_to(folder.resolve()):
             raise CasestudyError(f"path leaves the folder: {row['path']} (give --allow-outside to ingest it)", where)
-        if not path.is_file():
-            raise CasestudyError(f"file not found: {row['path']}", where)
-        jobs.append(Job(path, clean_meta(row, where), origin=where))
+        problem = None if path.is_file() else f"file not found: {row['path']}"
+        jobs.append(Job(path, clean_meta(row, where), origin=where, problem=problem))
     return jobs
 
 
@@ -143,6 +178,8 @@ def plan(paths: Iterable["str | Path"], overrides: dict | None = None, allow_out
         if path.is_dir():
             if (path / MANIFEST).is_file():
                 found = read_manifest(path, allow_outside)
+                if (path / STUDY_SETTINGS).is_file():
+                    found.insert(0, Job((path / STUDY_SETTINGS).resolve(), {"kind": "study"}, origin=str(path / STUDY_SETTINGS)))
             elif overrides.get("kind"):
                 found = [Job(p.resolve()) for p in sorted(path.rglob("*")) if p.is_file() and _supported(p, overrides["kind"])]
                 if not found:
@@ -152,12 +189,13 @@ def plan(paths: Iterable["str | Path"], overrides: dict | None = None, allow_out
         else:
             found = [_manifest_row_for(path) or Job(path.resolve())]
         for job in found:
-            job.meta = {**job.meta, **overrides}
-            if not job.kind:
+            if job.kind != "study":
+                job.meta = {**job.meta, **overrides}
+            if not job.kind and not job.problem:
                 job.meta["kind"] = guess_kind(job.path)
             jobs.append(job)
     # consent registers and name lists first, then everything in the given order
-    return sorted(jobs, key=lambda j: 0 if j.kind in FIRST_KINDS else 1)
+    return sorted(jobs, key=lambda j: -1 if j.kind == "study" else 0 if j.kind in FIRST_KINDS else 1)
 
 
 def _supported(path: Path, kind: str) -> bool:
@@ -210,12 +248,15 @@ def sha256_text(text: str) -> str:
 class Ingestor:
     """Ingests jobs into one database within the caller's transaction."""
 
-    def __init__(self, db: sqlite_utils.Database, actor: str = "casestudy"):
+    def __init__(self, db: sqlite_utils.Database, actor: str = "casestudy", new_ics: bool = False,
+                 new_collaborative: bool = False):
         self.db = db
         self._names_cache: list[tuple[str, str]] | None = None
         self.notes: list[str] = []  # what ingest inferred and the user should know
         self.actor = actor
         self._pseudonymise: pseudonyms.Pseudonymiser | None = None
+        self.registry = study.Registry(db, actor, new_ics=new_ics, new_collaborative=new_collaborative)
+        self.report = Report()
 
     @property
     def pseudonymise(self) -> pseudonyms.Pseudonymiser:
@@ -224,21 +265,26 @@ class Ingestor:
         return self._pseudonymise
 
     def run(self, jobs: list[Job], skip_bad: bool = False, progress: Callable[[Job], None] | None = None) -> Report:
-        report = Report()
+        report = self.report
         for job in jobs:
             try:
                 with self.db.atomic():  # a savepoint: a bad file leaves no trace
+                    if job.problem:
+                        raise CasestudyError(job.problem, job.origin)
                     self.ingest_one(job, report)
             except consent.WithdrawnParticipant as error:
+                self.registry.settings = study.load(self.db)  # the savepoint took back what this file added
                 # never stored, but not bad input: a folder may still hold a withdrawn participant's file
                 report.skipped.append((str(job.path), self.safe_message(error.problem)))
             except CasestudyError as error:
+                self.registry.settings = study.load(self.db)
                 if not skip_bad:
                     raise CasestudyError(self.safe_message(error.problem), error.path) from None
                 report.skipped.append((str(job.path), self.safe_message(error.problem)))
             if progress:
                 progress(job)
         report.notes.extend(self.safe_message(note) for note in self.notes)
+        report.notes.extend(self.registry.notes)
         return report
 
     def safe_message(self, problem: str) -> str:
@@ -253,10 +299,19 @@ class Ingestor:
             return problem
 
     def ingest_one(self, job: Job, report: Report) -> None:
+        if job.kind == "study":  # the folder's study.yaml: its ICSs, collaboratives and waves are declared
+            study.save(self.db, study.read_yaml(job.path), self.actor)
+            self.registry = study.Registry(self.db, self.actor, self.registry.new_ics, self.registry.new_collaborative)
+            report.settings_files.append(str(job.path))
+            return
         if job.kind == "consent":
-            consent.import_register(self.db, job.path, self.actor)
+            counts = consent.import_register(self.db, job.path, self.actor, check_ics=self.registry.ics)
             self._pseudonymise = None
             report.consent_files.append(str(job.path))
+            for key in ("participants", "added", "changed"):
+                report.participants[key] += counts[key]
+            for pid in counts.get("kept_withdrawals", []):
+                report.warnings.append((str(job.path), f"{pid} has withdrawn; the withdrawal is kept (the file has no withdrawal date)"))
             return
         if job.kind == "names":
             self.import_names(job.path)
@@ -265,12 +320,13 @@ class Ingestor:
         if job.kind == "indicators":
             if job.path.stat().st_size == 0:
                 raise CasestudyError("file is empty", job.path)
-            status, rows = indicators.ingest_file(self.db, job.path, sha256_file(job.path), self.actor)
+            status, rows = indicators.ingest_file(self.db, job.path, sha256_file(job.path), self.actor, registry=self.registry)
             getattr(report, status).append(str(job.path))
             report.indicator_rows += rows
             return
         status, excerpts = self.ingest_source(job)
-        getattr(report, status).append(str(job.path))
+        if status != "updated":
+            getattr(report, status).append(str(job.path))
         report.excerpts += excerpts
 
     def import_names(self, path: Path) -> None:
@@ -296,10 +352,21 @@ class Ingestor:
         path = job.path
         if path.stat().st_size == 0:
             raise CasestudyError("file is empty", path)
+        self.check_metadata(job)
         digest = sha256_file(path)
-        existing = self.db.execute("SELECT id, sha256 FROM sources WHERE path = ?", [str(path)]).fetchone()
+        existing = self.db.execute("SELECT id, sha256, participant_id FROM sources WHERE path = ?", [str(path)]).fetchone()
         if existing and existing[1] == digest:
-            self._update_metadata(existing[0], job)
+            if job.kind == "transcript" and existing[2]:
+                given = job.meta.get("participant_id")
+                if given and given.lower() != existing[2].lower():
+                    raise CasestudyError(
+                        f"this file is stored as {existing[2]}'s transcript, not {given}'s; nothing changed", path
+                    )
+                self.check_against_register(job, existing[2])
+            changes = self._update_metadata(existing[0], job)
+            if changes:
+                self.report.updated.append((str(path), changes))
+                return "updated", 0
             return "unchanged", 0
         twin = self.db.execute("SELECT path FROM sources WHERE sha256 = ? AND path != ?", [digest, str(path)]).fetchone()
         if twin and not existing:
@@ -322,6 +389,7 @@ class Ingestor:
             pid = self._transcript_participant(job, parsed)
             consent.check_interview_consent(self.db, pid, job.path)
             parsed.excerpts = readers.join_across_backchannels(parsed.excerpts)
+            self.check_against_register(job, pid)
             rows = [self._turn_row(turn, pid) for turn in parsed.excerpts]
         else:
             parsed = readers.read_document(job.path)
@@ -363,6 +431,14 @@ class Ingestor:
             pid = found[0]
         if self.db.execute("SELECT 1 FROM participants WHERE id = ?", [pid]).fetchone() is None:
             raise CasestudyError(f"participant {pid} has no consent record; ingest the consent register first", job.path)
+        foreign = [label for label, owner in labels.items()
+                   if owner is None and re.fullmatch(r"P\d+", label, re.I) and label.upper() != pid.upper()]
+        if foreign:
+            raise CasestudyError(
+                f"the turns are labelled {foreign[0]!r}, another participant ID than {pid}; check --participant "
+                f"(or the manifest) and the file's speaker labels",
+                job.path,
+            )
         others = [label for label, owner in labels.items() if owner not in (None, pid)]
         unknown = [label for label, owner in labels.items() if owner is None]
         named = any(owner == pid for owner in labels.values())
@@ -433,7 +509,7 @@ class Ingestor:
             "kind": job.kind,
             "format": job.path.suffix.lower().lstrip("."),
             "title": self._title(job, title),
-            "ics_id": consent.get_or_create(self.db, "ics", meta["ics"]) if meta.get("ics") else None,
+            "ics_id": self._ics_id(meta),
             "collaborative_id": self._collaborative_id(meta),
             "wave": meta.get("wave"),
             "date": meta.get("date"),
@@ -452,19 +528,69 @@ class Ingestor:
             return f"Interview with {job.meta['participant_id']} ({when})"
         return self.pseudonymise(parsed_title or job.path.stem.replace("-", " ").replace("_", " "))
 
+    def _ics_id(self, meta: dict) -> int | None:
+        if not meta.get("ics"):
+            return None
+        return self.db.execute("SELECT id FROM ics WHERE lower(name) = lower(?)", [meta["ics"]]).fetchone()[0]
+
     def _collaborative_id(self, meta: dict) -> int | None:
         if not meta.get("collaborative"):
             return None
-        ics_id = consent.get_or_create(self.db, "ics", meta["ics"]) if meta.get("ics") else None
-        return consent.get_or_create(self.db, "collaboratives", meta["collaborative"], ics_id=ics_id)
+        return self.db.execute("SELECT id FROM collaboratives WHERE lower(name) = lower(?)", [meta["collaborative"]]).fetchone()[0]
 
-    def _update_metadata(self, source_id: int, job: Job) -> None:
-        """An unchanged file whose manifest row changed gets the new metadata only."""
-        if not any(job.meta.get(k) for k in ("ics", "collaborative", "wave", "date", "title")):
+    # -- metadata checks (SPEC rule 6) --
+
+    def check_metadata(self, job: Job) -> None:
+        """ICS, collaborative and wave checked against the study settings (the declared
+        spelling kept); a blank ICS filled from the collaborative's; a date outside its wave
+        warned about."""
+        meta, where = job.meta, job.origin if job.origin != "command line" else job.path
+        if meta.get("ics"):
+            meta["ics"] = self.registry.ics(meta["ics"], where)
+        if meta.get("collaborative"):
+            meta["collaborative"], ics = self.registry.collaborative(meta["collaborative"], meta.get("ics"), where)
+            if ics and not meta.get("ics"):
+                meta["ics"] = ics
+        if meta.get("wave") is not None:
+            self.registry.wave(meta["wave"], where)
+        warning = self.registry.date_warning(meta.get("date"), meta.get("wave"))
+        if warning:
+            self.report.warnings.append((str(job.path), warning))
+
+    def check_against_register(self, job: Job, pid: str) -> None:
+        """A transcript's ICS comes from the consent register when not given; a different
+        one is refused (the register is where a participant's ICS is recorded)."""
+        row = self.db.execute(
+            "SELECT i.name FROM participants p LEFT JOIN ics i ON i.id = p.ics_id WHERE p.id = ?", [pid]
+        ).fetchone()
+        registered = row[0] if row else None
+        if not registered:
             return
+        given = job.meta.get("ics")
+        if not given:
+            job.meta["ics"] = registered
+            collaborative = self.registry.settings.find_collaborative(job.meta.get("collaborative") or "")
+            if collaborative and collaborative.ics and collaborative.ics.lower() != registered.lower():
+                raise CasestudyError(
+                    f"collaborative {collaborative.name!r} belongs to ICS {collaborative.ics!r}, but the consent "
+                    f"register has {pid} in {registered!r}",
+                    job.path,
+                )
+        elif given.lower() != registered.lower():
+            raise CasestudyError(
+                f"ICS {given!r} contradicts the consent register, which has {pid} in {registered!r}; "
+                f"leave the ICS out (it is taken from the register) or correct the register",
+                job.path,
+            )
+
+    def _update_metadata(self, source_id: int, job: Job) -> str:
+        """An unchanged file given new metadata gets it, audited; returns what changed
+        (e.g. ``wave 1 → 2; date 2024-05-02 → 2024-06-01``), empty when nothing did."""
+        if not any(job.meta.get(k) for k in ("ics", "collaborative", "wave", "date", "title")):
+            return ""
         current = self.db["sources"].get(source_id)
         updates = {
-            "ics_id": consent.get_or_create(self.db, "ics", job.meta["ics"]) if job.meta.get("ics") else current["ics_id"],
+            "ics_id": self._ics_id(job.meta) or current["ics_id"],
             "collaborative_id": self._collaborative_id(job.meta) or current["collaborative_id"],
             "wave": job.meta.get("wave", current["wave"]),
             "date": job.meta.get("date", current["date"]),
@@ -472,9 +598,22 @@ class Ingestor:
         if job.meta.get("title"):
             updates["title"] = self.pseudonymise(job.meta["title"])
         changed = {k: v for k, v in updates.items() if current[k] != v}
-        if changed:
-            self.db["sources"].update(source_id, changed)
-            audit(self.db, self.actor, "source.metadata", str(source_id), **changed)
+        if not changed:
+            return ""
+        self.db["sources"].update(source_id, changed)
+        audit(self.db, self.actor, "source.metadata", str(source_id), **changed)
+        return "; ".join(self._describe_change(k, current[k], v) for k, v in changed.items())
+
+    def _describe_change(self, key: str, old, new) -> str:
+        def name(table: str, row_id) -> str:
+            row = self.db.execute(f"SELECT name FROM {table} WHERE id = ?", [row_id]).fetchone() if row_id else None
+            return row[0] if row else "(none)"
+
+        if key == "ics_id":
+            return f"ICS {name('ics', old)} → {name('ics', new)}"
+        if key == "collaborative_id":
+            return f"collaborative {name('collaboratives', old)} → {name('collaboratives', new)}"
+        return f"{key} {old if old is not None else '(none)'} → {new}"
 
     def _insert_excerpts(self, source_id: int, excerpts: list[dict]) -> dict[str, int]:
         """Insert excerpts with offsets into the source text; return text hash → excerpt id."""
@@ -564,10 +703,16 @@ class Ingestor:
         )
 
 
-def ingest_jobs(db: sqlite_utils.Database, jobs: list[Job], *, actor: str = "casestudy", skip_bad: bool = False, progress=None) -> Report:
-    """Ingest planned jobs in one transaction: all or nothing unless ``skip_bad``."""
+def ingest_jobs(db: sqlite_utils.Database, jobs: list[Job], *, actor: str = "casestudy", skip_bad: bool = False,
+                progress=None, new_ics: bool = False, new_collaborative: bool = False) -> Report:
+    """Ingest planned jobs in one transaction: all or nothing unless ``skip_bad``.
+
+    ``new_ics`` / ``new_collaborative`` accept (and add to the study settings) an ICS or
+    collaborative the settings do not know; otherwise one is refused (SPEC rule 6)."""
     with db.atomic():
-        return Ingestor(db, actor).run(jobs, skip_bad=skip_bad, progress=progress)
+        return Ingestor(db, actor, new_ics=new_ics, new_collaborative=new_collaborative).run(
+            jobs, skip_bad=skip_bad, progress=progress
+        )
 
 
 def ingest(db: sqlite_utils.Database, paths: Iterable["str | Path"], overrides: dict | None = None, **options) -> Report:

@@ -9,8 +9,9 @@ vary in case and spacing, see :func:`casestudy.tables.read_table`):
 A period is a calendar quarter (``2024Q1``; also ``2024 Q1``, ``2024-Q1``, ``Q1 2024``),
 a month (``2024-03``), a year (``2024``) or a date (``2024-03-31``). It is stored in that
 canonical form with ``period_start`` (the ISO date it starts, for sorting) and its
-``year``. The fieldwork ``wave`` is the period's calendar year: 2024 = 1, 2025 = 2,
-2026 = 3 (:data:`WAVE_YEARS`); figures from other years are kept with no wave.
+``year``. The fieldwork ``wave`` is the study settings' wave whose year or dates contain
+the period's start (``casestudy study add-wave``); figures outside every wave, or in a study
+that declares no waves, are kept with no wave.
 
 The whole file is checked before anything is written: a missing column, an empty or
 non-numeric value, a period that is not one of the forms above, a figure given twice, or
@@ -37,8 +38,6 @@ FORMATS = {".csv", ".xlsx"}
 REQUIRED = ("ics", "indicator", "period", "value")
 OPTIONAL = ("collaborative", "unit", "source", "notes")
 ALIASES = {"quarter": "period"}
-#: The study's fieldwork waves by calendar year (SPEC: three waves, 2024–2026).
-WAVE_YEARS = {2024: 1, 2025: 2, 2026: 3}
 
 _QUARTER = [
     re.compile(r"(?P<year>\d{4})\s*[-/ ]?\s*Q(?P<q>[1-4])", re.I),  # 2024Q1, 2024 Q1, 2024-Q1
@@ -49,10 +48,6 @@ _YEAR = re.compile(r"(?P<year>\d{4})")
 _DATE = re.compile(r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")
 
-
-def wave_for_year(year: int) -> int | None:
-    """The fieldwork wave of a calendar year (2024 → 1, 2025 → 2, 2026 → 3), else None."""
-    return WAVE_YEARS.get(year)
 
 
 def parse_period(text: str) -> dict:
@@ -83,7 +78,7 @@ def parse_period(text: str) -> dict:
 def _period(label: str, start: _dt.date) -> dict:
     if not 1900 <= start.year <= 2100:
         raise ValueError(label)
-    return {"period": label, "period_start": start.isoformat(), "year": start.year, "wave": wave_for_year(start.year)}
+    return {"period": label, "period_start": start.isoformat(), "year": start.year, "wave": None}
 
 
 def parse_value(text: str) -> float | int:
@@ -152,7 +147,7 @@ def read_indicators(path: Path) -> list[dict]:
     return records
 
 
-def ingest_file(db: sqlite_utils.Database, path: Path, digest: str, actor: str = "casestudy") -> tuple[str, int]:
+def ingest_file(db: sqlite_utils.Database, path: Path, digest: str, actor: str = "casestudy", registry=None) -> tuple[str, int]:
     """Store one indicators file; return ``('added'|'replaced'|'unchanged', rows written)``.
 
     Runs inside the caller's transaction (``Ingestor.run`` gives each file a savepoint).
@@ -174,6 +169,11 @@ def ingest_file(db: sqlite_utils.Database, path: Path, digest: str, actor: str =
     ingested_at = now()
     for record in records:
         where = f"{path} row {record['row']}"
+        if registry is not None:  # checked against the study settings (SPEC rule 6); waves from their dates
+            record["ics"] = registry.ics(record["ics"], where)
+            if record["collaborative"]:
+                record["collaborative"] = registry.collaborative(record["collaborative"], record["ics"], where)[0]
+            record["wave"] = registry.wave_of_date(record["period_start"])
         ics_id = get_or_create(db, "ics", record["ics"])
         collaborative_id = None
         if record["collaborative"]:

@@ -62,8 +62,15 @@ class ParsedFile:
 
 
 def read_text(path: Path) -> str:
-    """The file's text (UTF-8, with or without BOM, else Windows-1252); empty is an error."""
+    """The file's text (UTF-8, with or without BOM; UTF-16 as Word's "Unicode text" saves it;
+    else Windows-1252); empty is an error."""
     data = path.read_bytes()
+    utf16 = _utf16_encoding(data)
+    if utf16:
+        try:
+            data = data.decode(utf16).lstrip("\ufeff").encode("utf-8")
+        except UnicodeDecodeError:
+            raise CasestudyError("not a valid UTF-16 text file", path) from None
     if not data.strip():
         raise CasestudyError("file is empty", path)
     if b"\x00" in data[:4096]:
@@ -73,6 +80,22 @@ def read_text(path: Path) -> str:
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _utf16_encoding(data: bytes) -> str | None:
+    """``utf-16-le``/``utf-16-be`` for UTF-16 text (by its BOM, or, without one, by the zero
+    byte beside almost every ASCII character); None otherwise."""
+    if data[:2] == b"\xff\xfe":
+        return "utf-16-le"
+    if data[:2] == b"\xfe\xff":
+        return "utf-16-be"
+    sample = data[:4096]
+    if len(sample) >= 8 and len(sample) % 2 == 0:
+        if sample[1::2].count(0) > 0.9 * (len(sample) // 2) and sample[0::2].count(0) == 0:
+            return "utf-16-le"
+        if sample[0::2].count(0) > 0.9 * (len(sample) // 2) and sample[1::2].count(0) == 0:
+            return "utf-16-be"
+    return None
 
 
 _MD_EMPHASIS = re.compile(r"(\*\*|__|(?<!\w)\*(?=\S)|(?<=\S)\*(?!\w))")
