@@ -925,6 +925,9 @@ rewrites them.
 
 - `manifest.csv` - one row per file (path, kind, ics, collaborative, wave,
   date, participant_id, title). The consent register comes first.
+- `study.yaml` - the sample study's settings (title, team, the ICSs with
+  their collaboratives, the waves and their years), read by `casestudy demo`
+  and by `casestudy ingest corpus/`. Written by hand, not by this script.
 - `transcripts/<ics>/` - interview transcripts in deliberately mixed formats
   (.txt with and without timestamps, .md, Teams-style .vtt, .docx) and
   speaker-label styles (participant IDs or names).
