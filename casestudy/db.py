@@ -80,6 +80,30 @@ def default_db_path() -> str:
     return os.environ.get("CASESTUDY_DB") or DEFAULT_DB
 
 
+# The databases ``open_db`` returned while a CLI command runs (``track_opened``): the command
+# closes them when it ends, so SQLite checkpoints the WAL into the file at once rather than
+# whenever the garbage collector breaks the connection's reference cycle.
+_tracked: "list | None" = None
+
+
+def track_opened() -> "list | None":
+    """Start recording the databases ``open_db`` returns; give the result to ``close_tracked``."""
+    global _tracked
+    previous, _tracked = _tracked, []
+    return previous
+
+
+def close_tracked(previous: "list | None") -> None:
+    """Close the databases opened since ``track_opened`` and restore the previous recording."""
+    global _tracked
+    opened, _tracked = _tracked or [], previous
+    for db in opened:
+        try:
+            db.conn.close()
+        except Exception:  # pragma: no cover - already closed: nothing to flush
+            pass
+
+
 def open_db(path: "str | Path", create: bool = True) -> sqlite_utils.Database:
     """Open (and by default create and migrate) the working database at ``path``."""
     path = Path(path)
@@ -102,6 +126,8 @@ def open_db(path: "str | Path", create: bool = True) -> sqlite_utils.Database:
         raise
     except Exception as exc:  # sqlite3.DatabaseError and friends: not a database
         raise CasestudyError(f"cannot open database: {exc}", path) from None
+    if _tracked is not None:
+        _tracked.append(db)
     return db
 
 

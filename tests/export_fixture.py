@@ -226,4 +226,12 @@ def build_publish_db(path: Path) -> Path:
     )
     conn.commit()
     conn.close()
+    # the study settings, as publish copies them (table study_settings): the sample study's corpus/study.yaml
+    import sqlite_utils
+
+    from casestudy import study
+
+    out = sqlite_utils.Database(path)
+    study.write_published(out, study.read_yaml(Path(__file__).resolve().parent.parent / "corpus" / "study.yaml"))
+    out.close()
     return path

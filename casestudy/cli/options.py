@@ -17,6 +17,7 @@ class Group(click.Group):
     """A click group that turns our errors into one line on stderr and exit code 1."""
 
     def invoke(self, ctx):
+        previous = dblib.track_opened()
         try:
             return super().invoke(ctx)
         except CasestudyError as error:
@@ -30,6 +31,8 @@ class Group(click.Group):
         except sqlite3.Error as error:
             click.echo(f"Error: database: {error}", err=True)
             sys.exit(1)
+        finally:  # the databases this command opened: closed now, so the WAL is checkpointed into the file
+            dblib.close_tracked(previous)
 
 
 def db_option(function):
