@@ -359,8 +359,9 @@ def test_publish_copies_indicators_without_paths_and_pseudonymises_notes(study, 
         ["Ashmoor", "2024Q1", "beds", "400", "Figures checked by Helen Marsh"],
         ["Ashmoor", "2024Q2", "beds", "410", ""],
     ])
-    declare_sample_settings(db_path)
     assert ingest([study], db_path).exit_code == 0
+    for number, year in ((1, 2024), (2, 2025)):  # the study's waves, dated: indicators take their wave from them
+        assert CliRunner().invoke(cli, ["study", "add-wave", str(number), "--year", str(year), "--db", str(db_path)]).exit_code == 0
     out = tmp_path / "pub.db"
     assert publish.ensure_published(db_path, out)
     assert rows(out, "SELECT count(*) AS n FROM indicators") == [{"n": 0}]  # the table is always there

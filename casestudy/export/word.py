@@ -693,7 +693,13 @@ class Report:
         self.table_note(
             "Excerpts coded to each theme (a theme's row includes its sub-themes); participants and documents they "
             "come from. ICS and wave columns add up to Excerpts; the last row counts each excerpt once."
+            + self.wave_key()
         )
+
+    def wave_key(self) -> str:
+        """`` W1 = wave 1 (2024); W2 = wave 2 (2025).`` from the study settings (empty without dates)."""
+        dated = [w for w in self.waves if self.settings.wave(w) and self.settings.wave(w).years()]
+        return (" " + "; ".join(f"W{w} = {study.wave_label(self.settings, w)}" for w in dated) + ".") if dated else ""
 
     def theme(self, theme: dict, depth: int, rows: list[dict]) -> None:
         doc = self.doc

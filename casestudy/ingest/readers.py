@@ -935,7 +935,7 @@ _LABEL_TAGS = re.compile(r"\s*\((?:guest|external|unverified|organi[sz]er|host|c
 
 def speaker_label(label: str) -> str:
     """A speaker's display name without what video-call tools add: ``Sara Lindqvist (Guest)``
-    -> ``Sara Lindqvist``; ``LINDQVIST, Sara (NHS KELLBRIDGE ICB)`` -> ``Sara Lindqvist``."""
+    -> ``Sara Lindqvist``; ``JONES, Sam (NHS NORTHVALE ICB)`` -> ``Sam Jones``."""
     text = _LABEL_TAGS.sub(" ", label).strip()
     text = re.sub(r"\s*\([^)]*\)\s*$", "", text).strip() or text  # a trailing organisation
     surname_first = re.fullmatch(r"([^\W\d_][\w'’\- ]*?),\s*([^\W\d_][\w'’.\- ]*)", text)
