@@ -245,6 +245,15 @@ TABLES = {
         },
         "facets": ["coder", "value"],
     },
+    "coding_dates": {
+        "description": "When each published coding was made, and who accepted it and when (for REFI-QDA exports).",
+        "columns": {
+            "coding_id": "The coding (evidence.coding_id).",
+            "created_at": "When the coding was made (suggested by the automatic coder, or added by a researcher).",
+            "reviewed_by": "The researcher who accepted it (or added it).",
+            "reviewed_at": "When it was accepted.",
+        },
+    },
     "memos": {
         "description": "Analytic memos written by the research team on excerpts, codes or sources.",
         "columns": {

@@ -73,31 +73,47 @@ def export_docx_cmd(out, rqs, ics, waves, status, page_numbers, title, subtitle,
     )
 
 
+def codebook_option(function):
+    return click.option(
+        "--codebook", "codebook_dir", type=click.Path(file_okay=False, path_type=Path),
+        help="The codebook folder the database was coded with (default: the project's codebook); its patterns, "
+             "lemma overrides and settings go into the code descriptions so `import qdc` gives back the same codebook version.",
+    )(function)
+
+
 @export_group.command("qdpx")
 @click.argument("out", type=click.Path(path_type=Path))
+@codebook_option
 @publish_db_option
 @db_option
-def export_qdpx_cmd(out, publish_db, db_path):
+def export_qdpx_cmd(out, codebook_dir, publish_db, db_path):
     """Write OUT.qdpx: a REFI-QDA 1.0 project (codes, sources, coded selections, cases, memos)."""
     from casestudy.export.refi import export_qdpx
 
-    s = export_qdpx(db_path, out, publish_db=publish_db)
+    s = export_qdpx(db_path, out, publish_db=publish_db, codebook_dir=codebook_dir)
     click.echo(
         f"Wrote {s.path}: {s.codes} codes, {s.sources} sources, {s.selections} coded selections "
-        f"({s.codings} codings), {s.cases} cases, {s.notes} memos."
+        f"({s.codings} codings), {s.cases} cases, {s.notes} memos{_definitions_note(s)}."
     )
+
+
+def _definitions_note(s) -> str:
+    if s.definitions:
+        return f"; codebook {s.definitions} carried in full (patterns and settings)"
+    return "; coding patterns not included (the database was coded with another codebook: give --codebook DIR)"
 
 
 @export_group.command("qdc")
 @click.argument("out", type=click.Path(path_type=Path))
+@codebook_option
 @publish_db_option
 @db_option
-def export_qdc_cmd(out, publish_db, db_path):
+def export_qdc_cmd(out, codebook_dir, publish_db, db_path):
     """Write OUT.qdc: the codebook as a REFI-QDA 1.0 codebook."""
     from casestudy.export.refi import export_qdc
 
-    s = export_qdc(db_path, out, publish_db=publish_db)
-    click.echo(f"Wrote {s.path}: {s.codes} codes.")
+    s = export_qdc(db_path, out, publish_db=publish_db, codebook_dir=codebook_dir)
+    click.echo(f"Wrote {s.path}: {s.codes} codes{_definitions_note(s)}.")
 
 
 @export_group.command("csv")
@@ -116,7 +132,17 @@ def export_csv_cmd(out, fmt, rqs, ics, waves, status, publish_db, db_path):
 
 @click.group("import", cls=Group)
 def import_group():
-    """Import from other tools: a REFI-QDA codebook as codebook YAML."""
+    """Import from other tools: a REFI-QDA codebook as codebook YAML, or a coded REFI-QDA project."""
+
+
+def placement_options(function):
+    function = click.option("--map", "mapping", type=click.Path(dir_okay=False, path_type=Path),
+                            help="A file mapping top-level code names to RQ1 … RQ6 or 'skip' (YAML 'name: RQ2', "
+                                 "or CSV with columns code, rq).")(function)
+    function = click.option("--rq", "rq", metavar="RQn",
+                            help="Place every top-level code that is not named 'RQn …' (and not in --map) under this "
+                                 "research question, e.g. a flat Taguette codebook.")(function)
+    return function
 
 
 @import_group.command("qdc")
@@ -125,16 +151,21 @@ def import_group():
               help="Folder to write the codebook YAML into (default: FILE's name + '-codebook').")
 @click.option("--patterns-from", type=click.Path(file_okay=False, path_type=Path),
               help="Reuse the coding patterns of this codebook for codes with the same id (default: the project's codebook).")
+@placement_options
 @click.option("--force", is_flag=True, help="Replace the output folder if it is not empty.")
 @db_option
-def import_qdc_cmd(file, out_dir, patterns_from, force, db_path):
+def import_qdc_cmd(file, out_dir, patterns_from, rq, mapping, force, db_path):
     """Turn a REFI-QDA codebook (FILE.qdc, or the codebook in FILE.qdpx) into codebook YAML.
 
-    Load it with `casestudy code --codebook DIR`. Malformed XML is refused and nothing is written.
+    Top-level codes named 'RQ1 …' to 'RQ6 …' are research questions; other tools' codes are
+    placed with --rq or --map, and every decision is reported. Load the result with
+    `casestudy code --codebook DIR`. Malformed or hostile files are refused and nothing is written.
     """
     from casestudy.export.refi import import_codebook
 
-    s = import_codebook(file, out_dir, patterns_from=patterns_from, force=force)
+    s = import_codebook(file, out_dir, patterns_from=patterns_from, force=force, rq=rq, mapping=mapping)
     extra = f"; {s.sources_in_archive} source texts in the archive" if s.sources_in_archive else ""
-    skipped = f"; skipped {', '.join(s.skipped)} (no themes)" if s.skipped else ""
-    click.echo(f"Wrote {s.out}: {len(s.rqs)} research questions, {s.themes} themes{extra}{skipped}.")
+    restored = f"; {s.restored} themes restored with their casestudy patterns" if s.restored else ""
+    click.echo(f"Wrote {s.out}: {len(s.rqs)} research questions, {s.themes} themes, codebook version {s.version}{restored}{extra}.")
+    for line in s.report:
+        click.echo(f"  - {line}")

@@ -85,6 +85,10 @@ class Codebook:
     min_score: float = 0.45
     weak_weight: float = 0.35
     lemma_overrides: dict[str, str] = field(default_factory=dict)
+    # the parsed YAML the version is computed from (codebook.yaml without 'files', one dict per
+    # RQ file): what a REFI-QDA export carries so an import gives back the same version
+    raw_settings: dict = field(default_factory=dict)
+    raw_files: list[dict] = field(default_factory=list)
 
     @property
     def codable(self) -> list[Code]:
@@ -378,6 +382,8 @@ def load(folder: "str | Path | None" = None) -> Codebook:
         min_score=float(settings.get("min_score", 0.45)),
         weak_weight=float(settings.get("weak_weight", 0.35)),
         lemma_overrides=lemma_overrides,
+        raw_settings=canonical["settings"],
+        raw_files=canonical["rqs"],
     )
 
 

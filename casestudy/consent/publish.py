@@ -570,6 +570,14 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
             }
         )
 
+    # -- when each published coding was made and reviewed, and by whom (REFI-QDA exports carry them)
+    published_codings = {ev["coding_id"] for ev in evidence}
+    coding_dates = [
+        dict(row)
+        for row in db.query("SELECT id AS coding_id, created_at, reviewed_by, reviewed_at FROM codings ORDER BY id")
+        if row["coding_id"] in published_codings
+    ]
+
     # -- participants: consented, not withdrawn; no names
     participants = []
     excerpt_counts: dict[str, int] = {}
@@ -771,6 +779,8 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         foreign_keys=[("excerpt_id", "excerpts", "id"), ("source_id", "sources", "id"), ("code_id", "codes", "id")],
     )
     out["evidence"].insert_all(evidence, batch_size=500)
+    out["coding_dates"].create(_CODING_DATE_COLUMNS, pk="coding_id")
+    out["coding_dates"].insert_all(coding_dates, batch_size=500)
     out["memos"].create(_MEMO_COLUMNS, pk="id")
     out["memos"].insert_all(memos)
     out["framework"].create(_FRAMEWORK_COLUMNS)
@@ -908,6 +918,7 @@ _EVIDENCE_COLUMNS = {
     "org_type": str,
     "quotable": int,
 }
+_CODING_DATE_COLUMNS = {"coding_id": int, "created_at": str, "reviewed_by": str, "reviewed_at": str}
 _MEMO_COLUMNS = {"id": int, "excerpt_id": int, "code_id": str, "source_id": int, "author": str, "text": str, "created_at": str}
 _FRAMEWORK_COLUMNS = {
     "rq": str,
