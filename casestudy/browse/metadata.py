@@ -245,13 +245,15 @@ TABLES = {
         },
         "facets": ["coder", "value"],
     },
-    "coding_dates": {
-        "description": "When each published coding was made, and who accepted it and when (for REFI-QDA exports).",
+    "coding_details": {
+        "description": "When each published coding was made, who accepted it and when, and the span it covers (for REFI-QDA exports).",
         "columns": {
             "coding_id": "The coding (evidence.coding_id).",
             "created_at": "When the coding was made (suggested by the automatic coder, or added by a researcher).",
             "reviewed_by": "The researcher who accepted it (or added it).",
             "reviewed_at": "When it was accepted.",
+            "span_start": "Where a coding of part of the excerpt starts (character offset in the published text; blank: the whole excerpt).",
+            "span_end": "Where that span ends.",
         },
     },
     "memos": {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from casestudy.cli.options import Group, db_option
+from casestudy.cli.options import Group, coder_option, db_option
 
 
 def publish_db_option(function):
@@ -168,4 +168,32 @@ def import_qdc_cmd(file, out_dir, patterns_from, rq, mapping, force, db_path):
     restored = f"; {s.restored} themes restored with their casestudy patterns" if s.restored else ""
     click.echo(f"Wrote {s.out}: {len(s.rqs)} research questions, {s.themes} themes, codebook version {s.version}{restored}{extra}.")
     for line in s.report:
+        click.echo(f"  - {line}")
+
+
+@import_group.command("qdpx")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--kind", type=click.Choice(["transcript", "board-paper", "policy", "observation"]),
+              help="The kind of every source not given in --sources (and not recorded in the project).")
+@click.option("--sources", "sources", type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV, one row per source: name (as in the project), kind, participant_id, ics, collaborative, wave, date, title.")
+@placement_options
+@coder_option
+@db_option
+def import_qdpx_cmd(file, kind, sources, rq, mapping, coder, db_path):
+    """Bring a coded REFI-QDA project (NVivo, ATLAS.ti, MAXQDA, QualCoder, a casestudy export) into the database.
+
+    Sources are ingested as documents of the kind you say (with the usual consent checks: a
+    transcript of a participant without interview consent refuses the whole import); the codebook
+    is placed under RQ1 … RQ6 as `import qdc` does; every human coding comes in as an accepted
+    coding by its coder, with its date; memos come with them. One transaction: a refused file
+    changes nothing.
+    """
+    from casestudy import db as dblib
+    from casestudy.export.refi_import import import_project
+
+    db = dblib.open_db(db_path, create=False)
+    result = import_project(db, file, actor=coder, kind=kind, sources=sources, rq=rq, mapping=mapping)
+    click.echo(f"Imported {file}:")
+    for line in result.lines():
         click.echo(f"  - {line}")

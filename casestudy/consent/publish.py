@@ -570,13 +570,18 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
             }
         )
 
-    # -- when each published coding was made and reviewed, and by whom (REFI-QDA exports carry them)
-    published_codings = {ev["coding_id"] for ev in evidence}
-    coding_dates = [
-        dict(row)
-        for row in db.query("SELECT id AS coding_id, created_at, reviewed_by, reviewed_at FROM codings ORDER BY id")
-        if row["coding_id"] in published_codings
-    ]
+    # -- each published coding's dates, reviewer and span (offsets in the published text), for REFI-QDA exports
+    published_codings = {ev["coding_id"]: ev for ev in evidence}
+    coding_details = []
+    for row in db.query("SELECT id AS coding_id, created_at, reviewed_by, reviewed_at, span_start, span_end FROM codings ORDER BY id"):
+        ev = published_codings.get(row["coding_id"])
+        if ev is None:
+            continue
+        spans = spans_by_id.get(ev["excerpt_id"])
+        a, b = row.pop("span_start"), row.pop("span_end")
+        if ev["quotable"] and spans is not None and isinstance(a, int) and isinstance(b, int) and a < b:
+            row["span_start"], row["span_end"] = pseudonyms.map_offset(a, spans), pseudonyms.map_offset(b, spans, end=True)
+        coding_details.append(row)
 
     # -- participants: consented, not withdrawn; no names
     participants = []
@@ -779,8 +784,8 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         foreign_keys=[("excerpt_id", "excerpts", "id"), ("source_id", "sources", "id"), ("code_id", "codes", "id")],
     )
     out["evidence"].insert_all(evidence, batch_size=500)
-    out["coding_dates"].create(_CODING_DATE_COLUMNS, pk="coding_id")
-    out["coding_dates"].insert_all(coding_dates, batch_size=500)
+    out["coding_details"].create(_CODING_DETAIL_COLUMNS, pk="coding_id")
+    out["coding_details"].insert_all(coding_details, batch_size=500)
     out["memos"].create(_MEMO_COLUMNS, pk="id")
     out["memos"].insert_all(memos)
     out["framework"].create(_FRAMEWORK_COLUMNS)
@@ -918,7 +923,7 @@ _EVIDENCE_COLUMNS = {
     "org_type": str,
     "quotable": int,
 }
-_CODING_DATE_COLUMNS = {"coding_id": int, "created_at": str, "reviewed_by": str, "reviewed_at": str}
+_CODING_DETAIL_COLUMNS = {"coding_id": int, "created_at": str, "reviewed_by": str, "reviewed_at": str, "span_start": int, "span_end": int}
 _MEMO_COLUMNS = {"id": int, "excerpt_id": int, "code_id": str, "source_id": int, "author": str, "text": str, "created_at": str}
 _FRAMEWORK_COLUMNS = {
     "rq": str,

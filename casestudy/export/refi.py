@@ -102,7 +102,7 @@ class Study:
     participants: list[dict]
     memos: list[dict]
     info: dict[str, str]
-    coding_dates: dict[int, dict] = field(default_factory=dict)  # coding id -> created_at, reviewed_by, reviewed_at
+    coding_details: dict[int, dict] = field(default_factory=dict)  # coding id -> created_at, reviewed_by, reviewed_at
     settings: study_settings.StudySettings = field(default_factory=study_settings.StudySettings)  # the study's own names
 
     def children(self) -> dict:
@@ -124,8 +124,8 @@ def read_study(conn: sqlite3.Connection) -> Study:
     evidence = common.evidence(conn)
     participants = common.rows(conn, "SELECT * FROM participants ORDER BY id") if common.has_table(conn, "participants") else []
     memos = common.rows(conn, "SELECT * FROM memos ORDER BY id") if common.has_table(conn, "memos") else []
-    dates = ({r["coding_id"]: r for r in common.rows(conn, "SELECT * FROM coding_dates")}
-             if common.has_table(conn, "coding_dates") else {})
+    dates = ({r["coding_id"]: r for r in common.rows(conn, "SELECT * FROM coding_details")}
+             if common.has_table(conn, "coding_details") else {})
     return Study(codes, sources, excerpts, evidence, participants, memos, common.publish_info(conn), dates,
                  study_settings.load_published(conn))
 
@@ -352,10 +352,10 @@ def _variable_value(parent, ns: str, vname: str, raw) -> None:
     _el(element, ns, f"{vtype}Value", text=str(raw))
 
 
-def _span(coding: dict, start: int, end: int) -> tuple[int, int]:
+def _span(details: dict, start: int, end: int) -> tuple[int, int]:
     """The coded span in the source text: the coding's own span within its excerpt when
-    it has one (``span_start``/``span_end``), else the whole excerpt."""
-    a, b = coding.get("span_start"), coding.get("span_end")
+    it has one (``span_start``/``span_end`` of ``coding_details``), else the whole excerpt."""
+    a, b = details.get("span_start"), details.get("span_end")
     if isinstance(a, int) and isinstance(b, int) and 0 <= a < b <= end - start:
         return start + a, start + b
     return start, end
@@ -382,7 +382,7 @@ def project_xml(study: Study, name: str = "casestudy project", definitions: Defi
 
     # users: coders, reviewers and memo authors
     users = sorted({r["coder"] for r in study.evidence if r.get("coder")}
-                   | {d["reviewed_by"] for d in study.coding_dates.values() if d.get("reviewed_by")}
+                   | {d["reviewed_by"] for d in study.coding_details.values() if d.get("reviewed_by")}
                    | {m["author"] for m in study.memos if m.get("author")})
     user_guid = {u: guid("user", u) for u in users}
     project_attrs = {"name": name, "origin": ORIGIN, "creationDateTime": built, "modifiedDateTime": built}
@@ -459,12 +459,12 @@ def project_xml(study: Study, name: str = "casestudy project", definitions: Defi
                 scope_span[excerpt["id"]] = (start, end)
                 groups: dict[tuple, list[dict]] = defaultdict(list)
                 for coding in codings_by_excerpt.get(excerpt["id"], []):
-                    dates = study.coding_dates.get(coding["coding_id"], {})
+                    dates = study.coding_details.get(coding["coding_id"], {})
                     description = selection_description(coding.get("coder"), coding.get("status"), dates)
-                    groups[(*_span(coding, start, end), coding.get("coder") or "", description or "")].append(coding)
+                    groups[(*_span(dates, start, end), coding.get("coder") or "", description or "")].append(coding)
                 who = excerpt.get("participant_id") or (f"p. {excerpt['page']}" if excerpt.get("page") else s.get("kind"))
                 for (a, b, coder, description), codings in groups.items():
-                    created = sorted(_dt_value(study.coding_dates.get(c["coding_id"], {}).get("created_at")) or built or ""
+                    created = sorted(_dt_value(study.coding_details.get(c["coding_id"], {}).get("created_at")) or built or ""
                                      for c in codings)
                     selection = _el(source_el, ns, "PlainTextSelection", {
                         "guid": guid("selection", f"{excerpt['id']}:{a}:{b}:{coder}:{description}"),
@@ -477,7 +477,7 @@ def project_xml(study: Study, name: str = "casestudy project", definitions: Defi
                     if description:
                         _el(selection, ns, "Description", text=description)
                     for coding in codings:
-                        when = _dt_value(study.coding_dates.get(coding["coding_id"], {}).get("created_at")) or built
+                        when = _dt_value(study.coding_details.get(coding["coding_id"], {}).get("created_at")) or built
                         coding_el = _el(selection, ns, "Coding", {
                             "guid": guid("coding", coding["coding_id"]),
                             "creatingUser": user_guid.get(coder),

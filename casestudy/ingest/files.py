@@ -401,6 +401,8 @@ class Ingestor:
 
     def _known_speakers(self) -> set[str]:
         names = {row[0] for row in self.db.execute("SELECT name FROM participants WHERE name IS NOT NULL")}
+        # names tied to a participant in the name list (e.g. added by `import qdpx`) label their turns too
+        names |= {row[0] for row in self.db.execute("SELECT name FROM pseudonyms WHERE participant_id IS NOT NULL")}
         return names | {row[0] for row in self.db.execute("SELECT id FROM participants")}
 
     def _transcript_participant(self, job: Job, parsed: readers.ParsedFile) -> str:
