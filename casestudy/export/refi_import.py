@@ -26,7 +26,6 @@ participant without consent) leaves the database exactly as it was.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import tempfile
 from collections import Counter, defaultdict
@@ -272,16 +271,19 @@ class ProjectImporter:
 
     def pseudonymise_names(self, pid: str, text: str, case_names: list[str]) -> None:
         """Speaker labels and case names that are not in the register become the participant's pseudonym."""
-        labels = set()
+        found: Counter = Counter()
         for line in text.splitlines():
             match = re.match(r"^\s*(?:\[[\d:.]+\]\s*)?([A-Z][\w'’.-]*(?:\s+[\w'’.-]+){0,3}):\s", line)
             if match:
-                labels.add(" ".join(match.group(1).split()))
+                found[" ".join(match.group(1).split())] += 1
+        # a label is a name when it looks like one (two to four capitalised words) or labels several turns
+        labels = {label for label, n in found.items()
+                  if n >= 2 or re.fullmatch(r"[A-Z][\w'’.-]+(?:\s+(?:[a-z]{1,3}\s+)?[A-Z][\w'’.-]+){1,3}", label)}
         names = {}
         for label in labels | set(case_names):
             low = label.lower()
-            if (label in self.register or low in self.register_names or low in ("interviewer", "researcher", "facilitator")
-                    or re.fullmatch(r"(?:P|I|R)\d+|Speaker\s*\d+|Participant|Interviewee|Respondent", label, re.IGNORECASE)):
+            if (label in self.register or low in self.register_names or readers.is_interviewer_label(label)
+                    or readers.PARTICIPANT_LABEL.fullmatch(label) or re.fullmatch(r"Speaker\s*\d+", label, re.IGNORECASE)):
                 continue
             names[label] = f"[{pid}]"
         if names and pseudonyms.set_names(self.db, names, origin=f"qdpx import {self._sha[:12]}",
@@ -368,8 +370,7 @@ class ProjectImporter:
 
     # -- the whole project --
     def run(self) -> ProjectImport:
-        data = self.path.read_bytes() if self.path.stat().st_size < 64 * 1024 * 1024 else None
-        self._sha = hashlib.sha256(data).hexdigest() if data is not None else ingest_files.sha256_file(self.path)
+        self._sha = ingest_files.sha256_file(self.path)
         archive = refi.Archive(self.path)
         try:
             root = refi._parse(archive.read(archive.project_name(), refi.MAX_XML_BYTES, "project.qde"), self.path)
@@ -452,9 +453,14 @@ class ProjectImporter:
             if not text.strip():
                 continue
             user = users.get(_g(note.get("creatingUser") or note.get("modifyingUser")))
-            self.db["memos"].insert({"excerpt_id": target.get("excerpt_id"), "code_id": target.get("code_id"),
-                                     "source_id": target.get("source_id"), "author": user or self.actor, "text": text.strip(),
-                                     "created_at": _iso(note.get("creationDateTime") or note.get("modifiedDateTime")) or now()})
+            memo = {"excerpt_id": target.get("excerpt_id"), "code_id": target.get("code_id"), "source_id": target.get("source_id"),
+                    "author": user or self.actor, "text": text.strip()}
+            if self.db.execute(  # the same memo imported before
+                    "SELECT 1 FROM memos WHERE excerpt_id IS ? AND code_id IS ? AND source_id IS ? AND author IS ? AND text = ?",
+                    list(memo.values())).fetchone():
+                continue
+            memo["created_at"] = _iso(note.get("creationDateTime") or note.get("modifiedDateTime")) or now()
+            self.db["memos"].insert(memo)
             self.result.memos += 1
 
     def _source_text(self, source_el, archive, name: str) -> str:
