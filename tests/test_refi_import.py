@@ -257,8 +257,10 @@ def _human_codings_published(published: Path) -> set[tuple]:
     for title, text, code, coder, status, created, reviewer, a, b in conn.execute(
         """SELECT ev.source_title, ev.text, ev.code_id, ev.coder, ev.status, d.created_at, d.reviewed_by, d.span_start, d.span_end
            FROM evidence ev JOIN coding_details d ON d.coding_id = ev.coding_id
-           WHERE ev.quotable = 1 AND (ev.coder NOT LIKE 'auto:%' OR ev.status = 'accepted')"""):
-        when = created if not coder.startswith("auto:") else None
+           WHERE ev.quotable = 1"""):
+        if refi.is_machine_coder(coder) and status != "accepted":
+            continue  # unreviewed suggestions (auto: and learned:) stay behind
+        when = created if not refi.is_machine_coder(coder) else None
         out.add((title, text, code, coder, status, refi._dt_value(when) if when else None, reviewer, a, b))
     return out
 
@@ -271,7 +273,7 @@ def test_round_trip_gives_the_same_codings(round_trip):
     for title, text, code, coder, status, created, reviewer, a, b in conn.execute(
         """SELECT s.title, e.text, c.code_id, c.coder, c.status, c.created_at, c.reviewed_by, c.span_start, c.span_end
            FROM codings c JOIN excerpts e ON e.id = c.excerpt_id JOIN sources s ON s.id = e.source_id"""):
-        got.add((title, text, code, coder, status, created if not coder.startswith("auto:") else None, reviewer, a, b))
+        got.add((title, text, code, coder, status, created if not refi.is_machine_coder(coder) else None, reviewer, a, b))
     assert got == expected
     assert any(e[7] is not None for e in expected)  # span codings went out and came back
     # every imported coding is a decision by its person (agreement reads decisions)

@@ -915,9 +915,9 @@ class _Placer:
         if definition and isinstance(definition.get("patterns"), dict):
             raw = {"id": cid}
             for key, value in definition.items():
-                if key not in visible and key != "patterns":
-                    continue
-                if key == "patterns":
+                if key not in visible:  # patterns, and any field REFI has no place for
+                    raw[key] = value
+                elif key == "patterns":
                     raw[key] = value
                 elif value is None:
                     raw[key] = visible[key]
@@ -1027,6 +1027,9 @@ def plan_codebook(refi: RefiFile, path: Path, rq: str | None = None, mapping: di
                         data.pop("colour", None)
                     else:
                         data[key] = visible[key]
+                for key, value in definition.items():  # fields REFI has no place for (e.g. examples)
+                    if key not in ("name", "description", "colour", "codes", "rq"):
+                        data[key] = value
             else:
                 data.update(visible)
             placer.code_for_guid[guid_] = this_rq
