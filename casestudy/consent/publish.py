@@ -580,7 +580,7 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         spans = spans_by_id.get(ev["excerpt_id"])
         a, b = row.pop("span_start"), row.pop("span_end")
         if ev["quotable"] and spans is not None and isinstance(a, int) and isinstance(b, int) and a < b:
-            row["span_start"], row["span_end"] = pseudonyms.map_offset(a, spans), pseudonyms.map_offset(b, spans, end=True)
+            row["span_start"], row["span_end"] = disclosure.map_offset(a, spans), disclosure.map_offset(b, spans, end=True)
         coding_details.append(row)
 
     # -- participants: consented, not withdrawn; no names

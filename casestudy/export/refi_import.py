@@ -405,6 +405,9 @@ class ProjectImporter:
                 sguid = _g(source_el.get("guid"))
                 name = " ".join((source_el.get("name") or sguid).split())
                 text = self._source_text(source_el, archive, name)
+                if not _clean_text(text).strip():
+                    self.result.report.append(f"source {name!r} has no text left to import (withheld or empty): skipped")
+                    continue
                 case_names = [c for c in cases_of.get(sguid, []) if c]
                 meta = self.source_meta(name, _values(source_el, variables), case_names)
                 if meta["kind"] == "transcript":
