@@ -79,17 +79,6 @@ def _colour(value: str | None) -> str | None:
     return None
 
 
-def code_description(code: dict) -> str:
-    """The REFI description of a code: its description, then inclusion, exclusion,
-    example and the casestudy id on lines of their own."""
-    lines = [code.get("description") or ""]
-    for label, key in (("Include", "inclusion"), ("Exclude", "exclusion"), ("Example", "example")):
-        if code.get(key):
-            lines.append(f"{label}: {code[key]}")
-    lines.append(f"casestudy id: {code['id']}")
-    return "\n".join(line for line in lines if line)
-
-
 # --- reading the publish database -------------------------------------------------
 
 
@@ -314,19 +303,27 @@ CASE_VARIABLES = {
     "role": ("Text", "Participant's role (pseudonymised study data)"),
     "organisation type": ("Text", "Type of the participant's organisation"),
     "participant ICS": ("Text", "The Integrated Care System the participant works in"),
-    "waves interviewed": ("Text", "Fieldwork wave(s) the participant was interviewed in: 1 = 2024, 2 = 2025, 3 = 2026"),
+    "waves interviewed": ("Text", "Fieldwork wave(s) the participant was interviewed in"),
 }
 SOURCE_VARIABLES = {
     "title": ("Text", "The source's full title (its name is a file-safe version of it)"),
     "source kind": ("Text", "transcript, board-paper, policy or observation"),
     "ICS": ("Text", "Integrated Care System the source belongs to"),
     "collaborative": ("Text", "The provider collaborative the source concerns"),
-    "wave": ("Integer", "Fieldwork wave: 1 = 2024, 2 = 2025, 3 = 2026"),
+    "wave": ("Integer", "Fieldwork wave"),
     "date": ("Date", "Date of the interview, meeting or document"),
     "participant": ("Text", "The interviewee's study ID (transcripts)"),
 }
 VARIABLES = {**CASE_VARIABLES, **SOURCE_VARIABLES}
 AUTO_CODERS = ("auto:", "learned:")
+
+
+def variable_description(vname: str, settings: "study_settings.StudySettings") -> str:
+    """A variable's description; the wave variables name the study's own waves."""
+    description = VARIABLES[vname][1]
+    if vname in ("wave", "waves interviewed") and settings.waves:
+        description += ": " + ", ".join(study_settings.wave_label(settings, w.number) for w in settings.waves)
+    return description
 
 
 def is_machine_coder(coder: str | None) -> bool:
@@ -417,9 +414,9 @@ def project_xml(study: Study, name: str = "casestudy project", definitions: Defi
         _codes_xml(_el(root, ns, "CodeBook"), ns, study, definitions, notes_by_code)
 
     variables_el = _el(root, ns, "Variables")
-    for vname, (vtype, description) in VARIABLES.items():
+    for vname, (vtype, _) in VARIABLES.items():
         variable = _el(variables_el, ns, "Variable", {"guid": guid("variable", vname), "name": vname, "typeOfVariable": vtype})
-        _el(variable, ns, "Description", text=description)
+        _el(variable, ns, "Description", text=variable_description(vname, study.settings))
 
     # cases: one per participant
     if study.participants:
