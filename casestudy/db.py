@@ -24,6 +24,16 @@ DEFAULT_DB = "db/casestudy.db"
 # An excerpt is evidence when it is not the interviewer's, and either it belongs to no
 # participant (a board paper, a policy, an observation) or its participant consented to
 # interview and has not withdrawn. A transcript excerpt with no participant is never shown.
+# Coders that are casestudy itself, not people: the codebook's patterns (``auto:<codebook
+# version>``) and the learned model (``learned:<model version>``).
+MACHINE_CODER_PREFIXES = ("auto:", "learned:")
+
+
+def is_machine_coder(coder: "str | None") -> bool:
+    """Whether a coding's coder is casestudy itself (patterns or the learned model), not a person."""
+    return bool(coder) and str(coder).startswith(MACHINE_CODER_PREFIXES)
+
+
 CONSENTED_EXCERPT = """
     e.is_interviewer = 0
     AND (

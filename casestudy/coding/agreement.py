@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
-AUTOMATIC_PREFIXES = ("auto:", "learned:")
+from casestudy.db import is_machine_coder
 
 
 @dataclass
@@ -68,7 +68,7 @@ def ratings_from_rows(rows: Iterable, excerpts: "set[int] | None" = None) -> Rat
             excerpt_id, coder, automatic, code_id, value = row[:5]
         if excerpts is not None and excerpt_id not in excerpts:
             continue
-        if automatic or str(coder).startswith(AUTOMATIC_PREFIXES):
+        if automatic or is_machine_coder(coder):
             out.automatic.add(coder)
         rated = out.by_coder.setdefault(coder, {}).setdefault(excerpt_id, {})
         if code_id is not None:

@@ -50,7 +50,7 @@ import sqlite_utils
 from casestudy.coding import codebook as codebook_lib
 from casestudy.consent import pseudonyms
 from casestudy.coding.codebook import Codebook
-from casestudy.db import CONSENTED_EXCERPT, audit, now
+from casestudy.db import CONSENTED_EXCERPT, audit, is_machine_coder, now
 from casestudy.errors import CasestudyError
 
 CHUNK = 1000  # excerpts read from SQLite at a time
@@ -605,9 +605,6 @@ _terms_json = json.JSONEncoder(ensure_ascii=False).encode
 MACHINE = "(coder LIKE 'auto:%' OR coder LIKE 'learned:%')"  # suggestions made by casestudy, not people
 
 
-def is_machine(coder: str | None) -> bool:
-    """Whether a coding's coder is casestudy itself (patterns or the learned model)."""
-    return bool(coder) and (coder.startswith("auto:") or coder.startswith("learned:"))
 
 
 def withdraw_uncodable(db: sqlite_utils.Database) -> int:
@@ -675,7 +672,7 @@ def code_database(
             ):
                 if excerpt_id not in pending:
                     continue
-                if status == "suggested" and reviewed is None and is_machine(coder_name):
+                if status == "suggested" and reviewed is None and is_machine_coder(coder_name):
                     existing[(excerpt_id, code_id)] = coding_id
                 else:
                     decided.add((excerpt_id, code_id))

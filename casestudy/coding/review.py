@@ -20,7 +20,7 @@ import sqlite_utils
 
 from casestudy.consent import pseudonyms
 from casestudy.coding.engine import display_offsets
-from casestudy.db import CONSENTED_EXCERPT, audit, now
+from casestudy.db import CONSENTED_EXCERPT, MACHINE_CODER_PREFIXES, audit, is_machine_coder, now
 from casestudy.errors import CasestudyError
 
 STATUSES = ("suggested", "accepted", "rejected")
@@ -29,12 +29,6 @@ STATUSES = ("suggested", "accepted", "rejected")
 # --- reading ------------------------------------------------------------------------
 
 
-AUTOMATIC_PREFIXES = ("auto:", "learned:")
-
-
-def _is_auto(coder: str) -> bool:
-    """A codebook (``auto:<version>``) or learned-model (``learned:<version>``) suggestion."""
-    return coder.startswith(AUTOMATIC_PREFIXES)
 
 
 def coding_row(db: sqlite_utils.Database, coding_id: int) -> dict:
@@ -241,7 +235,7 @@ def _need_coder(coder: str | None) -> str:
     coder = (coder or "").strip()
     if not coder:
         raise CasestudyError("say who you are: --coder NAME or $CASESTUDY_CODER")
-    if coder.startswith(AUTOMATIC_PREFIXES):
+    if coder.startswith(MACHINE_CODER_PREFIXES):
         raise CasestudyError(
             f"a person's name cannot start with {coder.split(':')[0]}: (that prefix marks automatic suggestions)"
         )
@@ -360,7 +354,7 @@ def add(db: sqlite_utils.Database, excerpt_id: int, code_id: str, coder: str, *,
         same_span = mine and (mine[0]["span_start"], mine[0]["span_end"]) == (span or (None, None))
         if mine and mine[0]["status"] == "accepted" and same_span:
             raise CasestudyError(f"excerpt {excerpt_id} is already coded {code_id} by {coder} (coding {mine[0]['id']})")
-        waiting = [r for r in existing if _is_auto(r["coder"]) and r["status"] == "suggested"]
+        waiting = [r for r in existing if is_machine_coder(r["coder"]) and r["status"] == "suggested"]
         if waiting and not blind:
             decide(db, [waiting[0]["id"]], "accepted", coder, span=span)
             return waiting[0]["id"], "accepted the waiting suggestion"
@@ -394,7 +388,7 @@ def remove(db: sqlite_utils.Database, coding_id: int, coder: str) -> dict:
     """Delete a hand-added coding (auto suggestions are rejected, never deleted)."""
     coder = _need_coder(coder)
     row = coding_row(db, coding_id)
-    if _is_auto(row["coder"]):
+    if is_machine_coder(row["coder"]):
         raise CasestudyError(
             f"coding {coding_id} is a codebook suggestion ({row['coder']}); reject it instead: casestudy review reject {coding_id}"
         )

@@ -41,6 +41,7 @@ import yaml
 
 from casestudy import __version__
 from casestudy import study as study_settings
+from casestudy.db import is_machine_coder
 from casestudy.export import common
 from casestudy.errors import CasestudyError
 
@@ -315,7 +316,6 @@ SOURCE_VARIABLES = {
     "participant": ("Text", "The interviewee's study ID (transcripts)"),
 }
 VARIABLES = {**CASE_VARIABLES, **SOURCE_VARIABLES}
-AUTO_CODERS = ("auto:", "learned:")
 
 
 def variable_description(vname: str, settings: "study_settings.StudySettings") -> str:
@@ -324,10 +324,6 @@ def variable_description(vname: str, settings: "study_settings.StudySettings") -
     if vname in ("wave", "waves interviewed") and settings.waves:
         description += ": " + ", ".join(study_settings.wave_label(settings, w.number) for w in settings.waves)
     return description
-
-
-def is_machine_coder(coder: str | None) -> bool:
-    return bool(coder) and str(coder).startswith(AUTO_CODERS)
 
 
 def _variable_value(parent, ns: str, vname: str, raw) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 import sqlite_utils
 
 from casestudy.consent import pseudonyms
-from casestudy.db import audit, now
+from casestudy.db import audit, is_machine_coder, now
 from casestudy.errors import CasestudyError
 from casestudy.export import refi
 from casestudy.export.refi import _child, _children, _local
@@ -334,7 +334,7 @@ class ProjectImporter:
                 coder = coding_user or sel.user or "unknown"
                 when = _iso(created) or _iso(sel.created) or now()
                 accepted = refi.ACCEPTED_BY.match(sel.description or "")
-                if refi.is_machine_coder(coder):
+                if is_machine_coder(coder):
                     if not accepted:
                         self.result.machine_skipped += 1
                         continue
@@ -362,7 +362,7 @@ class ProjectImporter:
                         # the decision, as the workspace records one: agreement is computed from these
                         self.db["decisions"].insert({
                             "excerpt_id": eid, "code_id": code_id, "coding_id": cursor.lastrowid, "decider": reviewer,
-                            "action": "accept" if refi.is_machine_coder(coder) else "add", "applied": 1,
+                            "action": "accept" if is_machine_coder(coder) else "add", "applied": 1,
                             "span_start": span[0], "span_end": span[1], "previous": None, "blind": 0, "at": reviewed_at})
                     else:
                         self.result.duplicates += 1

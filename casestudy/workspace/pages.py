@@ -17,7 +17,7 @@ import sqlite_utils
 from casestudy.coding import review, samples
 from casestudy.coding.engine import display_offsets
 from casestudy.consent import pseudonyms
-from casestudy.db import CONSENTED_EXCERPT
+from casestudy.db import CONSENTED_EXCERPT, is_machine_coder
 from casestudy.errors import CasestudyError
 
 KINDS = ("transcript", "board-paper", "policy", "observation")
@@ -240,7 +240,7 @@ def _build(db: sqlite_utils.Database, rows: list[dict], coder: str) -> list[Exce
                      finished=assigned.get(row["id"]) is not None, assigned=row["id"] in assigned)
         marks_for_text: list[tuple[int, int, str, str]] = []
         for c in codings.get(row["id"], []):
-            automatic = review._is_auto(c["coder"])
+            automatic = is_machine_coder(c["coder"])
             if is_blind and c["coder"] != coder:
                 continue  # blind: neither suggestions nor other people's decisions
             c["automatic"] = automatic
