@@ -185,7 +185,10 @@ def _heading_level(style_name: str) -> int:
 # --- PDF ----------------------------------------------------------------------------
 
 _PAGE_NUMBER = re.compile(r"^(page\s*)?\d+(\s*(of|/)\s*\d+)?$", re.I)
-_BULLET = re.compile(r"^\s*([•▪◦●‣∙·\-–]|\d+[.)])\s+")
+# bullet glyphs, with the private-use characters that Word's Symbol and Wingdings bullets
+# leave in a PDF's text (U+F0B7 is Symbol's round bullet, U+F0A7 Wingdings' square, ...)
+BULLET_GLYPHS = "•▪◦●‣∙·■□➢►✓\uf0b7\uf0a7\uf076\uf0d8\uf0fc\uf0a8\uf06e"
+_BULLET = re.compile(rf"^\s*([{BULLET_GLYPHS}\-–]|\d+[.)])\s+")
 _CID_GLYPH = re.compile(r"\(cid:\d+\)")
 
 
@@ -197,20 +200,28 @@ def read_pdf_blocks(path: Path) -> tuple[list[Block], int]:
         pages = _pdfium_pages(path)
     except Exception:  # pdfium refused it: let pdfplumber read it, or name the problem
         pages = None
-    if not pages or not any(lines for _, lines in pages):
+    if not pages or not any(lines for _, _, lines in pages):
         pages = _pdfplumber_pages(path)
     if not pages:
         raise CasestudyError("PDF has no pages", path)
     lines_by_page = _drop_running_lines(pages)
     body_size = _body_font_size(lines_by_page)
-    document_pitch = _line_pitches(line for lines in lines_by_page for line in lines)
+    rights = [_wrap_edge(lines, width, body_size) for (_, width, _), lines in zip(pages, lines_by_page)]
+    document_pitch = _line_pitches(
+        (line for lines, right in zip(lines_by_page, rights) for line in _marked_wrapped(lines, right)), wrapped_only=True
+    )
+    fallback_pitch = _line_pitches(line for lines in lines_by_page for line in lines)
+    for size, pitch in fallback_pitch.items():
+        # no wrapped line of this size anywhere (a page or paper of one-line paragraphs): the
+        # closest lines may already be a paragraph apart, so take at most a single-spaced line
+        document_pitch.setdefault(size, min(pitch, size * 1.25))
     blocks: list[Block] = []
-    for page_number, lines in enumerate(lines_by_page, start=1):
-        blocks.extend(_pdf_page_blocks(lines, page_number, body_size, document_pitch))
+    for page_number, (lines, right) in enumerate(zip(lines_by_page, rights), start=1):
+        blocks.extend(_pdf_page_blocks(lines, page_number, body_size, document_pitch, right))
     return _join_across_pages(blocks), len(pages)
 
 
-def _pdfium_pages(path: Path) -> list[tuple[float, list[dict]]]:
+def _pdfium_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
     """Each page's height and text lines, read with PDFium (C; pdfplumber's own renderer
     dependency) instead of pdfminer (pure Python, ~20x slower per character).
 
@@ -288,13 +299,13 @@ def _pdfium_pages(path: Path) -> list[tuple[float, list[dict]]]:
             if chars:
                 textmap = chars_to_textmap(chars, layout_bbox=(0, 0, width, height), layout_width=width, layout_height=height)
                 lines = [_summarise_line(line) for line in textmap.extract_text_lines(strip=True, return_chars=True)]
-            pages.append((height, lines))
+            pages.append((height, width, lines))
     finally:
         document.close()
     return pages
 
 
-def _pdfplumber_pages(path: Path) -> list[tuple[float, list[dict]]]:
+def _pdfplumber_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
     """Each page's height and text lines with pdfplumber (pdfminer): the fallback, and the
     reader whose errors name a bad file."""
     import pdfplumber
@@ -306,7 +317,7 @@ def _pdfplumber_pages(path: Path) -> list[tuple[float, list[dict]]]:
                 # keep what the layout needs per line, not every character's dict, and let
                 # pdfplumber drop the page's objects: memory stays flat on long documents
                 lines = [_summarise_line(line) for line in page.extract_text_lines(return_chars=True)]
-                pages.append((page.height, lines))
+                pages.append((page.height, page.width, lines))
                 page.close()
     except Exception as exc:
         inner = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
@@ -321,15 +332,15 @@ def _line_key(text: str) -> str:
     return re.sub(r"\d+", "#", " ".join(text.lower().split()))
 
 
-def _drop_running_lines(pages: list[tuple[float, list[dict]]]) -> list[list[dict]]:
+def _drop_running_lines(pages: list[tuple[float, float, list[dict]]]) -> list[list[dict]]:
     """Remove lines repeated in the top or bottom margin of most pages, and page numbers."""
     margin_counts: Counter[str] = Counter()
-    for height, lines in pages:
+    for height, _, lines in pages:
         keys = {_line_key(l["text"]) for l in lines if _in_margin(l, height)}
         margin_counts.update(keys)
     threshold = max(2, len(pages) // 2 + (len(pages) % 2))
     kept = []
-    for height, lines in pages:
+    for height, _, lines in pages:
         kept.append(
             [
                 l
@@ -351,6 +362,7 @@ def _summarise_line(line: dict) -> dict:
     chars = [c for c in line.get("chars", []) if c.get("text", "").strip()]
     sizes = [c.get("size", 0) for c in chars]
     fonts = [c.get("fontname", "") for c in chars]
+    first_word = len(line["text"].split()[0]) if line["text"].split() else 0
     return {
         "text": line["text"],
         "top": line["top"],
@@ -359,6 +371,8 @@ def _summarise_line(line: dict) -> dict:
         "x1": line.get("x1", 0.0),
         "size": round(statistics.median(sizes), 1) if sizes else 0.0,
         "bold": bool(fonts) and all("bold" in f.lower() for f in fonts),
+        # how wide the line's first word is: had it fitted on the line above, that line was not wrapped
+        "first_word": chars[min(first_word, len(chars)) - 1]["x1"] - chars[0]["x0"] if chars and first_word else 0.0,
     }
 
 
@@ -384,25 +398,55 @@ def _body_font_size(lines_by_page: list[list[dict]]) -> float:
     return weights.most_common(1)[0][0] if weights else 0.0
 
 
-def _pitch_pairs(lines: Iterable[dict]) -> Iterator[tuple[float, float]]:
+def _pitch_pairs(lines: Iterable[dict], wrapped_only: bool = False) -> Iterator[tuple[float, float]]:
     """(font size, top-to-top distance) of consecutive lines of one size. Tops, not bottoms:
     PDFium's boxes of descenders vary by a point or two, the tops of a line's letters do not."""
     previous = None
     for line in lines:
-        if previous is not None and line.get("size") and line["size"] == previous["size"] and line["top"] > previous["top"]:
+        if (
+            previous is not None
+            and line.get("size")
+            and line["size"] == previous["size"]
+            and line["top"] > previous["top"]
+            and (not wrapped_only or previous.get("wrapped"))
+        ):
             yield line["size"], line["top"] - previous["top"]
         previous = line
 
 
-def _line_pitches(lines: Iterable[dict]) -> dict[float, float]:
+def _wrap_edge(lines: list[dict], page_width: float, body_size: float) -> float | None:
+    """Where the page's text lines wrap: the right end of its longest body line, or the
+    page's width less the left margin when that is further (a page of short lines)."""
+    body = [line for line in lines if _line_size(line) == body_size and line.get("x1")]
+    if not body:
+        return None
+    left = min(line["x0"] for line in body)
+    return max(max(line["x1"] for line in body), page_width - left)
+
+
+def _marked_wrapped(lines: list[dict], right: float | None) -> list[dict]:
+    """``lines``, each marked ``wrapped`` when the typesetter had to break it: it ends in a
+    hyphen, or the next line's first word would not have fitted after it before ``right``.
+    A line that stops short although the next word would have fitted was ended on purpose."""
+    for line, following in zip(lines, lines[1:] + [None]):
+        line["wrapped"] = following is not None and right is not None and (
+            line["text"].rstrip().endswith("-")
+            or line["x1"] + _line_size(line) * 0.25 + following.get("first_word", 0.0) > right
+        )
+    return lines
+
+
+def _line_pitches(lines: Iterable[dict], wrapped_only: bool = False) -> dict[float, float]:
     """The usual line pitch (top to top) of each font size in ``lines``.
 
     It is the lowest cluster of the distances between consecutive lines: lines inside a
     paragraph are the closest together, paragraph breaks only ever add space. (A median
-    would be the paragraph spacing on a page of one- and two-line paragraphs.)
+    would be the paragraph spacing on a page of one- and two-line paragraphs.) With
+    ``wrapped_only``, only pairs whose upper line was wrapped (``_marked_wrapped``) count:
+    those two lines are certainly one paragraph.
     """
     by_size: dict[float, list[float]] = {}
-    for size, pitch in _pitch_pairs(lines):
+    for size, pitch in _pitch_pairs(lines, wrapped_only):
         if pitch >= size * 0.8:  # overlapping or superscript lines say nothing about spacing
             by_size.setdefault(size, []).append(pitch)
     pitches = {}
@@ -419,7 +463,9 @@ def _paragraph_break(pitch: float, usual: float, size: float) -> bool:
     return pitch > usual + max(size * 0.25, 1.5)
 
 
-def _pdf_page_blocks(lines: list[dict], page: int, body_size: float, document_pitch: dict[float, float] | None = None) -> Iterator[Block]:
+def _pdf_page_blocks(
+    lines: list[dict], page: int, body_size: float, document_pitch: dict[float, float] | None = None, right: float | None = None
+) -> Iterator[Block]:
     """The page's lines grouped into paragraphs and headings.
 
     A paragraph ends at a vertical gap larger than the page's own line pitch for that
@@ -429,7 +475,7 @@ def _pdf_page_blocks(lines: list[dict], page: int, body_size: float, document_pi
     """
     document_pitch = document_pitch or {}
     lines = [line for line in lines if line["text"].strip()]
-    page_pitch = _line_pitches(lines)
+    page_pitch = _line_pitches(_marked_wrapped(lines, right), wrapped_only=True)
     usual: dict[float, float] = {}
     for size in set(page_pitch) | set(document_pitch):
         mine, whole = page_pitch.get(size), document_pitch.get(size)
@@ -615,7 +661,7 @@ def _heading_like(text: str) -> bool:
         and len(text) <= 80
         and not re.search(r"[.,;:!?)\]|]$", text)
         and (text[:1].isupper() or text[:1].isdigit())
-        and not re.match(r"^\s*[•▪◦●‣∙·\-–]", text)
+        and not re.match(rf"^\s*[{BULLET_GLYPHS}\-–]", text)
         and "|" not in text
     )
 
@@ -630,7 +676,7 @@ def blocks_to_excerpts(blocks: list[Block], path: Path) -> list[Excerpt]:
             trail = {k: v for k, v in trail.items() if k < level}
             trail[level] = block.text
             continue
-        text = re.sub(r"^[•▪◦●‣∙·]\s*", "", " ".join(block.text.split()))
+        text = re.sub(rf"^[{BULLET_GLYPHS}]\s*", "", " ".join(block.text.split()))
         if not text:
             continue
         heading = " › ".join(trail[k] for k in sorted(trail)) or None
