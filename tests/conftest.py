@@ -104,3 +104,21 @@ def _report_layout_off():
         os.environ.pop("CASESTUDY_SOFFICE", None)
     else:
         os.environ["CASESTUDY_SOFFICE"] = before
+
+
+# --- learned model cache (codespeed) ----------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _model_cache_in_session(tmp_path_factory):
+    """Trained default models are cached (casestudy.coding.modelcache) in a folder of the test
+    session, never in the user's own cache."""
+    import os
+
+    before = os.environ.get("CASESTUDY_MODEL_CACHE")
+    os.environ["CASESTUDY_MODEL_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
+    yield
+    if before is None:
+        os.environ.pop("CASESTUDY_MODEL_CACHE", None)
+    else:
+        os.environ["CASESTUDY_MODEL_CACHE"] = before

@@ -602,6 +602,33 @@ def _pending_chunks(db: sqlite_utils.Database, version: str, chunk: int) -> Iter
 _terms_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
+def _offsets_json(offsets: list[list[int]]) -> str:
+    """``json.dumps(offsets)`` for a list of [start, end] pairs of ints, without the encoder."""
+    return "[" + ", ".join([f"[{a}, {b}]" for a, b in offsets]) + "]"
+
+
+class _DisplayTerms:
+    """A suggestion's ``display_terms`` as ``pseudonyms.fill_display_terms`` would set it (the
+    terms with every listed name pseudonymised; NULL for no terms), computed while the row is
+    written instead of in a second pass over the table. Each distinct term is pseudonymised once."""
+
+    def __init__(self, pseudonymise):
+        self.pseudonymise = pseudonymise
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, terms: list[str], terms_json: str) -> str | None:
+        if terms_json == "[]":
+            return None
+        seen = self.seen
+        shown = []
+        for term in terms:
+            out = seen.get(term)
+            if out is None:
+                out = seen[term] = self.pseudonymise(term)
+            shown.append(out)
+        return terms_json if shown == terms else _terms_json(shown)
+
+
 MACHINE = "(coder LIKE 'auto:%' OR coder LIKE 'learned:%')"  # suggestions made by casestudy, not people
 
 
@@ -660,6 +687,8 @@ def code_database(
         conn = db.conn
         stamp = now()
         rq_of_code = dict(conn.execute("SELECT id, rq FROM codes").fetchall())
+        pseudonymise = pseudonyms.from_db(db)
+        shown_terms = _DisplayTerms(pseudonymise)
         for rows in _pending_chunks(db, key, chunk):
             first, last = rows[0][0], rows[-1][0]
             pending = {excerpt_id for excerpt_id, _ in rows}
@@ -683,25 +712,27 @@ def code_database(
                     pair = (excerpt_id, sg.code_id)
                     if pair in decided or (sg.code_id == sg.rq and (excerpt_id, sg.rq) in decided_rq):
                         continue  # a researcher's decision on this code (or this RQ) stands
-                    terms, offsets = _terms_json(sg.terms), json.dumps(sg.offsets)
+                    terms, offsets = _terms_json(sg.terms), _offsets_json(sg.offsets)
+                    display = shown_terms(sg.terms, terms)
                     if pair in existing:
                         kept.add(pair)
-                        updates.append((sg.coder, terms, offsets, sg.score, book.version, stamp, existing[pair]))
+                        updates.append((sg.coder, terms, offsets, sg.score, book.version, stamp, display, existing[pair]))
                         continue
-                    inserts.append((excerpt_id, sg.code_id, sg.coder, "suggested", terms, offsets, sg.score, book.version, stamp, stamp))
+                    inserts.append((excerpt_id, sg.code_id, sg.coder, "suggested", terms, offsets, sg.score, book.version, stamp, stamp, display))
                     result.by_rq[sg.rq] += 1
                     result.by_coder[sg.coder] += 1
             withdrawn = [(cid,) for pair, cid in existing.items() if pair not in kept]
             conn.executemany("DELETE FROM codings WHERE id = ?", withdrawn)
             conn.executemany(
                 """UPDATE codings SET coder = ?, terms = ?, offsets = ?, score = ?, codebook_version = ?,
-                   updated_at = ?, display_terms = NULL WHERE id = ?""",
+                   updated_at = ?, display_terms = ? WHERE id = ?""",
                 updates,
             )
             conn.executemany(
                 """INSERT OR IGNORE INTO codings
-                   (excerpt_id, code_id, coder, status, terms, offsets, score, codebook_version, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   (excerpt_id, code_id, coder, status, terms, offsets, score, codebook_version, created_at, updated_at,
+                    display_terms)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 inserts,
             )
             conn.executemany(
@@ -716,7 +747,9 @@ def code_database(
                 progress(len(rows))
         db.execute("DELETE FROM coded_excerpts WHERE codebook_version != ?", [key])
         result.held_back = coder.held_back
-        pseudonyms.fill_display_terms(db)  # the matched terms the evidence view shows, names pseudonymised
+        # the matched terms the evidence view shows, names pseudonymised: set above on every row written;
+        # this fills any other coding left without them
+        pseudonyms.fill_display_terms(db, pseudonymise)
         audit(
             db,
             actor,

@@ -421,8 +421,30 @@ def default_model(book: Codebook, featurizer: Featurizer, folder: Path | None = 
     key = (book.version, data_version(examples, SETTINGS))
     if key not in _DEFAULTS:
         _DEFAULTS.clear()
-        _DEFAULTS[key] = train(examples, featurizer, kind="default")
+        _DEFAULTS[key] = _trained_or_cached(examples, featurizer)
     return _DEFAULTS[key]
+
+
+def _trained_or_cached(examples: list[Example], featurizer: Featurizer) -> Model:
+    """``train(examples, featurizer, kind="default")``, or the same model from the disk cache
+    (``casestudy.coding.modelcache``: keyed by everything training reads)."""
+    from casestudy.coding import modelcache
+
+    key = modelcache.fingerprint(
+        Path(__file__), SETTINGS,
+        ((e.text, sorted(e.labels.items()), e.weight, featurizer.terms(e.text)) for e in examples), list(RQS),
+    )
+    text = modelcache.get(key)
+    if text is not None:
+        try:
+            model = Model.from_json(text)
+            if model.kind == "default" and model.n_examples == len(examples):
+                return model
+        except (ValueError, TypeError):
+            pass
+    model = train(examples, featurizer, kind="default")
+    modelcache.put(key, model.to_json())
+    return model
 
 
 def choose(db, book: Codebook, featurizer: Featurizer, *, retrain: bool = False) -> Choice:
