@@ -119,7 +119,9 @@ class Block:
     is_heading: bool = False
     level: int = 0
     open_end: bool = False  # a PDF paragraph whose last line runs to the right margin (cut by a page break?)
-    cells: tuple[str, ...] = ()  # a .docx table row's cells (text is them joined by " | ")
+    cells: tuple[str, ...] = ()  # a table row's cells (text is them joined by " | ")
+    row: int | None = None  # a table row's number in its table (0: the first)
+    bold: bool = False  # a PDF table row whose letters are all bold (a header row)
 
 
 def _open_docx(path: Path):
@@ -155,14 +157,18 @@ def read_docx_blocks(path: Path) -> tuple[list[Block], str | None]:
     blocks: list[Block] = []
     for item in document.iter_inner_content():
         if isinstance(item, Table):
-            for row in item.rows:
+            for number, row in enumerate(item.rows):
                 cells: list[str] = []
+                previous = None
                 for cell in row.cells:
+                    # a merged cell comes once per grid column it spans: keep it once, but
+                    # keep two neighbouring cells that say the same ("0%" | "0%")
                     value = " ".join(cell.text.split())
-                    if value and (not cells or cells[-1] != value):
+                    if value and cell._tc is not previous:
                         cells.append(value)
+                    previous = cell._tc
                 if cells:
-                    blocks.append(Block(" | ".join(cells), cells=tuple(cells)))
+                    blocks.append(Block(" | ".join(cells), cells=tuple(cells), row=number))
             continue
         text = item.text.strip()
         if not text:
@@ -239,6 +245,8 @@ def _pdfium_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
     import pypdfium2.raw as raw
     from pdfplumber.utils.text import chars_to_textmap
 
+    from casestudy.ingest.pdftables import pdfium_rules, ruled_tables, take_tables
+
     text_object = ctypes.cast(raw.FPDFText_GetTextObject, ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int))
     get_unicode, get_box = raw.FPDFText_GetUnicode, raw.FPDFText_GetLooseCharBox
     rect, name, flags = raw.FS_RECTF(), ctypes.create_string_buffer(256), ctypes.c_int()
@@ -292,14 +300,16 @@ def _pdfium_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
                     chars.append({"text": chr(code), "x0": rect.left, "x1": rect.right, "top": bottom - size,
                                   "bottom": bottom, "doctop": bottom - size, "size": size, "fontname": style[1],
                                   "upright": style[2]})
+                rules = pdfium_rules(page.raw, height) if chars else []
             finally:
                 textpage.close()
                 page.close()
+            tables, chars = take_tables(ruled_tables(rules), chars, join_lines) if rules else ([], chars)
             lines = []
             if chars:
                 textmap = chars_to_textmap(chars, layout_bbox=(0, 0, width, height), layout_width=width, layout_height=height)
                 lines = [_summarise_line(line) for line in textmap.extract_text_lines(strip=True, return_chars=True)]
-            pages.append((height, width, lines))
+            pages.append((height, width, _with_tables(lines, tables)))
     finally:
         document.close()
     return pages
@@ -309,6 +319,9 @@ def _pdfplumber_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
     """Each page's height and text lines with pdfplumber (pdfminer): the fallback, and the
     reader whose errors name a bad file."""
     import pdfplumber
+    from pdfplumber.utils.text import chars_to_textmap
+
+    from casestudy.ingest.pdftables import pdfplumber_rules, ruled_tables, take_tables
 
     try:
         with pdfplumber.open(str(path)) as pdf:
@@ -316,8 +329,13 @@ def _pdfplumber_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
             for page in pdf.pages:
                 # keep what the layout needs per line, not every character's dict, and let
                 # pdfplumber drop the page's objects: memory stays flat on long documents
-                lines = [_summarise_line(line) for line in page.extract_text_lines(return_chars=True)]
-                pages.append((page.height, page.width, lines))
+                tables, chars = take_tables(ruled_tables(pdfplumber_rules(page)), page.chars, join_lines)
+                if tables:
+                    textmap = chars_to_textmap(chars, layout_bbox=page.bbox, layout_width=page.width, layout_height=page.height)
+                    lines = [_summarise_line(line) for line in textmap.extract_text_lines(strip=True, return_chars=True)]
+                else:
+                    lines = [_summarise_line(line) for line in page.extract_text_lines(return_chars=True)]
+                pages.append((page.height, page.width, _with_tables(lines, tables)))
                 page.close()
     except Exception as exc:
         inner = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
@@ -328,6 +346,15 @@ def _pdfplumber_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
     return pages
 
 
+def _with_tables(lines: list[dict], tables: list[dict]) -> list[dict]:
+    """The page's text lines with its tables (``pdftables.take_tables`` items) in reading
+    order: each table before the first line below its top."""
+    for table in sorted(tables, key=lambda t: t["top"], reverse=True):
+        index = next((i for i, line in enumerate(lines) if line.get("rows") is None and line["top"] > table["top"]), len(lines))
+        lines.insert(index, table)
+    return lines
+
+
 def _line_key(text: str) -> str:
     return re.sub(r"\d+", "#", " ".join(text.lower().split()))
 
@@ -336,7 +363,7 @@ def _drop_running_lines(pages: list[tuple[float, float, list[dict]]]) -> list[li
     """Remove lines repeated in the top or bottom margin of most pages, and page numbers."""
     margin_counts: Counter[str] = Counter()
     for height, _, lines in pages:
-        keys = {_line_key(l["text"]) for l in lines if _in_margin(l, height)}
+        keys = {_line_key(l["text"]) for l in lines if _in_margin(l, height) and "rows" not in l}
         margin_counts.update(keys)
     threshold = max(2, len(pages) // 2 + (len(pages) % 2))
     kept = []
@@ -345,7 +372,7 @@ def _drop_running_lines(pages: list[tuple[float, float, list[dict]]]) -> list[li
             [
                 l
                 for l in lines
-                if not (
+                if "rows" in l or not (
                     _in_margin(l, height)
                     and (margin_counts[_line_key(l["text"])] >= threshold or _PAGE_NUMBER.match(l["text"].strip()))
                 )
@@ -395,6 +422,7 @@ def _body_font_size(lines_by_page: list[list[dict]]) -> float:
     for lines in lines_by_page:
         for line in lines:
             weights[_line_size(line)] += len(line["text"])
+            weights.update(line.get("char_sizes", {}))  # a table's letters
     return weights.most_common(1)[0][0] if weights else 0.0
 
 
@@ -474,7 +502,7 @@ def _pdf_page_blocks(
     between heading and body text, or a jump back up (a new column).
     """
     document_pitch = document_pitch or {}
-    lines = [line for line in lines if line["text"].strip()]
+    lines = [line for line in lines if line["text"].strip() or "rows" in line]
     page_pitch = _line_pitches(_marked_wrapped(lines, right), wrapped_only=True)
     usual: dict[float, float] = {}
     for size in set(page_pitch) | set(document_pitch):
@@ -488,6 +516,15 @@ def _pdf_page_blocks(
     current_bullet = False
     previous = None
     for line in lines:
+        if "rows" in line:  # a ruled table: a block per row, between the paragraphs around it
+            if current:
+                yield _block(current, page, current_heading, previous, right, body_size)
+                current = []
+            for number, row in enumerate(line["rows"]):
+                cells = tuple(_CID_GLYPH.sub("•", cell) for cell in row["cells"])
+                yield Block(" | ".join(cells), page=page, cells=cells, row=number, bold=row["bold"])
+            previous, current_heading, current_bullet = None, False, False
+            continue
         text = _CID_GLYPH.sub("•", line["text"]).strip()  # unmapped bullet glyphs, e.g. "(cid:127)"
         size = _line_size(line)
         heading = len(text.split()) <= 16 and (size >= body_size * 1.15 or (_line_bold(line) and not text.endswith(".")))
@@ -555,14 +592,22 @@ def _block(lines: list[str], page: int, heading: bool, last: dict, right: float 
 
 def _join_across_pages(blocks: list[Block]) -> list[Block]:
     """Join a paragraph that a page break cut in two: no full stop, and the next page goes on
-    in lower case or the last line ran to the right margin."""
+    in lower case or the last line ran to the right margin. A table that goes on over a page
+    break and repeats its header row there does not give that row twice."""
     joined: list[Block] = []
+    header: tuple[str, ...] = ()
     for block in blocks:
         last = joined[-1] if joined else None
+        if block.row == 0:
+            if last is not None and last.cells and last.page != block.page and block.cells == header:
+                continue  # the header row again, at the top of the table's next page
+            header = block.cells
         if (
             last is not None
             and not last.is_heading
             and not block.is_heading
+            and not last.cells
+            and not block.cells
             and last.page != block.page
             and not re.search(r"[.:;!?)\"”’]$", last.text)
             and (block.text[:1].islower() or last.open_end and not _BULLET.match(block.text))

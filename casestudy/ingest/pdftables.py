@@ -1,0 +1,220 @@
+"""Ruled tables in a PDF page: found from the page's drawn lines, read row by row.
+
+A board paper's table (a risk register, a finance table, a decision log) is drawn as text
+plus cell borders. Read as prose, its cells run together across a row and its wrapped
+cells interleave with the next column. Here the page's horizontal and vertical rules
+(stroked lines, thin filled rectangles, rectangle outlines) are read from PDFium's path
+objects (or pdfplumber's edges, on the fallback path), snapped and joined, and their
+crossings turned into cells with pdfplumber's own table geometry (``merge_edges``,
+``edges_to_intersections``, ``intersections_to_cells``, ``cells_to_tables``). Each table's
+characters are taken out of the page's text and come back as one item per table with the
+text of each cell, row by row; the rest of the page is read as before.
+
+Only ruled tables are found: a table laid out with spaces or tabs and no borders stays
+prose (guessing columns from white space splits ordinary paragraphs too).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from typing import Callable, Iterable
+
+# a path with more segments than this is a chart or a drawing, not a table's borders
+MAX_SEGMENTS = 2000
+# more rules than this on a page (a chart's grid, a form): not read as tables, too costly
+MAX_RULES = 1500
+TOLERANCE = 3.0  # points: rules this close are one rule; crossings this close meet
+THIN = 2.5  # points: a filled rectangle this thin is a rule
+
+
+def pdfium_rules(page_raw, height: float) -> list[dict]:
+    """The page's horizontal and vertical rules as pdfplumber edges (top-down coordinates).
+
+    Rules in form XObjects are read too (one level deep, with the form's matrix)."""
+    import pypdfium2.raw as raw
+
+    rules: list[dict] = []
+    count = raw.FPDFPage_CountObjects(page_raw)
+    for index in range(count):
+        obj = raw.FPDFPage_GetObject(page_raw, index)
+        kind = raw.FPDFPageObj_GetType(obj)
+        if kind == raw.FPDF_PAGEOBJ_PATH:
+            _path_rules(obj, None, height, rules)
+        elif kind == raw.FPDF_PAGEOBJ_FORM:
+            outer = _matrix(obj)
+            for inner_index in range(raw.FPDFFormObj_CountObjects(obj)):
+                inner = raw.FPDFFormObj_GetObject(obj, inner_index)
+                if raw.FPDFPageObj_GetType(inner) == raw.FPDF_PAGEOBJ_PATH:
+                    _path_rules(inner, outer, height, rules)
+        if len(rules) > MAX_RULES:
+            return []
+    return rules
+
+
+def _matrix(obj) -> tuple[float, ...]:
+    import pypdfium2.raw as raw
+
+    m = raw.FS_MATRIX()
+    if not raw.FPDFPageObj_GetMatrix(obj, m):
+        return (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    return (m.a, m.b, m.c, m.d, m.e, m.f)
+
+
+def _then(inner: tuple[float, ...], outer: tuple[float, ...]) -> tuple[float, ...]:
+    """The matrix applying ``inner`` and then ``outer`` (PDF row-vector convention)."""
+    a, b, c, d, e, f = inner
+    A, B, C, D, E, F = outer
+    return (a * A + b * C, a * B + b * D, c * A + d * C, c * B + d * D, e * A + f * C + E, e * B + f * D + F)
+
+
+def _path_rules(obj, outer: tuple[float, ...] | None, height: float, rules: list[dict]) -> None:
+    """Append the straight, axis-parallel pieces of one path object to ``rules``."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    segments = raw.FPDFPath_CountSegments(obj)
+    if segments < 2 or segments > MAX_SEGMENTS:
+        return
+    fill, stroke = ctypes.c_int(), ctypes.c_int()
+    raw.FPDFPath_GetDrawMode(obj, fill, stroke)
+    if not fill.value and not stroke.value:
+        return  # a clipping path or an invisible one
+    matrix = _matrix(obj)
+    if outer is not None:
+        matrix = _then(matrix, outer)
+    a, b, c, d, e, f = matrix
+    x, y = ctypes.c_float(), ctypes.c_float()
+    subpaths: list[list[tuple[float, float]]] = []
+    closed: list[bool] = []
+    for index in range(segments):
+        segment = raw.FPDFPath_GetPathSegment(obj, index)
+        if not raw.FPDFPathSegment_GetPoint(segment, x, y):
+            continue
+        point = (a * x.value + c * y.value + e, height - (b * x.value + d * y.value + f))
+        kind = raw.FPDFPathSegment_GetType(segment)
+        if kind == raw.FPDF_SEGMENT_MOVETO or not subpaths:
+            subpaths.append([point])
+            closed.append(False)
+        elif kind == raw.FPDF_SEGMENT_LINETO:
+            subpaths[-1].append(point)
+        else:  # a curve: its end point starts a new straight run
+            subpaths.append([point])
+            closed.append(False)
+        if raw.FPDFPathSegment_GetClose(segment):
+            closed[-1] = True
+    for points, is_closed in zip(subpaths, closed):
+        _subpath_rules(points, is_closed, bool(stroke.value), rules)
+
+
+def _subpath_rules(points: list[tuple[float, float]], closed: bool, stroked: bool, rules: list[dict]) -> None:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1, top, bottom = min(xs), max(xs), min(ys), max(ys)
+    if not stroked and len(points) >= 4:
+        # a filled shape: a thin rectangle is a rule; a wider one (cell shading) has four edges
+        if x1 - x0 <= THIN and bottom - top > THIN:
+            rules.append(_rule("v", (x0 + x1) / 2, top, bottom))
+            return
+        if bottom - top <= THIN and x1 - x0 > THIN:
+            rules.append(_rule("h", (top + bottom) / 2, x0, x1))
+            return
+    if closed and points[0] != points[-1]:
+        points = points + [points[0]]
+    for (ax, ay), (bx, by) in zip(points, points[1:]):
+        if abs(ay - by) < 0.5 and abs(ax - bx) > TOLERANCE:
+            rules.append(_rule("h", (ay + by) / 2, min(ax, bx), max(ax, bx)))
+        elif abs(ax - bx) < 0.5 and abs(ay - by) > TOLERANCE:
+            rules.append(_rule("v", (ax + bx) / 2, min(ay, by), max(ay, by)))
+
+
+def _rule(orientation: str, at: float, start: float, end: float) -> dict:
+    if orientation == "h":
+        return {"x0": start, "x1": end, "top": at, "bottom": at, "width": end - start, "height": 0.0,
+                "orientation": "h", "object_type": "line"}
+    return {"x0": at, "x1": at, "top": start, "bottom": end, "width": 0.0, "height": end - start,
+            "orientation": "v", "object_type": "line"}
+
+
+def pdfplumber_rules(page) -> list[dict]:
+    """The same rules from a pdfplumber page (the fallback reader)."""
+    edges = [e for e in page.edges if e.get("orientation") in ("h", "v")]
+    return [] if len(edges) > MAX_RULES else edges
+
+
+def ruled_tables(rules: list[dict]) -> list[list[list[tuple[float, float, float, float]]]]:
+    """Tables made by ``rules``: each a list of rows (top to bottom), each row a list of cell
+    boxes ``(x0, top, x1, bottom)`` left to right. A lone box (a framed paragraph) is no table."""
+    from pdfplumber.table import cells_to_tables, edges_to_intersections, intersections_to_cells, merge_edges
+
+    if len(rules) < 4:
+        return []
+    edges = merge_edges(rules, TOLERANCE, TOLERANCE, TOLERANCE, TOLERANCE)
+    edges = [e for e in edges if (e["width"] if e["orientation"] == "h" else e["height"]) >= TOLERANCE]
+    if not any(e["orientation"] == "h" for e in edges) or not any(e["orientation"] == "v" for e in edges):
+        return []
+    cells = intersections_to_cells(edges_to_intersections(edges, TOLERANCE, TOLERANCE))
+    tables = []
+    for table in cells_to_tables(cells):
+        rows: dict[float, list] = {}
+        for cell in table:
+            rows.setdefault(round(cell[1], 1), []).append(cell)
+        tables.append([sorted(rows[top]) for top in sorted(rows)])
+    return tables
+
+
+def take_tables(
+    tables: list[list[list[tuple[float, float, float, float]]]], chars: list[dict], join: Callable[[Iterable[str]], str]
+) -> tuple[list[dict], list[dict]]:
+    """Split ``chars`` into the tables' items and the characters outside every table.
+
+    An item is a dict with the table's box (``x0``, ``x1``, ``top``, ``bottom``) and
+    ``rows``: for each row the texts of its cells (empty cells left out; ``join`` reflows a
+    wrapped cell's lines) and ``bold``, True when every letter of the row is bold (a header
+    row), and ``char_sizes``, how many letters of each font size it holds. A table with fewer than two cells holding text is left to be read as prose.
+    """
+    from pdfplumber.utils.text import extract_text
+
+    if not tables:
+        return [], chars
+    boxes = [(min(c[0] for r in t for c in r), t[0][0][1], max(c[2] for r in t for c in r), max(c[3] for r in t for c in r))
+             for t in tables]
+    inside: list[list[list[list[dict]]]] = [[[[] for _ in row] for row in table] for table in tables]
+    tops = [[row[0][1] for row in table] for table in tables]
+    rest: list[dict] = []
+    for char in chars:
+        cx, cy = (char["x0"] + char["x1"]) / 2, char["bottom"] - (char["bottom"] - char["top"]) * 0.4
+        placed = False
+        for t, (x0, top, x1, bottom) in enumerate(boxes):
+            if x0 <= cx <= x1 and top <= cy <= bottom:
+                r = bisect.bisect_right(tops[t], cy) - 1
+                row = tables[t][r] if r >= 0 else []
+                for k, cell in enumerate(row):
+                    if cell[0] <= cx <= cell[2] and cell[1] <= cy <= cell[3]:
+                        inside[t][r][k].append(char)
+                        placed = True
+                        break
+                if placed:
+                    break
+        if not placed:
+            rest.append(char)
+    items: list[dict] = []
+    for t, table in enumerate(tables):
+        rows = []
+        for r, row in enumerate(table):
+            texts = [join(extract_text(cell_chars).split("\n")) if cell_chars else "" for cell_chars in inside[t][r]]
+            texts = [" ".join(text.split()) for text in texts]
+            letters = [c for cell_chars in inside[t][r] for c in cell_chars if c["text"].strip()]
+            cells = [text for text in texts if text]
+            if cells:
+                rows.append({"cells": cells, "bold": bool(letters) and all("bold" in c.get("fontname", "").lower() for c in letters)})
+        if sum(len(row["cells"]) for row in rows) < 2:
+            # not a table after all: its characters go back to the prose
+            rest.extend(c for row_chars in inside[t] for cell_chars in row_chars for c in cell_chars)
+            continue
+        x0, top, x1, bottom = boxes[t]
+        sizes = Counter(round(c.get("size", 0.0), 1) for row_chars in inside[t] for cell_chars in row_chars
+                        for c in cell_chars if c["text"].strip())
+        items.append({"rows": rows, "x0": x0, "x1": x1, "top": top, "bottom": bottom, "text": "", "size": 0.0,
+                      "bold": False, "first_word": 0.0, "char_sizes": sizes})
+    return items, rest

@@ -1,0 +1,165 @@
+"""Ruled tables in real PDFs: a risk register, a decision log, a finance table.
+
+Each table row is one excerpt, its cells joined by " | " (the header row too, once), in
+reading order between the paragraphs around the table, exactly as the same table in a
+.docx gives. Made by fpdf2 (``FPDF.table``), reportlab platypus (``Table`` with a grid,
+over a page break with the header repeated) and LibreOffice from a python-docx file.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import filemakers as fm
+from casestudy.ingest import readers
+
+RISKS = [
+    ("ID", "Risk", "Score", "Owner"),
+    ("R1", "Workforce gaps in the community nursing teams of both places delay discharge from the acute wards", "16",
+     "Chief Nurse"),
+    ("R2", "Capital shortfall for the shared diagnostic centre", "12", "Director of Finance"),
+    ("R3", "Data sharing agreement not signed by every member before the go-live date", "9", "Chief Digital Officer"),
+]
+BEFORE = "The committee reviewed the risks rated above its appetite."
+AFTER = "The committee agreed the mitigations and asked for a further update in June."
+
+
+def rows(table):
+    return [" | ".join(row) for row in table]
+
+
+def excerpts(path):
+    return [(e.page, e.heading, e.text) for e in readers.read_document(path).excerpts]
+
+
+def fpdf2_register(path, table=RISKS, framed: str | None = None):
+    """fpdf2: a bold heading, a paragraph, a ruled table (``FPDF.table``), a paragraph."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_margins(25, 20, 25)
+    pdf.add_page()
+    pdf.set_font("Helvetica", style="B", size=14)
+    pdf.multi_cell(0, 8, "Risk register", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 5.5, BEFORE, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    if framed:
+        pdf.multi_cell(0, 5.5, framed, border=1, new_x="LMARGIN", new_y="NEXT")
+    else:
+        with pdf.table(col_widths=(12, 70, 14, 34), text_align="LEFT") as grid:
+            for row in table:
+                cells = grid.row()
+                for value in row:
+                    cells.cell(value)
+    pdf.ln(4)
+    pdf.multi_cell(0, 5.5, AFTER, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path
+
+
+def test_fpdf2_ruled_table_one_excerpt_per_row(tmp_path):
+    path = fpdf2_register(tmp_path / "risks.pdf")
+    assert excerpts(path) == [(1, "Risk register", text) for text in [BEFORE, *rows(RISKS), AFTER]]
+
+
+def test_a_framed_paragraph_is_prose_not_a_table(tmp_path):
+    """One bordered box is no table: its paragraph reads as a paragraph."""
+    note = ("Members should note that the figures in this paper are provisional until the month twelve"
+            " accounts have been audited.")
+    path = fpdf2_register(tmp_path / "framed.pdf", framed=note)
+    assert excerpts(path) == [(1, "Risk register", text) for text in [BEFORE, note, AFTER]]
+
+
+def test_empty_cells_are_left_out_as_in_docx(tmp_path):
+    table = [("Ref", "Action", "Owner", "Due"), ("A1", "Publish the framework", "", "May 2025")]
+    path = fpdf2_register(tmp_path / "actions.pdf", table=table)
+    assert [t for _, _, t in excerpts(path)][1:3] == ["Ref | Action | Owner | Due", "A1 | Publish the framework | May 2025"]
+
+
+DECISIONS = [("Ref", "Decision", "Lead")] + [
+    (f"D{n}", f"The committee agreed item {n} of the decision log after discussing the options and the risks to"
+              " delivery set out in the paper.", "Director of Strategy")
+    for n in range(1, 41)
+]
+
+
+def reportlab_log(path):
+    """reportlab platypus: a 40-row decision log with a grid, its header repeated on page 2."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
+
+    body = ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=12)
+    head = ParagraphStyle("head", fontName="Helvetica-Bold", fontSize=14, leading=18, spaceAfter=8)
+    data = [list(DECISIONS[0])] + [[ref, Paragraph(text, body), lead] for ref, text, lead in DECISIONS[1:]]
+    table = Table(data, colWidths=[40, 300, 120], repeatRows=1)
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+                               ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold")]))
+    story = [Paragraph("Decision log", head), Paragraph(BEFORE, body), table, Paragraph(AFTER, body)]
+    SimpleDocTemplate(str(path), pagesize=A4).build(story)
+    return path
+
+
+def test_reportlab_table_over_a_page_break_header_once(tmp_path):
+    """Rows keep their own page; the header row reportlab repeats on page 2 is not a second excerpt."""
+    import pypdfium2 as pdfium
+
+    path = reportlab_log(tmp_path / "log.pdf")
+    document = pdfium.PdfDocument(str(path))
+    try:  # the fixture is what it claims: the header row is printed on every page
+        printed = [document[i].get_textpage().get_text_range() for i in range(len(document))]
+    finally:
+        document.close()
+    assert len(printed) == 3 and all("Ref" in text and "Decision" in text for text in printed)
+    got = excerpts(path)
+    assert [text for _, _, text in got] == [BEFORE, *rows(DECISIONS), AFTER]
+    assert {heading for _, heading, _ in got} == {"Decision log"}
+    # each row is cited at the page that prints it
+    def printed_on(ref):
+        return next(n for n, text in enumerate(printed, start=1) if re.search(rf"\b{ref}\b", text))
+
+    assert [page for page, _, _ in got] == [1, 1] + [printed_on(ref) for ref, _, _ in DECISIONS[1:]] + [3]
+
+
+@pytest.mark.parametrize("pdfium", [True, False], ids=["pdfium", "pdfplumber"])
+def test_both_pdf_readers_find_the_same_tables(tmp_path, monkeypatch, pdfium):
+    """The fallback reader (pdfplumber's edges) reads tables as the fast one (PDFium's paths)."""
+    path = reportlab_log(tmp_path / "log.pdf")
+    if not pdfium:
+        monkeypatch.setattr(readers, "_pdfium_pages", lambda p: None)
+    blocks, _ = readers.read_pdf_blocks(path)
+    assert [b.text for b in blocks if b.cells] == rows(DECISIONS)
+
+
+@pytest.mark.render
+def test_word_table_reads_the_same_from_docx_and_from_its_pdf(tmp_path):
+    """A python-docx board paper with a "Table Grid" table (a merged-looking pair of equal
+    neighbouring cells, "0%" | "0%", kept as two), printed by LibreOffice: the PDF's
+    excerpts are the .docx's, row for row, with the same headings."""
+    from docx import Document
+
+    share = [("Variance", "Lead provider", "ICB", "Sub-contractor"),
+             ("Overspend up to £0.75m", "100%", "0%", "0%"),
+             ("Overspend above £0.75m", "50%", "50%", "0%")]
+    document = Document()
+    document.add_heading("Risk and gain share", level=1)
+    document.add_paragraph(BEFORE)
+    table = document.add_table(rows=0, cols=4)
+    table.style = "Table Grid"
+    for row in share:
+        for cell, value in zip(table.add_row().cells, row):
+            cell.text = value
+    document.add_paragraph(AFTER)
+    document.save(str(tmp_path / "share.docx"))
+    expected = [BEFORE, *rows(share), AFTER]
+    from_docx = [(e.heading, e.text) for e in readers.read_document(tmp_path / "share.docx").excerpts]
+    assert from_docx == [("Risk and gain share", text) for text in expected]
+    pdf = fm.soffice_pdf(tmp_path / "share.docx", tmp_path / "out")
+    if pdf is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    assert excerpts(pdf) == [(1, "Risk and gain share", text) for text in expected]
