@@ -132,3 +132,44 @@ def test_fpdf2_one_line_paragraphs_without_any_gap_are_one_excerpt(tmp_path):
     no bullet carry no sign of a new paragraph; they are read as one."""
     path = fpdf2_paper(tmp_path / "nogap.pdf", DECISIONS[:3], gap_mm=0)
     assert excerpts(path) == [(1, "Decisions of the board", " ".join(DECISIONS[:3]))]
+
+
+# --- headings and bullets --------------------------------------------------------------
+
+
+def test_bold_body_size_headings_and_hyphen_bullets(tmp_path):
+    """fpdf2: a bold 11 pt heading with no space before its paragraph is a heading (context,
+    not an excerpt); each "-" bullet is its own excerpt and a wrapped bullet stays whole."""
+    from fpdf import FPDF
+
+    ask = ("approve the terms of reference of the joint committee, including the quorum and the voting"
+           " arrangements set out in the annex")
+    pdf = FPDF(format="A4")
+    pdf.set_margins(25, 20, 25)
+    pdf.add_page()
+
+    def heading(text):
+        pdf.set_font("Helvetica", style="B", size=11)
+        pdf.multi_cell(0, 5.5, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=11)
+
+    heading("Purpose of the paper")
+    pdf.multi_cell(0, 5.5, WRAPPED, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.multi_cell(0, 5.5, "The board is asked to:", new_x="LMARGIN", new_y="NEXT")
+    for text in [ask, "note the scheme of delegation", "agree the date of the first meeting"]:
+        pdf.set_x(30)
+        pdf.cell(5, 5.5, "-")
+        pdf.multi_cell(0, 5.5, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    heading("Recommendation")
+    pdf.multi_cell(0, 5.5, "The board is recommended to approve the paper.", new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(tmp_path / "cover.pdf"))
+    assert excerpts(tmp_path / "cover.pdf") == [
+        (1, "Purpose of the paper", WRAPPED),
+        (1, "Purpose of the paper", "The board is asked to:"),
+        (1, "Purpose of the paper", f"- {ask}"),
+        (1, "Purpose of the paper", "- note the scheme of delegation"),
+        (1, "Purpose of the paper", "- agree the date of the first meeting"),
+        (1, "Recommendation", "The board is recommended to approve the paper."),
+    ]

@@ -163,3 +163,24 @@ def test_word_table_reads_the_same_from_docx_and_from_its_pdf(tmp_path):
     if pdf is None:
         pytest.skip("LibreOffice (soffice) is not installed")
     assert excerpts(pdf) == [(1, "Risk and gain share", text) for text in expected]
+
+
+def test_ingest_stores_one_excerpt_per_row(tmp_path):
+    """`casestudy ingest` of the fpdf2 risk register into a real database: the rows are
+    excerpts in order, with their page and heading, and the full-text index finds a cell."""
+    from click.testing import CliRunner
+
+    from casestudy import db as dblib
+    from casestudy.cli.main import cli
+
+    path = fpdf2_register(tmp_path / "risks.pdf")
+    db_path = tmp_path / "work.db"
+    result = CliRunner().invoke(cli, ["ingest", str(path), "--kind", "board-paper", "--ics", "Kellbridge",
+                                      "--date", "2025-03-12", "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    db = dblib.open_db(db_path)
+    stored = [(r["page"], r["heading"], r["text"]) for r in db.query("SELECT page, heading, text FROM excerpts ORDER BY seq")]
+    assert stored == [(1, "Risk register", text) for text in [BEFORE, *rows(RISKS), AFTER]]
+    found = [r["text"] for r in db.query(
+        "SELECT e.text FROM excerpts e JOIN excerpts_fts f ON f.rowid = e.id WHERE excerpts_fts MATCH 'diagnostic'")]
+    assert found == [rows(RISKS)[2]]

@@ -170,8 +170,7 @@ def take_tables(
 
     An item is a dict with the table's box (``x0``, ``x1``, ``top``, ``bottom``) and
     ``rows``: for each row the texts of its cells (empty cells left out; ``join`` reflows a
-    wrapped cell's lines) and ``bold``, True when every letter of the row is bold (a header
-    row), and ``char_sizes``, how many letters of each font size it holds. A table with fewer than two cells holding text is left to be read as prose.
+    wrapped cell's lines), and ``char_sizes``, how many letters of each font size it holds. A table with fewer than two cells holding text is left to be read as prose.
     """
     from pdfplumber.utils.text import extract_text
 
@@ -204,11 +203,10 @@ def take_tables(
         for r, row in enumerate(table):
             texts = [join(extract_text(cell_chars).split("\n")) if cell_chars else "" for cell_chars in inside[t][r]]
             texts = [" ".join(text.split()) for text in texts]
-            letters = [c for cell_chars in inside[t][r] for c in cell_chars if c["text"].strip()]
             cells = [text for text in texts if text]
             if cells:
-                rows.append({"cells": cells, "bold": bool(letters) and all("bold" in c.get("fontname", "").lower() for c in letters)})
-        if sum(len(row["cells"]) for row in rows) < 2:
+                rows.append(cells)
+        if sum(len(cells) for cells in rows) < 2:
             # not a table after all: its characters go back to the prose
             rest.extend(c for row_chars in inside[t] for cell_chars in row_chars for c in cell_chars)
             continue

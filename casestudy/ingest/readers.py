@@ -121,7 +121,6 @@ class Block:
     open_end: bool = False  # a PDF paragraph whose last line runs to the right margin (cut by a page break?)
     cells: tuple[str, ...] = ()  # a table row's cells (text is them joined by " | ")
     row: int | None = None  # a table row's number in its table (0: the first)
-    bold: bool = False  # a PDF table row whose letters are all bold (a header row)
 
 
 def _open_docx(path: Path):
@@ -521,8 +520,8 @@ def _pdf_page_blocks(
                 yield _block(current, page, current_heading, previous, right, body_size)
                 current = []
             for number, row in enumerate(line["rows"]):
-                cells = tuple(_CID_GLYPH.sub("•", cell) for cell in row["cells"])
-                yield Block(" | ".join(cells), page=page, cells=cells, row=number, bold=row["bold"])
+                cells = tuple(_CID_GLYPH.sub("•", cell) for cell in row)
+                yield Block(" | ".join(cells), page=page, cells=cells, row=number)
             previous, current_heading, current_bullet = None, False, False
             continue
         text = _CID_GLYPH.sub("•", line["text"]).strip()  # unmapped bullet glyphs, e.g. "(cid:127)"
