@@ -184,3 +184,62 @@ def test_ingest_stores_one_excerpt_per_row(tmp_path):
     found = [r["text"] for r in db.query(
         "SELECT e.text FROM excerpts e JOIN excerpts_fts f ON f.rowid = e.id WHERE excerpts_fts MATCH 'diagnostic'")]
     assert found == [rows(RISKS)[2]]
+
+
+FINANCE = [("Organisation", "Plan £m", "Outturn £m"), ("Ashmoor University Hospitals", "-4.2", "-3.9"),
+           ("Dunley General", "-1.1", "-1.3"), ("Kellbridge Community Health", "0.3", "0.1")]
+RULED_PROSE = [
+    "The committee discussed the plan at length and agreed that the finance directors would bring a revised"
+    " trajectory to the next meeting, with the risks to delivery set out in full for each member trust.",
+    "Members noted that the system had a combined deficit and that the recovery actions would be reported monthly.",
+    "Closing words.",
+]
+
+
+def test_reportlab_table_ruled_by_horizontal_lines_only_and_prose_between_rules(tmp_path):
+    """A finance table ruled only above and below its header and below its last row
+    (booktabs style, no rule between data rows): columns from the gaps that run through
+    every row, a row per line. Paragraphs between full-width rules stay paragraphs."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
+    from reportlab.platypus.flowables import HRFlowable
+
+    body = ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=12, spaceAfter=6)
+    table = Table([list(row) for row in FINANCE], colWidths=[220, 80, 80])
+    table.setStyle(TableStyle([("LINEABOVE", (0, 0), (-1, 0), 1, colors.black),
+                               ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
+                               ("LINEBELOW", (0, -1), (-1, -1), 1, colors.black)]))
+    story = [Paragraph(BEFORE, body), table, Paragraph(AFTER, body)]
+    for text in RULED_PROSE:
+        story += [HRFlowable(width="100%"), Paragraph(text, body)]
+    SimpleDocTemplate(str(tmp_path / "finance.pdf"), pagesize=A4).build(story)
+    assert excerpts(tmp_path / "finance.pdf") == [(1, None, text) for text in [BEFORE, *rows(FINANCE), AFTER, *RULED_PROSE]]
+
+
+@pytest.mark.render
+def test_word_table_styles_through_libreoffice(tmp_path):
+    """Word's built-in table styles draw their rules differently (every border; an outer box
+    and a shaded header; rules under the header and rows only; banded shading): each row is
+    still one excerpt, as the .docx gives, with the paragraphs between tables left alone."""
+    from docx import Document
+
+    styles = ["Table Grid", "Light List Accent 1", "Light Shading", "Medium Shading 1 Accent 1", "Light Grid", "Light List"]
+    document = Document()
+    for style in styles:
+        document.add_heading(style, level=2)
+        document.add_paragraph(BEFORE)
+        table = document.add_table(rows=0, cols=4)
+        table.style = style
+        for row in RISKS:
+            for cell, value in zip(table.add_row().cells, row):
+                cell.text = value
+        document.add_paragraph(AFTER)
+    document.save(str(tmp_path / "styles.docx"))
+    expected = [(style, text) for style in styles for text in [BEFORE, *rows(RISKS), AFTER]]
+    assert [(e.heading, e.text) for e in readers.read_document(tmp_path / "styles.docx").excerpts] == expected
+    pdf = fm.soffice_pdf(tmp_path / "styles.docx", tmp_path / "out")
+    if pdf is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    assert [(heading, text) for _, heading, text in excerpts(pdf)] == expected

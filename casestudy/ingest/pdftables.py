@@ -147,10 +147,13 @@ def ruled_tables(rules: list[dict]) -> list[list[list[tuple[float, float, float,
     boxes ``(x0, top, x1, bottom)`` left to right. A lone box (a framed paragraph) is no table."""
     from pdfplumber.table import cells_to_tables, edges_to_intersections, intersections_to_cells, merge_edges
 
-    if len(rules) < 4:
+    if len(rules) < 3:
         return []
     edges = merge_edges(rules, TOLERANCE, TOLERANCE, TOLERANCE, TOLERANCE)
     edges = [e for e in edges if (e["width"] if e["orientation"] == "h" else e["height"]) >= TOLERANCE]
+    sides = _band_sides([e for e in edges if e["orientation"] == "h"])
+    if sides:
+        edges = merge_edges(edges + sides, TOLERANCE, TOLERANCE, TOLERANCE, TOLERANCE)
     if not any(e["orientation"] == "h" for e in edges) or not any(e["orientation"] == "v" for e in edges):
         return []
     cells = intersections_to_cells(edges_to_intersections(edges, TOLERANCE, TOLERANCE))
@@ -163,6 +166,120 @@ def ruled_tables(rules: list[dict]) -> list[list[list[tuple[float, float, float,
     return tables
 
 
+MAX_BAND = 250.0  # points: a table row is no taller than this
+
+
+def _band_sides(horizontal: list[dict]) -> list[dict]:
+    """Left and right sides for the rows of a table ruled by horizontal lines only (a rule
+    above and below the header, one under each row, as Word's "Light Shading" or a
+    booktabs-style table draw them): three or more rules of the same extent, stacked, make
+    rows between them. Whether the rows hold columns is decided by their text (``_columns``)."""
+    groups: list[list[dict]] = []
+    for rule in sorted(horizontal, key=lambda e: (round(e["x0"]), round(e["x1"]), e["top"])):
+        for group in groups:
+            if abs(group[0]["x0"] - rule["x0"]) <= TOLERANCE and abs(group[0]["x1"] - rule["x1"]) <= TOLERANCE:
+                group.append(rule)
+                break
+        else:
+            groups.append([rule])
+    sides = []
+    for group in groups:
+        if len(group) < 3:
+            continue
+        group.sort(key=lambda e: e["top"])
+        x0, x1 = group[0]["x0"], group[0]["x1"]
+        for upper, lower in zip(group, group[1:]):
+            if TOLERANCE < lower["top"] - upper["top"] <= MAX_BAND:
+                sides += [_rule("v", x0, upper["top"], lower["top"]), _rule("v", x1, upper["top"], lower["top"])]
+    return sides
+
+
+GUTTER = 6.0  # points: wider than any word space, narrower than two cells' padding
+
+
+def _letters(chars: list[dict]) -> list[dict]:
+    return [c for c in chars if c["text"].strip()]
+
+
+def _blocked(x: float, chars: list[dict]) -> bool:
+    """Some letter touches the vertical line at ``x``."""
+    return any(c["x0"] < x + 2 and c["x1"] > x - 2 for c in chars)
+
+
+def _columns(table: list[list[tuple[float, float, float, float]]], rows: list[list[dict]]) -> list[float]:
+    """The x positions between the table's columns: its cells' inner sides, or, where no
+    cell has any (rows ruled by horizontal lines only), the gaps of at least ``GUTTER``
+    points that run clear through the text of the rows (``rows``: each row's letters), with
+    text on both sides in two rows or more; a row running across (a title row, or prose
+    between two tables) may block a gap without undoing it."""
+    left = min(cell[0] for row in table for cell in row)
+    right = max(cell[2] for row in table for cell in row)
+    sides = sorted({x for row in table for cell in row for x in (cell[0], cell[2]) if left + TOLERANCE < x < right - TOLERANCE})
+    inner = [x for i, x in enumerate(sides) if i == 0 or x - sides[i - 1] > TOLERANCE]
+    if inner:
+        return inner
+    candidates: list[float] = []
+    for letters in rows:
+        reach = None
+        for x0, x1 in sorted((c["x0"], c["x1"]) for c in letters):
+            if reach is not None and x0 - reach >= GUTTER:
+                candidates.append((reach + x0) / 2)
+            reach = x1 if reach is None else max(reach, x1)
+    columns: list[float] = []
+    texts = [letters for letters in rows if letters]
+    for x in sorted(candidates):
+        if columns and x - columns[-1] < GUTTER:
+            continue
+        blocked = sum(_blocked(x, letters) for letters in texts)
+        two_sided = sum(
+            not _blocked(x, letters) and any(c["x1"] <= x for c in letters) and any(c["x0"] >= x for c in letters)
+            for letters in texts
+        )
+        if two_sided >= 2 and blocked <= len(texts) // 3:
+            columns.append(x)
+    return columns
+
+
+def _split_at_columns(cell: tuple[float, float, float, float], chars: list[dict], columns: list[float]) -> list[list[dict]]:
+    """A cell's characters, split at each column position inside it that no letter
+    touches (a row that draws no vertical rules); a merged cell whose text runs across a
+    column stays whole."""
+    letters = _letters(chars)
+    cuts = [x for x in columns if cell[0] + TOLERANCE < x < cell[2] - TOLERANCE and not _blocked(x, letters)]
+    if not cuts:
+        return [chars]
+    pieces: list[list[dict]] = [[] for _ in range(len(cuts) + 1)]
+    for char in chars:
+        pieces[bisect.bisect_right(cuts, (char["x0"] + char["x1"]) / 2)].append(char)
+    return pieces
+
+
+def _line_rows(chars: list[dict], columns: list[float]) -> list[list[dict]]:
+    """The characters of a band between two rules, as rows: its text lines, each line with
+    text in the first column and another starting a row, and any other line (the wrapped
+    cells of a row) going on with the row above."""
+    lines: list[list[dict]] = []
+    for char in sorted(chars, key=lambda c: (c["top"], c["x0"])):
+        if lines and char["top"] - lines[-1][0]["top"] <= (char["bottom"] - char["top"]) * 0.5:
+            lines[-1].append(char)
+        else:
+            lines.append([char])
+    rows: list[list[dict]] = []
+    for line in lines:
+        used = {bisect.bisect_right(columns, (c["x0"] + c["x1"]) / 2) for c in _letters(line)}
+        if not rows or (0 in used and len(used) >= 2):
+            rows.append(list(line))
+        else:
+            rows[-1].extend(line)
+    return rows or [chars]
+
+
+def _runs_across(row: list, pieces: list[list[dict]]) -> bool:
+    """A row that is one cell across the whole table with its text in one column or running
+    across: a title row, or prose between two tables ruled alike, not a row of cells."""
+    return len(row) == 1 and sum(1 for piece in pieces if _letters(piece)) <= 1
+
+
 def take_tables(
     tables: list[list[list[tuple[float, float, float, float]]]], chars: list[dict], join: Callable[[Iterable[str]], str]
 ) -> tuple[list[dict], list[dict]]:
@@ -170,7 +287,11 @@ def take_tables(
 
     An item is a dict with the table's box (``x0``, ``x1``, ``top``, ``bottom``) and
     ``rows``: for each row the texts of its cells (empty cells left out; ``join`` reflows a
-    wrapped cell's lines), and ``char_sizes``, how many letters of each font size it holds. A table with fewer than two cells holding text is left to be read as prose.
+    wrapped cell's lines), and ``char_sizes``, how many letters of each font size it holds.
+    A table with fewer than two cells holding text, or with one column, is read as prose; a
+    row that is not a row of cells (a title row, prose between two tables ruled
+    alike: one cell across the table, its text in one column) is read as prose and splits
+    the table in two.
     """
     from pdfplumber.utils.text import extract_text
 
@@ -199,20 +320,45 @@ def take_tables(
             rest.append(char)
     items: list[dict] = []
     for t, table in enumerate(tables):
-        rows = []
-        for r, row in enumerate(table):
-            texts = [join(extract_text(cell_chars).split("\n")) if cell_chars else "" for cell_chars in inside[t][r]]
-            texts = [" ".join(text.split()) for text in texts]
-            cells = [text for text in texts if text]
-            if cells:
-                rows.append(cells)
-        if sum(len(cells) for cells in rows) < 2:
-            # not a table after all: its characters go back to the prose
-            rest.extend(c for row_chars in inside[t] for cell_chars in row_chars for c in cell_chars)
+        cell_chars = inside[t]
+        columns = _columns(table, [_letters([c for chars_ in row for c in chars_]) for row in cell_chars])
+        if not columns:  # one column: a list in boxes, or text between rules: prose
+            rest.extend(c for row in cell_chars for chars_ in row for c in chars_)
             continue
-        x0, top, x1, bottom = boxes[t]
-        sizes = Counter(round(c.get("size", 0.0), 1) for row_chars in inside[t] for cell_chars in row_chars
-                        for c in cell_chars if c["text"].strip())
-        items.append({"rows": rows, "x0": x0, "x1": x1, "top": top, "bottom": bottom, "text": "", "size": 0.0,
-                      "bold": False, "first_word": 0.0, "char_sizes": sizes})
+        segment: list[tuple[tuple[float, float, float, float], list[list[dict]]]] = []
+        for r, row in enumerate(table):
+            # one cell across the table may hold several rows that no rule separates
+            parts = _line_rows(cell_chars[r][0], columns) if len(row) == 1 else [None]
+            for part in parts:
+                if part is None:
+                    pieces = [piece for cell, chars_ in zip(row, cell_chars[r]) for piece in _split_at_columns(cell, chars_, columns)]
+                else:
+                    pieces = _split_at_columns(row[0], part, columns)
+                if _runs_across(row, pieces):
+                    # a title row or prose between two tables: read as prose, the table split there
+                    rest.extend(c for piece in pieces for c in piece)
+                    _add_item(items, rest, segment, join, extract_text)
+                    segment = []
+                else:
+                    segment.append((row, pieces))
+        _add_item(items, rest, segment, join, extract_text)
     return items, rest
+
+
+def _add_item(items: list[dict], rest: list[dict], segment: list, join: Callable, extract_text: Callable) -> None:
+    """Rows of one table (``(cells, pieces of characters)`` each) as a table item, when
+    they hold two cells of text or more; else their characters go back to the prose."""
+    rows = []
+    for _, pieces in segment:
+        texts = [" ".join(join(extract_text(piece).split("\n")).split()) if piece else "" for piece in pieces]
+        if any(texts):
+            rows.append([text for text in texts if text])
+    chars = [c for _, pieces in segment for piece in pieces for c in piece]
+    if sum(len(cells) for cells in rows) < 2:
+        rest.extend(chars)
+        return
+    sizes = Counter(round(c.get("size", 0.0), 1) for c in chars if c["text"].strip())
+    cells = [cell for row, _ in segment for cell in row]
+    items.append({"rows": rows, "x0": min(c[0] for c in cells), "x1": max(c[2] for c in cells),
+                  "top": min(c[1] for c in cells), "bottom": max(c[3] for c in cells), "text": "", "size": 0.0,
+                  "bold": False, "first_word": 0.0, "char_sizes": sizes})
