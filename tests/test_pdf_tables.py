@@ -243,3 +243,34 @@ def test_word_table_styles_through_libreoffice(tmp_path):
     if pdf is None:
         pytest.skip("LibreOffice (soffice) is not installed")
     assert [(heading, text) for _, heading, text in excerpts(pdf)] == expected
+
+
+@pytest.mark.render
+def test_chromium_printed_html_table_and_one_line_paragraphs(tmp_path):
+    """An HTML board paper printed by headless Chromium (its own date/title header and
+    URL/page footer on both pages): a bordered table (collapsed borders) between one-line
+    paragraphs; page 2 holds only one-line paragraphs."""
+    import html
+
+    import pdf_producers as producers
+
+    decisions = ["The committee approved the risk register.", "The committee noted the finance report.",
+                 "The committee deferred the estates strategy."]
+    table = "".join("<tr>" + "".join(f"<{'th' if n == 0 else 'td'}>{html.escape(c)}</{'th' if n == 0 else 'td'}>"
+                                     for c in row) + "</tr>" for n, row in enumerate(RISKS))
+    page = ("<!doctype html><html lang=en><head><meta charset=utf-8><title>Risk register</title><style>"
+            "@page { size: A4; margin: 2cm; } body { font: 11pt/1.35 'Liberation Serif', serif; }"
+            " p { margin: 0 0 0.8em; } table { border-collapse: collapse; margin: 0 0 0.8em; }"
+            " th, td { border: 1px solid #000; padding: 3px 6px; text-align: left; vertical-align: top; }"
+            " th { font-weight: bold; }</style></head><body>"
+            f"<h1>Risk register</h1><p>{html.escape(BEFORE)}</p><table>{table}</table><p>{html.escape(AFTER)}</p>"
+            "<h2 style='break-before: page'>Decisions</h2>" + "".join(f"<p>{html.escape(d)}</p>" for d in decisions)
+            + "</body></html>")
+    (tmp_path / "risks.html").write_text(page, encoding="utf-8")
+    try:
+        pdf = producers.chromium_pdf(tmp_path / "risks.html", tmp_path / "risks.pdf")
+    except FileNotFoundError:
+        pytest.skip("Chromium is not installed")
+    assert excerpts(pdf) == [(1, "Risk register", text) for text in [BEFORE, *rows(RISKS), AFTER]] + [
+        (2, "Decisions", text) for text in decisions
+    ]
