@@ -173,3 +173,20 @@ def test_bold_body_size_headings_and_hyphen_bullets(tmp_path):
         (1, "Purpose of the paper", "- agree the date of the first meeting"),
         (1, "Recommendation", "The board is recommended to approve the paper."),
     ]
+
+
+def test_numbered_paragraphs_and_cover_fields_without_any_gap(tmp_path):
+    """No space between paragraphs and no indent: a line that opens with a paragraph number
+    (2.1, 2.2) or a cover sheet's field label ("Meeting: …"), after a line that ended short
+    although the next word would have fitted, starts a paragraph."""
+    fields = ["Meeting: Kellbridge ICB Board (meeting in public)", "Date: 12 March 2025", "Agenda item: 7",
+              "Report author: Director of Strategy", "Purpose: For decision"]
+    numbered = [
+        "2.1 The joint committee will meet every month and will report to each member board after every"
+        " meeting, with a summary of the decisions it has taken under delegation.",
+        "2.2 The committee asked for the terms of reference to be reviewed after one year, and for the review to"
+        " cover the quorum and the voting arrangements.",
+        "2.3 Members agreed.",
+    ]
+    path = fpdf2_paper(tmp_path / "cover.pdf", ["\n".join(fields), *numbered], gap_mm=0, heading="Cover sheet")
+    assert excerpts(path) == [(1, "Cover sheet", text) for text in [*fields, *numbered]]

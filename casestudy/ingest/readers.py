@@ -195,6 +195,9 @@ _PAGE_NUMBER = re.compile(r"^(page\s*)?\d+(\s*(of|/)\s*\d+)?$", re.I)
 BULLET_GLYPHS = "•▪◦●‣∙·■□➢►✓\uf0b7\uf0a7\uf076\uf0d8\uf0fc\uf0a8\uf06e"
 _BULLET = re.compile(rf"^\s*([{BULLET_GLYPHS}\-–]|\d+[.)])\s+")
 _CID_GLYPH = re.compile(r"\(cid:\d+\)")
+# how a paragraph of a board paper may open: a paragraph number (2.3, 4.1.2) or a field label
+# of a cover sheet ("Meeting:", "Report author:", "Purpose:")
+_OPENER = re.compile(r"^(\d+(\.\d+)+\s+\S|[A-Z][\w&/()'’-]*( [\w&/()'’-]+){0,3}:\s+\S)")
 
 
 def read_pdf_blocks(path: Path) -> tuple[list[Block], int]:
@@ -536,6 +539,8 @@ def _pdf_page_blocks(
             or bullet
             or line["top"] < previous["top"]  # a new column or a jump back up
             or _gap_breaks(previous, line, size, usual)
+            # "2.3 The committee…" or "Meeting: ICB Board" after a line ended on purpose
+            or previous.get("wrapped") is False and _OPENER.match(text) is not None
             or not current_bullet
             and size == body_size  # a table's wrapped cell is indented too, in its own size
             and _indented(line, left, size)
