@@ -287,11 +287,11 @@ def take_tables(
 
     An item is a dict with the table's box (``x0``, ``x1``, ``top``, ``bottom``) and
     ``rows``: for each row the texts of its cells (empty cells left out; ``join`` reflows a
-    wrapped cell's lines), and ``char_sizes``, how many letters of each font size it holds.
-    A table with fewer than two cells holding text, or with one column, is read as prose; a
-    row that is not a row of cells (a title row, prose between two tables ruled
-    alike: one cell across the table, its text in one column) is read as prose and splits
-    the table in two.
+    wrapped cell's lines), ``places``: for each row the column of each cell (0: the first),
+    and ``char_sizes``, how many letters of each font size it holds. A table with one
+    column, or no text, is read as prose; a row that is not a row of cells (a title row,
+    prose between two tables ruled alike: one cell across the table, its text in one
+    column) is read as prose and splits the table in two.
     """
     from pdfplumber.utils.text import extract_text
 
@@ -337,28 +337,34 @@ def take_tables(
                 if _runs_across(row, pieces):
                     # a title row or prose between two tables: read as prose, the table split there
                     rest.extend(c for piece in pieces for c in piece)
-                    _add_item(items, rest, segment, join, extract_text)
+                    _add_item(items, rest, segment, columns, join, extract_text)
                     segment = []
                 else:
                     segment.append((row, pieces))
-        _add_item(items, rest, segment, join, extract_text)
+        _add_item(items, rest, segment, columns, join, extract_text)
     return items, rest
 
 
-def _add_item(items: list[dict], rest: list[dict], segment: list, join: Callable, extract_text: Callable) -> None:
+def _add_item(
+    items: list[dict], rest: list[dict], segment: list, columns: list[float], join: Callable, extract_text: Callable
+) -> None:
     """Rows of one table (``(cells, pieces of characters)`` each) as a table item, when
-    they hold two cells of text or more; else their characters go back to the prose."""
-    rows = []
+    they hold any text; else their characters go back to the prose.
+    ``places`` gives, for each row, the column (0 = first) of each of its cells."""
+    rows, places = [], []
     for _, pieces in segment:
         texts = [" ".join(join(extract_text(piece).split("\n")).split()) if piece else "" for piece in pieces]
         if any(texts):
             rows.append([text for text in texts if text])
+            places.append(tuple(
+                bisect.bisect_right(columns, min(c["x0"] for c in piece) + 1) for piece, text in zip(pieces, texts) if text
+            ))
     chars = [c for _, pieces in segment for piece in pieces for c in piece]
-    if sum(len(cells) for cells in rows) < 2:
+    if not rows:
         rest.extend(chars)
         return
     sizes = Counter(round(c.get("size", 0.0), 1) for c in chars if c["text"].strip())
     cells = [cell for row, _ in segment for cell in row]
-    items.append({"rows": rows, "x0": min(c[0] for c in cells), "x1": max(c[2] for c in cells),
+    items.append({"rows": rows, "places": places, "x0": min(c[0] for c in cells), "x1": max(c[2] for c in cells),
                   "top": min(c[1] for c in cells), "bottom": max(c[3] for c in cells), "text": "", "size": 0.0,
                   "bold": False, "first_word": 0.0, "char_sizes": sizes})

@@ -121,6 +121,7 @@ class Block:
     open_end: bool = False  # a PDF paragraph whose last line runs to the right margin (cut by a page break?)
     cells: tuple[str, ...] = ()  # a table row's cells (text is them joined by " | ")
     row: int | None = None  # a table row's number in its table (0: the first)
+    places: tuple[int, ...] = ()  # a PDF table row's column of each cell (0: the first)
 
 
 def _open_docx(path: Path):
@@ -522,9 +523,9 @@ def _pdf_page_blocks(
             if current:
                 yield _block(current, page, current_heading, previous, right, body_size)
                 current = []
-            for number, row in enumerate(line["rows"]):
+            for number, (row, places) in enumerate(zip(line["rows"], line["places"])):
                 cells = tuple(_CID_GLYPH.sub("•", cell) for cell in row)
-                yield Block(" | ".join(cells), page=page, cells=cells, row=number)
+                yield Block(" | ".join(cells), page=page, cells=cells, row=number, places=places)
             previous, current_heading, current_bullet = None, False, False
             continue
         text = _CID_GLYPH.sub("•", line["text"]).strip()  # unmapped bullet glyphs, e.g. "(cid:127)"
@@ -597,14 +598,24 @@ def _block(lines: list[str], page: int, heading: bool, last: dict, right: float 
 def _join_across_pages(blocks: list[Block]) -> list[Block]:
     """Join a paragraph that a page break cut in two: no full stop, and the next page goes on
     in lower case or the last line ran to the right margin. A table that goes on over a page
-    break and repeats its header row there does not give that row twice."""
+    break and repeats its header row there does not give that row twice, and a row the page
+    break cut (the next page's first row has nothing in the first column) is one row."""
     joined: list[Block] = []
     header: tuple[str, ...] = ()
     for block in blocks:
         last = joined[-1] if joined else None
+        new_page = last is not None and last.page != block.page
+        if new_page and block.row == 0 and last.cells and block.cells == header:
+            continue  # the header row again, at the top of the table's next page
+        if new_page and _row_goes_on(last, block):
+            by_place = dict(zip(last.places, last.cells))
+            for place, cell in zip(block.places, block.cells):
+                by_place[place] = join_lines([by_place[place], cell]) if place in by_place else cell
+            last.places = tuple(sorted(by_place))
+            last.cells = tuple(by_place[place] for place in last.places)
+            last.text = " | ".join(last.cells)
+            continue
         if block.row == 0:
-            if last is not None and last.cells and last.page != block.page and block.cells == header:
-                continue  # the header row again, at the top of the table's next page
             header = block.cells
         if (
             last is not None
@@ -621,6 +632,12 @@ def _join_across_pages(blocks: list[Block]) -> list[Block]:
             continue
         joined.append(block)
     return joined
+
+
+def _row_goes_on(last: Block, block: Block) -> bool:
+    """``block``, a PDF table's first row on a page, is the rest of ``last``, the table's
+    last row on the page before: it has no first-column cell and ``last`` has one."""
+    return bool(last.places and block.places) and 0 in last.places and 0 not in block.places
 
 
 def join_lines(lines: Iterable[str]) -> str:
