@@ -40,6 +40,7 @@ import difflib
 import itertools
 import json
 import math
+from json.encoder import encode_basestring as _json_string
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -142,6 +143,12 @@ def word_probabilities() -> dict[str, float]:
     return load_language_data(en["lexeme_prob"])
 
 
+def _longest_first(span: tuple[int, int, int]) -> int:
+    """Sort key of a (start, end, kind) span: longest first, then leftmost, strong (0) before weak (1)."""
+    s, e, k = span
+    return (s - e) * 4294967296 + s * 2 + k
+
+
 class Engine:
     """The codebook compiled into spaCy matchers; ``match(text)`` or ``match_many(texts)``.
 
@@ -180,7 +187,7 @@ class Engine:
         context_sets: dict[tuple[str, ...], int] = {}
         self._required: list[list[frozenset[int]]] = []  # per pattern: word sets that must all occur
         self.rq_of: dict[str, str] = {}
-        self._key: dict[int, tuple[str, str]] = {}
+        self._key: dict[int, tuple[str, str]] = {}  # match id → (code id, kind: S strong, W weak, X exclude)
         for code in book.codable:
             self.rq_of[code.id] = code.rq
             for kind in "SWX":
@@ -213,6 +220,7 @@ class Engine:
                 else:  # no anchor or unbounded: run on every doc
                     self.token_matchers.append((matcher, None))
         self._always = [i for i, (_, length) in enumerate(self.token_matchers) if length is None]
+        self._code_kind = {match_id: (code, "SWX".index(kind)) for match_id, (code, kind) in self._key.items()}
 
     # -- lemmas --
 
@@ -335,9 +343,11 @@ class Engine:
         if windows:
             n = len(doc)
             found_tokens = set()
-            present = set(doc.to_array(LOWER).tolist())
+            lower = doc.to_array(LOWER).tolist()
+            present = set(lower)
             for index, starts in windows.items():
-                if any(present.isdisjoint(words) for words in self._required[index]):
+                required = self._required[index]
+                if any(present.isdisjoint(words) for words in required):
                     continue
                 matcher, length = self.token_matchers[index]
                 # every match holds an anchor and is at most `length` tokens long, so it lies in
@@ -355,18 +365,22 @@ class Engine:
                         lo, hi = a, b
                 spans.append((lo, hi))
                 for lo, hi in spans:
+                    if required:
+                        window = set(lower[lo:hi])
+                        if any(window.isdisjoint(words) for words in required):
+                            continue  # a word every match needs is not in this span: it holds no match
                     for match_id, s, e in matcher(doc[lo:hi]):
                         found_tokens.add((match_id, lo + s, lo + e))
             matches += found_tokens
         if not matches:
             return []
-        key = self._key
-        found: dict[str, dict[str, list]] = {}
+        key = self._code_kind
+        found: dict[str, tuple[list, list, list]] = {}  # code id → (strong, weak, exclude) spans
         for match_id, start, end in matches:
             code_id, kind = key[match_id]
             kinds = found.get(code_id)
             if kinds is None:
-                kinds = found[code_id] = {"S": [], "W": [], "X": []}
+                kinds = found[code_id] = ([], [], [])
             kinds[kind].append((start, end))
         book = self.book
         min_score, weak_weight = book.min_score, book.weak_weight
@@ -376,48 +390,63 @@ class Engine:
         lemma_of = self.lemma_of
         terms: dict[tuple[int, int], str] = {}
         results = []
-        for code_id, kinds in found.items():
-            strong, weak, excluded = kinds["S"], kinds["W"], kinds["X"]
+        exp = math.exp
+        for code_id, (strong, weak, excluded) in found.items():
             # the most evidence these spans could give (every one a distinct term): too little, no work
-            if 1.0 - math.exp(-(len(strong) + len(weak) * weak_weight)) + 2e-9 < min_score:
+            if 1.0 - exp(-(len(strong) + len(weak) * weak_weight)) + 2e-9 < min_score:
                 continue
             context = context_of.get(code_id)
             if context is not None:  # the code needs one of its context phrases, outside its excludes
                 around = contexts.get(context) if contexts else None
                 if not around or (excluded and all(any(s < xe and xs < e for xs, xe in excluded) for s, e in around)):
                     continue
-            spans = [(s, e, "S") for s, e in strong] + [(s, e, "W") for s, e in weak]
+            spans = [(s, e, 0) for s, e in strong]
+            if weak:
+                spans += [(s, e, 1) for s, e in weak]
             if excluded:
                 spans = [(s, e, k) for s, e, k in spans if not any(s < xe and xs < e for xs, xe in excluded)]
-            if not spans:
-                continue
+                if not spans:
+                    continue
             if positions is None:
                 positions = doc.to_array([IDX, LENGTH]).tolist()
             if len(spans) == 1:
                 kept = spans
             else:
-                # longest first; keep spans that do not overlap one already kept
-                spans.sort(key=lambda m: (m[0] - m[1], m[0], m[2]))
+                # longest first (then leftmost, strong before weak); keep spans that overlap no kept one
+                spans.sort(key=_longest_first)
                 kept = []
-                for s, e, k in spans:
-                    if all(e <= ks or ke <= s for ks, ke, _ in kept):
-                        kept.append((s, e, k))
+                for span in spans:
+                    s, e = span[0], span[1]
+                    for ks, ke, _ in kept:
+                        if s < ke and ks < e:
+                            break
+                    else:
+                        kept.append(span)
             weights: dict[str, float] = {}
             for s, e, k in kept:
                 term = terms.get((s, e))
                 if term is None:
-                    words = [text[positions[i][0]:positions[i][0] + positions[i][1]].lower() for i in range(s, e)]
-                    term = terms[(s, e)] = " ".join([lemma_of.get(w, w) for w in words])
-                weight = 1.0 if k == "S" else weak_weight
+                    if e - s == 1:
+                        start, size = positions[s]
+                        w = text[start:start + size].lower()
+                        term = lemma_of.get(w, w)
+                    else:
+                        words = [text[a:a + b].lower() for a, b in positions[s:e]]
+                        term = " ".join([lemma_of.get(w, w) for w in words])
+                    terms[(s, e)] = term
+                weight = weak_weight if k else 1.0
                 if weights.get(term, 0.0) < weight:
                     weights[term] = weight
-            score = 1.0 - math.exp(-sum(weights.values()))
+            score = 1.0 - exp(-sum(weights.values()))
             if score + 1e-9 < min_score:
                 continue
-            kept.sort()
+            if len(kept) > 1:
+                kept.sort()
             offsets = [[positions[s][0], positions[e - 1][0] + positions[e - 1][1]] for s, e, _ in kept]
             results.append(Match(code_id, [text[a:b] for a, b in offsets], offsets, round(score, 3)))
-        results.sort(key=lambda m: (self.rq_of[m.code_id], m.code_id))
+        if len(results) > 1:
+            rq_of = self.rq_of
+            results.sort(key=lambda m: (rq_of[m.code_id], m.code_id))
         return results
 
     def match(self, text: str) -> list[Match]:
@@ -598,8 +627,10 @@ def _pending_chunks(db: sqlite_utils.Database, version: str, chunk: int) -> Iter
         last = rows[-1][0]
 
 
-# json.dumps(..., ensure_ascii=False) builds a new encoder on every call; this is the same encoder, built once
-_terms_json = json.JSONEncoder(ensure_ascii=False).encode
+def _terms_json(terms: list[str]) -> str:
+    """``json.dumps(terms, ensure_ascii=False)`` for a list of strings: the encoder's own string
+    escaping (``json.encoder.encode_basestring``), joined as it joins them, without building an encoder."""
+    return "[" + ", ".join(map(_json_string, terms)) + "]"
 
 
 def _offsets_json(offsets: list[list[int]]) -> str:

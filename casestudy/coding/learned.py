@@ -231,13 +231,14 @@ class Model:
         from scipy.sparse import csr_matrix
 
         idf, weights, bias = self._numpy()
-        vocabulary = self.vocabulary
-        rows, cols = [], []
-        for i, terms in enumerate(docs):
-            found = [j for j in map(vocabulary.get, terms) if j is not None]
-            cols.extend(found)
-            rows.extend([i] * len(found))
-        X = csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(docs), len(idf)))
+        get = self.vocabulary.get
+        cols: list[int] = []
+        indptr = [0]  # the rows built straight as CSR (no row list); sum_duplicates makes it canonical
+        for terms in docs:
+            cols += [j for j in map(get, terms) if j is not None]
+            indptr.append(len(cols))
+        X = csr_matrix((np.ones(len(cols)), np.asarray(cols, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+                       shape=(len(docs), len(idf)))
         X.sum_duplicates()
         X.data = (1.0 + np.log(X.data)) * idf[X.indices]
         norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
