@@ -313,3 +313,27 @@ def test_word_table_row_cut_by_page_breaks_is_one_row(tmp_path):
     assert [text for _, text in got] == [*rows(register), AFTER]
     starts = [next(n for n, page in enumerate(printed, start=1) if re.search(rf"\b{row[0]}\b", page)) for row in register]
     assert [page for page, _ in got][:-1] == starts
+
+
+def test_a_new_table_with_a_blank_corner_is_not_joined_to_the_table_before(tmp_path):
+    """Page 1 ends with a short table well above the foot of the page; page 2 starts with a
+    performance matrix whose top-left cell is blank. Its header is not the cut end of the
+    last row on page 1."""
+    from fpdf import FPDF
+
+    first = [("Ref", "Action", "Owner"), ("A1", "Publish the delegation framework", "Company Secretary")]
+    matrix = [("", "2024/25", "2025/26"), ("Waits over 65 weeks", "412", "0"), ("Cancer 62-day standard", "68.4%", "72.9%")]
+    pdf = FPDF(format="A4")
+    pdf.set_margins(25, 20, 25)
+    pdf.set_font("Helvetica", size=11)
+    for table in (first, matrix):
+        pdf.add_page()
+        with pdf.table(text_align="LEFT") as grid:
+            for row in table:
+                cells = grid.row()
+                for value in row:
+                    cells.cell(value)
+    pdf.output(str(tmp_path / "two.pdf"))
+    assert excerpts(tmp_path / "two.pdf") == [(1, None, text) for text in rows(first)] + [
+        (2, None, "2024/25 | 2025/26"), *[(2, None, text) for text in rows(matrix[1:])]
+    ]

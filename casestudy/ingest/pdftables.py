@@ -288,7 +288,7 @@ def take_tables(
     An item is a dict with the table's box (``x0``, ``x1``, ``top``, ``bottom``) and
     ``rows``: for each row the texts of its cells (empty cells left out; ``join`` reflows a
     wrapped cell's lines), ``places``: for each row the column of each cell (0: the first),
-    and ``char_sizes``, how many letters of each font size it holds. A table with one
+    ``columns``: how many columns the table has, and ``char_sizes``, how many letters of each font size it holds. A table with one
     column, or no text, is read as prose; a row that is not a row of cells (a title row,
     prose between two tables ruled alike: one cell across the table, its text in one
     column) is read as prose and splits the table in two.
@@ -365,6 +365,6 @@ def _add_item(
         return
     sizes = Counter(round(c.get("size", 0.0), 1) for c in chars if c["text"].strip())
     cells = [cell for row, _ in segment for cell in row]
-    items.append({"rows": rows, "places": places, "x0": min(c[0] for c in cells), "x1": max(c[2] for c in cells),
+    items.append({"rows": rows, "places": places, "columns": len(columns) + 1, "x0": min(c[0] for c in cells), "x1": max(c[2] for c in cells),
                   "top": min(c[1] for c in cells), "bottom": max(c[3] for c in cells), "text": "", "size": 0.0,
                   "bold": False, "first_word": 0.0, "char_sizes": sizes})

@@ -118,10 +118,12 @@ class Block:
     page: int | None = None
     is_heading: bool = False
     level: int = 0
-    open_end: bool = False  # a PDF paragraph whose last line runs to the right margin (cut by a page break?)
+    open_end: bool = False  # PDF: a paragraph's last line runs to the right margin, or a table row
+    # is the last of a table reaching the foot of the page (cut by a page break?)
     cells: tuple[str, ...] = ()  # a table row's cells (text is them joined by " | ")
     row: int | None = None  # a table row's number in its table (0: the first)
     places: tuple[int, ...] = ()  # a PDF table row's column of each cell (0: the first)
+    columns: int = 0  # how many columns a PDF table row's table has
 
 
 def _open_docx(path: Path):
@@ -312,7 +314,7 @@ def _pdfium_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
             if chars:
                 textmap = chars_to_textmap(chars, layout_bbox=(0, 0, width, height), layout_width=width, layout_height=height)
                 lines = [_summarise_line(line) for line in textmap.extract_text_lines(strip=True, return_chars=True)]
-            pages.append((height, width, _with_tables(lines, tables)))
+            pages.append((height, width, _with_tables(lines, tables, height)))
     finally:
         document.close()
     return pages
@@ -338,7 +340,7 @@ def _pdfplumber_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
                     lines = [_summarise_line(line) for line in textmap.extract_text_lines(strip=True, return_chars=True)]
                 else:
                     lines = [_summarise_line(line) for line in page.extract_text_lines(return_chars=True)]
-                pages.append((page.height, page.width, _with_tables(lines, tables)))
+                pages.append((page.height, page.width, _with_tables(lines, tables, page.height)))
                 page.close()
     except Exception as exc:
         inner = exc.args[0] if exc.args and isinstance(exc.args[0], Exception) else exc
@@ -349,10 +351,12 @@ def _pdfplumber_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
     return pages
 
 
-def _with_tables(lines: list[dict], tables: list[dict]) -> list[dict]:
+def _with_tables(lines: list[dict], tables: list[dict], height: float) -> list[dict]:
     """The page's text lines with its tables (``pdftables.take_tables`` items) in reading
-    order: each table before the first line below its top."""
+    order: each table before the first line below its top. A table that reaches the page's
+    bottom fifth is marked ``cut``: the page break may have cut its last row."""
     for table in sorted(tables, key=lambda t: t["top"], reverse=True):
+        table["cut"] = table["bottom"] > height * 0.8
         index = next((i for i, line in enumerate(lines) if line.get("rows") is None and line["top"] > table["top"]), len(lines))
         lines.insert(index, table)
     return lines
@@ -525,7 +529,9 @@ def _pdf_page_blocks(
                 current = []
             for number, (row, places) in enumerate(zip(line["rows"], line["places"])):
                 cells = tuple(_CID_GLYPH.sub("•", cell) for cell in row)
-                yield Block(" | ".join(cells), page=page, cells=cells, row=number, places=places)
+                last_row = number == len(line["rows"]) - 1
+                yield Block(" | ".join(cells), page=page, cells=cells, row=number, places=places,
+                            columns=line["columns"], open_end=last_row and line.get("cut", False))
             previous, current_heading, current_bullet = None, False, False
             continue
         text = _CID_GLYPH.sub("•", line["text"]).strip()  # unmapped bullet glyphs, e.g. "(cid:127)"
@@ -614,6 +620,7 @@ def _join_across_pages(blocks: list[Block]) -> list[Block]:
             last.places = tuple(sorted(by_place))
             last.cells = tuple(by_place[place] for place in last.places)
             last.text = " | ".join(last.cells)
+            last.open_end = block.open_end  # a row long enough to be cut again
             continue
         if block.row == 0:
             header = block.cells
@@ -635,9 +642,16 @@ def _join_across_pages(blocks: list[Block]) -> list[Block]:
 
 
 def _row_goes_on(last: Block, block: Block) -> bool:
-    """``block``, a PDF table's first row on a page, is the rest of ``last``, the table's
-    last row on the page before: it has no first-column cell and ``last`` has one."""
-    return bool(last.places and block.places) and 0 in last.places and 0 not in block.places
+    """``block``, a PDF table's first row on a page, is the rest of ``last``, the last row
+    on the page before of a table that ran to the foot of that page: the same number of
+    columns, and ``block`` has no first-column cell while ``last`` has one."""
+    return (
+        bool(last.places and block.places)
+        and last.open_end
+        and last.columns == block.columns
+        and 0 in last.places
+        and 0 not in block.places
+    )
 
 
 def join_lines(lines: Iterable[str]) -> str:
