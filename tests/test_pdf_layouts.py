@@ -190,3 +190,19 @@ def test_numbered_paragraphs_and_cover_fields_without_any_gap(tmp_path):
     ]
     path = fpdf2_paper(tmp_path / "cover.pdf", ["\n".join(fields), *numbered], gap_mm=0, heading="Cover sheet")
     assert excerpts(path) == [(1, "Cover sheet", text) for text in [*fields, *numbered]]
+
+
+def test_wide_right_margin_and_one_and_a_half_spacing_keep_paragraphs_whole(tmp_path):
+    """A policy laid out with a 6 cm right margin (room for comments) and 1.6 line spacing:
+    the text's right edge is far from where the page width suggests, yet its lines are
+    known to wrap (many end at one edge), so each paragraph stays one excerpt."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate
+
+    body = ParagraphStyle("body", fontName="Helvetica", fontSize=11, leading=17.6, spaceAfter=10)
+    texts = [WRAPPED, WRAPPED.replace("The chair", "The vice chair"), "Members agreed."]
+    SimpleDocTemplate(str(tmp_path / "policy.pdf"), pagesize=A4, leftMargin=2 * cm, rightMargin=6 * cm).build(
+        [Paragraph(text, body) for text in texts])
+    assert excerpts(tmp_path / "policy.pdf") == [(1, None, text) for text in texts]

@@ -450,13 +450,19 @@ def _pitch_pairs(lines: Iterable[dict], wrapped_only: bool = False) -> Iterator[
 
 
 def _wrap_edge(lines: list[dict], page_width: float, body_size: float) -> float | None:
-    """Where the page's text lines wrap: the right end of its longest body line, or the
-    page's width less the left margin when that is further (a page of short lines)."""
+    """Where the page's text lines wrap: the right end of its longest body line when many
+    lines end there (four or more, a third of them, within an em: a text block's edge);
+    otherwise (a page of short lines, whose longest line says nothing) the page's width less
+    the left margin, if that is further."""
     body = [line for line in lines if _line_size(line) == body_size and line.get("x1")]
     if not body:
         return None
+    right = max(line["x1"] for line in body)
+    at_edge = sum(1 for line in body if line["x1"] >= right - body_size)
+    if at_edge >= 4 and at_edge * 3 >= len(body):
+        return right
     left = min(line["x0"] for line in body)
-    return max(max(line["x1"] for line in body), page_width - left)
+    return max(right, page_width - left)
 
 
 def _marked_wrapped(lines: list[dict], right: float | None) -> list[dict]:
