@@ -1,7 +1,8 @@
 """Readers: turn one file of evidence into a list of excerpts, without touching the database.
 
 Transcripts (.txt .md .docx .vtt) become speaker turns; board papers, policies and
-observation notes (.pdf .docx .txt .md) become paragraphs with their page and heading.
+observation notes (.pdf .docx .txt .md) become paragraphs and table rows with their page
+and heading.
 Every problem is raised as a ``CasestudyError`` that names the file.
 """
 
@@ -510,9 +511,11 @@ def _pdf_page_blocks(
     """The page's lines grouped into paragraphs and headings.
 
     A paragraph ends at a vertical gap larger than the page's own line pitch for that
-    font size (the document's, when the page's closest lines are already a paragraph
-    apart: a page of one-line paragraphs), at a first-line indent, a bullet, a change
-    between heading and body text, or a jump back up (a new column).
+    font size (learnt from wrapped lines only; the document's, or at most 1.25 ems, on a
+    page without any: a page of one-line paragraphs), at a first-line indent, a bullet, a
+    paragraph number or field label after a line ended on purpose, a change between
+    heading and body text, or a jump back up (a new column). A ruled table (an item with
+    ``rows``, see ``pdftables``) gives one block per row, in its place among the paragraphs.
     """
     document_pitch = document_pitch or {}
     lines = [line for line in lines if line["text"].strip() or "rows" in line]
