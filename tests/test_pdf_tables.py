@@ -337,3 +337,32 @@ def test_a_new_table_with_a_blank_corner_is_not_joined_to_the_table_before(tmp_p
     assert excerpts(tmp_path / "two.pdf") == [(1, None, text) for text in rows(first)] + [
         (2, None, "2024/25 | 2025/26"), *[(2, None, text) for text in rows(matrix[1:])]
     ]
+
+
+def test_a_table_without_borders_is_read_as_prose_with_a_warning(tmp_path):
+    """reportlab: the finance table with no rules at all. Its columns cannot be told from
+    the page without guessing, so its rows are read as prose, and ingest says so (a warning
+    naming the file and page, exit code 0) instead of letting it in silently."""
+    from click.testing import CliRunner
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Table
+
+    body = ParagraphStyle("body", fontName="Helvetica", fontSize=10, leading=12, spaceAfter=6)
+    story = [Paragraph(BEFORE, body), PageBreak(), Paragraph(BEFORE, body),
+             Table([list(row) for row in FINANCE], colWidths=[220, 80, 80]), Paragraph(AFTER, body)]
+    path = tmp_path / "finance.pdf"
+    SimpleDocTemplate(str(path), pagesize=A4).build(story)
+    parsed = readers.read_document(path)
+    assert not any(" | " in e.text for e in parsed.excerpts)
+    assert parsed.warnings == ["page 2: text set out in columns without ruled lines (a table without borders?) was "
+                               "read as paragraphs; check those excerpts"]
+    ruled = fpdf2_register(tmp_path / "risks.pdf")
+    assert readers.read_document(ruled).warnings == []
+
+    from casestudy.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["ingest", str(path), "--kind", "board-paper", "--ics", "Kellbridge",
+                                      "--db", str(tmp_path / "work.db")])
+    assert result.exit_code == 0, result.output
+    assert f"Warning: {path}: page 2: text set out in columns without ruled lines" in result.stderr

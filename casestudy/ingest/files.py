@@ -393,6 +393,7 @@ class Ingestor:
             rows = [self._turn_row(turn, pid) for turn in parsed.excerpts]
         else:
             parsed = readers.read_document(job.path)
+            self.report.warnings.extend((str(job.path), warning) for warning in parsed.warnings)
             rows = [
                 {"text": ex.text, "page": ex.page, "heading": ex.heading, "speaker_role": None, "is_interviewer": 0}
                 for ex in parsed.excerpts

@@ -57,6 +57,7 @@ class ParsedFile:
     title: str | None = None
     pages: int | None = None
     speakers: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the user should check
 
 
 # --- plain text ---------------------------------------------------------------------
@@ -125,6 +126,7 @@ class Block:
     row: int | None = None  # a table row's number in its table (0: the first)
     places: tuple[int, ...] = ()  # a PDF table row's column of each cell (0: the first)
     columns: int = 0  # how many columns a PDF table row's table has
+    unruled: bool = False  # on a PDF page with text set out in columns but no rules (a table read as prose?)
 
 
 def _open_docx(path: Path):
@@ -229,8 +231,23 @@ def read_pdf_blocks(path: Path) -> tuple[list[Block], int]:
         document_pitch.setdefault(size, min(pitch, size * 1.25))
     blocks: list[Block] = []
     for page_number, (lines, right) in enumerate(zip(lines_by_page, rights), start=1):
-        blocks.extend(_pdf_page_blocks(lines, page_number, body_size, document_pitch, right))
+        page_blocks = list(_pdf_page_blocks(lines, page_number, body_size, document_pitch, right))
+        if _columns_without_rules(lines):
+            for block in page_blocks:
+                block.unruled = True
+        blocks.extend(page_blocks)
     return _join_across_pages(blocks), len(pages)
+
+
+def _columns_without_rules(lines: list[dict]) -> bool:
+    """Three lines in a row, outside any ruled table, each with a gap of more than two ems
+    between words: text set out in columns (a table without borders), read as prose."""
+    run = 0
+    for line in lines:
+        run = run + 1 if line.get("columned") else 0
+        if run >= 3:
+            return True
+    return False
 
 
 def _pdfium_pages(path: Path) -> list[tuple[float, float, list[dict]]]:
@@ -408,6 +425,8 @@ def _summarise_line(line: dict) -> dict:
         "bold": bool(fonts) and all("bold" in f.lower() for f in fonts),
         # how wide the line's first word is: had it fitted on the line above, that line was not wrapped
         "first_word": chars[min(first_word, len(chars)) - 1]["x1"] - chars[0]["x0"] if chars and first_word else 0.0,
+        # a gap of over two ems between words: cells of a table without borders, or tab stops
+        "columned": any(b["x0"] - a["x1"] > 2 * (a.get("size") or 10) for a, b in zip(chars, chars[1:])),
     }
 
 
@@ -792,7 +811,14 @@ def read_document(path: Path) -> ParsedFile:
         raise CasestudyError(f"unsupported format {suffix or '(none)'} for a document (use .pdf, .docx, .txt or .md)", path)
     if title is None:
         title = next((b.text for b in blocks if b.is_heading), None)
-    return ParsedFile(excerpts=blocks_to_excerpts(blocks, path), title=title, pages=pages)
+    parsed = ParsedFile(excerpts=blocks_to_excerpts(blocks, path), title=title, pages=pages)
+    unruled = sorted({b.page for b in blocks if b.unruled})
+    if unruled:
+        parsed.warnings.append(
+            f"page{'s' if len(unruled) > 1 else ''} {', '.join(map(str, unruled))}: text set out in columns without "
+            "ruled lines (a table without borders?) was read as paragraphs; check those excerpts"
+        )
+    return parsed
 
 
 # --- transcripts ---------------------------------------------------------------------
