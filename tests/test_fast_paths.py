@@ -1,6 +1,7 @@
 """The fast paths give the same results as the slow ones they short-cut.
 
-PDF text through PDFium vs pdfplumber, the pseudonymiser's prefilter vs the full regex,
+PDF text through PDFium vs pdfplumber, the pseudonymiser's token index vs the one regex of
+every name it replaced (tests/pseudonyms_reference.py),
 and the full-text index kept by bulk insert on ingest vs the per-row trigger.
 """
 
@@ -13,6 +14,7 @@ import pytest
 import filemakers as fm
 from casestudy import db as dblib
 from casestudy.ingest import files as ingest
+import pseudonyms_reference
 from casestudy.consent import pseudonyms
 from casestudy.ingest import readers
 
@@ -31,13 +33,13 @@ def test_pdf_pdfium_same_blocks_as_pdfplumber(tmp_path, monkeypatch, pages):
     assert _blocks(path, monkeypatch, pdfium=True) == _blocks(path, monkeypatch, pdfium=False)
 
 
-def test_pseudonymiser_prefilter_changes_nothing():
+def test_pseudonymiser_index_changes_nothing():
     names = {"Siobhan O'Neill-Smith": "[P01]", "Dr Ruth Okafor": "[P02]", "Sørensen, Lars": "[P03]",
              "Will May": "[P04]", "Daniel Okoro": "[P05]"}
     fast = pseudonyms.build(names, {"Kellbridge"})
-    slow = pseudonyms.build(names, {"Kellbridge"})
-    slow.anchors = None
-    assert fast.anchors  # the prefilter is on
+    slow = pseudonyms_reference.build(names, {"Kellbridge"})
+    slow.anchors = None  # the whole alternation on every text
+    assert fast.index is not None
     shapes = ["Siobhan ONeill", "O Neill-Smith", "O’Neill–Smith's", "Mr. O'Neill", "SORENSEN", "Lars Sorensen",
               "Sørensen", "Dr\u00a0Okafor", "ruth.okafor@nhs.net", "R. Okafor", "Okafor, Ruth", "Dan Okoro",
               "Will said", "will may", "in May 2025", "Daniel\nOkoro", "£5m to Okoro", "café Okafor", "Marsh"]

@@ -6,7 +6,7 @@ Names come from the ``pseudonyms`` table: every participant of the consent regis
 result in the working database, and the publish database is built from it again, so the
 evidence view, Datasette and every export only ever see pseudonyms.
 
-How a name is found (one compiled regular expression per name list):
+How a name is found (the rules; :class:`_Index` is how, at a cost that does not grow with the names):
 
 * the full name, first + last name, ``Last, First``, an initial + last name
   (``H. Marsh``), any title + last name (``Dr Okafor``, ``Mrs. Hollis``), a title +
@@ -36,12 +36,21 @@ How a name is found (one compiled regular expression per name list):
   only when each word (particles aside) has a capital, or before an ``@``: ``we will hope
   to`` stays.
 
-Why regular expressions, not spaCy's PhraseMatcher/Matcher: a blank English pipeline
-tokenises ``O'Neill-Smith's``, ``Hollis-\\nSmith`` and ``helen.marsh@nhs.net`` into
-shapes that differ from the register entry, and misses accent variants; token patterns
-would need every such shape spelled out, where one character class per letter covers
-them all, keeps offsets exact, and runs in milliseconds on the whole study. spaCy's
-English vocabulary (spacy-lookups-data) is used to know which names are also words.
+How, whatever the number of names: each variant of each name is a sequence of letters
+(``Ní Bhriain, Siobhán`` → ``nibhriainsiobhan``) and, between them, what the rules above
+allow (an accent, an apostrophe, a hyphen, a dot, a space or line break, a comma). A text
+is folded once (accents to their ASCII letter, same length) and split into words; a dict
+of every variant's letters, and of its letters up to each place it may be split into two
+words, gives at each word the few variants the following words spell; each is checked
+gap by gap (a handful of distinct small regular expressions, compiled once for every
+name list) in the order the one alternation of every variant used to try them: a title
+first, more words first, then the longer pattern. Building costs a few dict entries per
+variant, and a text costs a dict lookup per word (``docs/performance.md``). The same
+rules as that alternation (``tests/pseudonyms_reference.py``, kept as the test oracle)
+give the same output (``tests/test_pseudonyms_differential.py``), except in decomposed
+(NFD) text where an accent mark stands inside a longer word: ``Jose`` is no longer found in
+``Jose\u0301ph`` (it is not in ``Joséph`` either). spaCy's English vocabulary
+(spacy-lookups-data) is used to know which names are also words.
 
 Limits (see docs/consent.md): a name nobody listed, a nickname not in
 :data:`NICKNAMES`, a misspelling, a name split inside a word by hyphenation, or a very
@@ -51,11 +60,14 @@ common word used as a name at the start of a sentence is not found.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import accumulate, compress
+from pathlib import Path
 
 import sqlite_utils
 
@@ -113,10 +125,13 @@ _EXTRA_FOLD = {"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D",
 
 def fold(text: str) -> str:
     """Accents removed (``Sørensen`` → ``Sorensen``), case kept."""
+    if text.isascii():
+        return text
     text = "".join(_EXTRA_FOLD.get(ch, ch) for ch in text)
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
 
 
+@functools.lru_cache(maxsize=65_536)
 def key(text: str) -> str:
     """The letters of a name, folded and lower case: the lookup key of every variant."""
     return re.sub(r"[^a-z0-9]", "", fold(text).casefold())
@@ -135,6 +150,24 @@ def _accent_classes() -> dict[str, str]:
             variants[base.lower()].add(ch.lower())
     # lower case only: the pattern is compiled with IGNORECASE
     return {b: (b if len(v) == 1 else "[" + "".join(sorted(v)) + "]") for b, v in variants.items()}
+
+
+def _spacy_stop_words() -> set:
+    """spaCy's English stop words, read from its module file without importing spaCy (~1.5 s)."""
+    import importlib.util
+
+    try:
+        spacy = importlib.util.find_spec("spacy")
+        path = Path(spacy.origin).parent / "lang" / "en" / "stop_words.py"
+        namespace: dict = {}
+        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+        return set(namespace["STOP_WORDS"])
+    except Exception:  # pragma: no cover - spaCy missing or laid out otherwise
+        try:
+            from spacy.lang.en.stop_words import STOP_WORDS
+        except Exception:
+            return set()
+        return set(STOP_WORDS)
 
 
 @functools.lru_cache(maxsize=1)
@@ -163,43 +196,165 @@ def _english_words() -> tuple[frozenset, frozenset]:
                         words.update(forms)
     except Exception:  # no lookups data: every name counts as a possible word (stricter)
         pass
-    try:
-        from spacy.lang.en.stop_words import STOP_WORDS
-    except Exception:  # pragma: no cover
-        STOP_WORDS = set()
+    STOP_WORDS = _spacy_stop_words()
     common = set(STOP_WORDS)  # "Will", "May": skipped only at the start of a sentence
     return frozenset(w.lower() for w in words if isinstance(w, str)), frozenset(common)
 
 
-def _word_pattern(word: str) -> str:
-    """A regex for one written word of a name: accents, apostrophes and hyphens optional."""
+# --- how a variant is written ------------------------------------------------------
+#
+# A variant of a name is a list of *pieces*: a letter the text must hold (a tuple
+# ``(letter, exact)``: the letter as the folded copy of a text spells it, and for a
+# capital initial the one character it must be, else "") or a regular expression for what
+# may stand between letters (a str: combining accents, an apostrophe, a hyphen, a dot, a
+# separator). A letter of a name only ever matches a letter or digit of a text and what
+# stands between letters never does, so the letters of a match are the text's letters in
+# order and each gap between them is matched on its own (see :class:`_Index`).
+
+_APOS_JOINT = rf"(?:[{_APOSTROPHES}]\s?|\s)?"
+_HYPHEN_JOINT = rf"(?:\s*[{_HYPHENS}]\s*|\s+)?"
+_OPT_SEP = f"(?:{_SEP})?"
+_COMMA = r"\s*,\s*"
+_EMAIL_JOIN = "[._-]?"
+_BEFORE_AT = "(?=@)"
+_PUA = "\ue000"  # a combining mark, in the folded copy of a text
+
+
+@functools.lru_cache(maxsize=1)
+def _class_regexes() -> tuple[tuple[str, re.Pattern], ...]:
+    """Each ASCII letter's accent class, compiled as a name's pattern would use it."""
+    return tuple((base, re.compile(cls, re.IGNORECASE)) for base, cls in sorted(_accent_classes().items()))
+
+
+_ONE_MARK = re.compile(_MARKS[:-1])
+
+
+class _FoldTable(dict):
+    """``str.translate`` table for the folded copy of a text (same length): each letter to
+    the one character the matcher compares — an accented Latin letter to the ASCII letter
+    whose accent class matches it (``Ø`` → ``o``), any other letter to lower case — and a
+    combining accent to a private-use character. Filled as characters are met."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        if ch == _PUA:
+            out = " "
+        elif _ONE_MARK.fullmatch(ch):
+            out = _PUA
+        else:
+            out = next((base for base, regex in _class_regexes() if regex.fullmatch(ch)), None)
+            if out is None:
+                low = ch.lower()
+                out = low if ch.isalnum() and len(low) == 1 and low.isalnum() else ch
+        self[code] = out
+        return out
+
+
+_FOLD_TABLE = _FoldTable()
+
+
+def _folded_copy(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(_FOLD_TABLE)
+
+
+@functools.lru_cache(maxsize=None)
+def _word_pieces(word: str) -> tuple[tuple, int]:
+    """One written word of a name as pieces (accents, apostrophes, hyphens and dots
+    optional), and the length of the regular expression the alternation of every variant
+    would have spelled it with: variants are tried longest first, as that alternation did."""
     classes = _accent_classes()
-    parts = []
+    pieces: list = []
+    length = 0
     for ch in unicodedata.normalize("NFC", word):
         if unicodedata.combining(ch):
             continue  # a mark no precomposed letter holds ("ọ̀" in Adébáyọ̀): optional, below
         if ch in _APOSTROPHES:
-            parts.append(rf"(?:[{_APOSTROPHES}]\s?|\s)?")
+            source = _APOS_JOINT
         elif ch in _HYPHENS:
-            parts.append(rf"(?:\s*[{_HYPHENS}]\s*|\s+)?")
+            source = _HYPHEN_JOINT
         elif ch == ".":
-            parts.append(r"\.?")
+            source = r"\.?"
         else:
             base = fold(ch).lower()
-            parts.append(classes.get(base, re.escape(ch)) if len(base) == 1 else re.escape(ch))
+            in_class = len(base) == 1 and base in classes
+            literal = classes[base] if in_class else re.escape(ch)
+            length += len(literal)
+            if in_class or ch.isalnum():
+                pieces.append((base if in_class else _FOLD_TABLE[ord(ch)], ""))
+            else:
+                pieces.append(literal)
             if ch.isalpha():
-                parts.append(_MARKS)  # text with decomposed accents (NFD) or tone marks: "Siobha\u0301n"
-    return "".join(parts)
+                pieces.append(_MARKS)  # text with decomposed accents (NFD) or tone marks: "Siobha\u0301n"
+                length += len(_MARKS)
+            continue
+        pieces.append(source)
+        length += len(source)
+    return tuple(pieces), length
 
 
-# --- variants ----------------------------------------------------------------------
+# A variant being assembled is a *part*: ``(letters, exact, head, gaps, tail, cuts, length)``:
+# its letters; ``(index, character)`` of a letter that must be that exact character; the
+# expression before its first letter, of each gap between two letters (ids, see
+# _gap_id) and after its last; the number of letters before each place the text may
+# split it into two words (a gap that may hold more than accents); and the length of the
+# regular expression the alternation would have had. A word with no letter is all head.
 
 
-@dataclass
-class Variant:
-    pattern: str  # regex source
-    words: int  # how many words (longer variants are tried first)
-    single: bool = False  # a single word (first name, surname, short form) on its own
+@functools.lru_cache(maxsize=None)
+def _word_part(word: str) -> tuple:
+    pieces, length = _word_pieces(word)
+    return _part_of(pieces, length)
+
+
+def _part_of(pieces: tuple, length: int) -> tuple:
+    letters: list[str] = []
+    exact: list[tuple[int, str]] = []
+    gaps: list[int] = []
+    head = ""
+    between: list[str] = []
+    for piece in pieces:
+        if isinstance(piece, tuple):
+            if letters:
+                gaps.append(_gap_id("".join(between)))
+            else:
+                head = "".join(between)
+            between = []
+            if piece[1]:
+                exact.append((len(letters), piece[1]))
+            letters.append(piece[0])
+        else:
+            between.append(piece)
+    if not letters:
+        return ("", (), "".join(between), (), "", (), length)
+    cuts = tuple(i + 1 for i, gap in enumerate(gaps) if gap not in _TRIVIAL_GAPS)
+    return "".join(letters), tuple(exact), head, tuple(gaps), "".join(between), cuts, length
+
+
+def _cat(a: tuple, sep: str, b: tuple) -> tuple:
+    """Part ``a``, then ``sep``, then part ``b``."""
+    length = a[6] + len(sep) + b[6]
+    if not b[0]:  # b has no letter: it follows a's last letter
+        return a[0], a[1], a[2], a[3], a[4] + sep + b[2], a[5], length
+    if not a[0]:
+        return b[0], b[1], a[2] + sep + b[2], b[3], b[4], b[5], length
+    n = len(a[0])
+    exact = a[1] + tuple((i + n, c) for i, c in b[1]) if b[1] else a[1]
+    cuts = a[5] + (n,) + tuple(c + n for c in b[5]) if b[5] else a[5] + (n,)
+    return a[0] + b[0], exact, a[2], a[3] + (_gap_id(a[4] + sep + b[2]),) + b[3], b[4], cuts, length
+
+
+def _then(part: tuple, source: str) -> tuple:
+    """``part`` followed by ``source`` (``(?=@)``)."""
+    return part[0], part[1], part[2], part[3], part[4] + source, part[5], part[6] + len(source)
+
+
+def _joined(tokens: list[str], glued: int = 0, every_optional: bool = False) -> tuple:
+    """``tokens`` joined by separators; the last ``glued`` joins (a multi-word surname), or
+    all of them, may be omitted."""
+    part = _word_part(tokens[0])
+    for i, token in enumerate(tokens[1:], start=1):
+        part = _cat(part, _OPT_SEP if every_optional or i >= len(tokens) - glued else _SEP, _word_part(token))
+    return part
 
 
 @dataclass
@@ -273,7 +428,8 @@ def only_english_words(words: "list[str]") -> bool:
     case ("we will hope to") is left, in the text and by the publish guard."""
     english, common = _english_words()
     folded = [fold(w).lower() for w in words]
-    return len(folded) >= 2 and all((w in english or w in common) and w not in PARTICLES for w in folded)
+    # "l" of l'Estrange is a particle too: "Helen l'Estrange" is a name in any case
+    return len(folded) >= 2 and all((w in english or w in common) and w not in PARTICLES and w != "l" for w in folded)
 
 
 def runs_together_safely(tokens: list[str]) -> bool:
@@ -283,31 +439,26 @@ def runs_together_safely(tokens: list[str]) -> bool:
     return len(joined) >= 7 and joined not in _english_words()[0]
 
 
-def _variants(full: str) -> list[tuple[str, Variant, list[str]]]:
-    """Every (key, variant, written words) by which the person called ``full`` may be written."""
+@functools.lru_cache(maxsize=20_000)  # ingest builds again after each name list: the names seen before are not redone
+def _variants(full: str) -> tuple[tuple[str, tuple, int, bool], ...]:
+    """Every (key, part, number of words, single word) by which the person called ``full`` may be written."""
+    return tuple(_variants_of(full))
+
+
+def _variants_of(full: str) -> list[tuple[str, tuple, int, bool]]:
     title, words = split_name(full)
     if not words:
         return []
-    found: list[tuple[str, Variant, list[str]]] = []
-    opt_sep = f"(?:{_SEP})?"
-
-    def pattern_of(tokens: list[str], glued: int = 0) -> str:
-        """``tokens`` joined by separators; the last ``glued`` joins (a multi-word surname) may be omitted."""
-        out = _word_pattern(tokens[0])
-        for i, t in enumerate(tokens[1:], start=1):
-            out += (opt_sep if i >= len(tokens) - glued else _SEP) + _word_pattern(t)
-        return out
+    found: list[tuple[str, tuple, int, bool]] = []
 
     def add(tokens: list[str], single: bool = False, glued: int = 0, comma: int = 0, run_together: bool = False) -> None:
         if not tokens:
             return
         if comma:  # "Ní Bhriain, Siobhán": the first ``comma`` tokens, a comma, the rest
-            pattern = pattern_of(tokens[:comma], comma - 1) + r"\s*,\s*" + pattern_of(tokens[comma:])
-        elif run_together:  # every separator optional
-            pattern = opt_sep.join(_word_pattern(t) for t in tokens)
-        else:
-            pattern = pattern_of(tokens, glued)
-        found.append((key("".join(tokens)), Variant(pattern, len(tokens), single), tokens))
+            part = _cat(_joined(tokens[:comma], comma - 1), _COMMA, _joined(tokens[comma:]))
+        else:  # run together: every separator optional
+            part = _joined(tokens, glued, every_optional=run_together)
+        found.append((key("".join(tokens)), part, len(tokens), single))
 
     if len(words) == 1:
         add(words, single=True)
@@ -323,22 +474,23 @@ def _variants(full: str) -> list[tuple[str, Variant, list[str]]]:
         add(tokens, glued=glued, run_together=runs_together_safely(tokens))
         add([*surname, name], comma=len(surname))
     initial = fold(first[0]).upper()
-    surname_pattern = pattern_of(surname, glued)
+    surname_part = _joined(surname, glued)
     surname_key = key("".join(surname))
-    found.append(
-        (key(first[0]) + surname_key, Variant(rf"(?-i:{re.escape(initial)})\.?{_SEP}" + surname_pattern, 1 + len(surname)),
-         [first[0], *surname])
-    )  # H Marsh, H. Marsh (a capital initial only: "a carver" is not A. Carver)
+    # H Marsh, H. Marsh (a capital initial only: "a carver" is not A. Carver)
+    exact = _part_of(tuple((_FOLD_TABLE[ord(c)], c) if c.isalnum() else re.escape(c) for c in initial),
+                     len(f"(?-i:{re.escape(initial)})"))
+    found.append((key(first[0]) + surname_key, _cat(exact, r"\.?" + _SEP, surname_part), 1 + len(surname), False))
     # e-mail addresses: s.pryce-jones@, spryce-jones@, nibhriain.siobhan@ (any case, only before an @)
-    email_initial = _accent_classes().get(initial.lower(), re.escape(initial.lower()))
-    found.append(
-        (key(first[0]) + surname_key, Variant(rf"{email_initial}[._-]?{surname_pattern}(?=@)", 1 + len(surname)),
-         [first[0], *surname])
-    )
-    found.append(
-        (surname_key + key(first), Variant(rf"{surname_pattern}[._-]?{_word_pattern(first)}(?=@)", 1 + len(surname)),
-         [*surname, first])
-    )
+    classes = _accent_classes()
+    if initial.lower() in classes:
+        email_initial = _part_of(((initial.lower(), ""),), len(classes[initial.lower()]))
+    else:
+        email_initial = _part_of(tuple((_FOLD_TABLE[ord(c)], "") if c.isalnum() else re.escape(c) for c in initial.lower()),
+                                 len(re.escape(initial.lower())))
+    found.append((key(first[0]) + surname_key, _then(_cat(email_initial, _EMAIL_JOIN, surname_part), _BEFORE_AT),
+                  1 + len(surname), False))
+    found.append((surname_key + key(first), _then(_cat(surname_part, _EMAIL_JOIN, _word_part(first)), _BEFORE_AT),
+                  1 + len(surname), False))
     add([first], single=True)
     add(surname, single=True, glued=glued)  # "Ní Bhriain", "Mac Giolla Phádraig", "Marsh"
     for core in _surname_cores(surname):
@@ -360,60 +512,326 @@ def _variants(full: str) -> list[tuple[str, Variant, list[str]]]:
 # --- the pseudonymiser -------------------------------------------------------------
 
 
+_RUN = re.compile(r"([^\W_](?:[^\W_]|\ue000)*)")  # a word of the folded copy: letters, digits, accents between
+_LETTER_RUN = re.compile(r"([^\W_]+)")  # the same where the text has no combining accent
+# an ASCII text's letters and digits, every other character a space
+_ASCII_WORDS = bytes(c if (65 <= c <= 90 or 97 <= c <= 122 or 48 <= c <= 57) else 32 for c in range(256))
+_NON_ASCII_WORD = re.compile(r"[^\W_\x00-\x7f]|" + _MARKS[:-1])  # a letter or digit that is not ASCII, or an accent
+
+
+_PLUS_ONE = (1).__add__
+
+
+class _AsciiSpans:
+    """Word ``j``'s (start, end) from where each word starts."""
+
+    __slots__ = ("starts", "words")
+
+    def __init__(self, starts: list[int], words: list[str]):
+        self.starts, self.words = starts, words
+
+    def __getitem__(self, j: int) -> tuple[int, int]:
+        return self.starts[j], self.starts[j] + len(self.words[j])
+
+
+class _Spans:
+    """Word ``j``'s (start, end) from the running ends of a text's gaps and words."""
+
+    __slots__ = ("ends",)
+
+    def __init__(self, ends: list[int]):
+        self.ends = ends
+
+    def __getitem__(self, j: int) -> tuple[int, int]:
+        return self.ends[2 * j], self.ends[2 * j + 1]
+_TITLE_ONLY = re.compile(_TITLE_RE, re.IGNORECASE)
+_MAX_CACHE = 50_000
+
+
+class _Shape:
+    """A variant as the index matches it: its letters, the expressions of the gaps between
+    them (ids in :data:`_GAPS`), what may come before its first letter and after its last."""
+
+    __slots__ = ("letters", "exact", "head", "gaps", "tail", "needs_at", "needs_capital")
+
+    def __init__(self, letters: str, exact: tuple, head: "re.Pattern | None", gaps: tuple, tail: str):
+        self.letters, self.exact, self.head, self.gaps, self.tail = letters, exact, head, gaps, _tail(tail)
+        self.needs_at = _BEFORE_AT in tail  # an e-mail form: only before an "@"
+        self.needs_capital = bool(exact) and exact[0][1].isupper()  # a capital initial: "H. Marsh"
+
+
+_GAP_IDS: dict[str, int] = {}
+_GAPS: list[re.Pattern] = []  # each distinct gap expression, compiled once (a handful in all)
+_EMPTY_GAP_OK: list[bool] = []
+_GAP_FITS: dict[tuple[int, str], bool] = {}  # (gap id, the text between two letters) -> fits
+
+
+def _gap_id(source: str) -> int:
+    found = _GAP_IDS.get(source)
+    if found is None:
+        found = _GAP_IDS[source] = len(_GAPS)
+        _GAPS.append(re.compile(source, re.IGNORECASE))
+        _EMPTY_GAP_OK.append(_GAPS[-1].fullmatch("") is not None)
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _tail(source: str) -> re.Pattern:
+    """What may follow a variant's last letter, then no letter or digit."""
+    return re.compile(f"(?:{source})(?![^\\W_])", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=None)
+def _head(source: str) -> "re.Pattern | None":
+    return re.compile(source, re.IGNORECASE) if source else None
+
+
+_TRIVIAL_GAPS = frozenset({_gap_id(""), _gap_id(_MARKS)})  # gaps that hold accents at most: never two words
+
+
+def _gap_fits(gap_id: int, gap: str) -> bool:
+    if not gap:
+        return _EMPTY_GAP_OK[gap_id]
+    fits = _GAP_FITS.get((gap_id, gap))
+    if fits is None:
+        if len(_GAP_FITS) > _MAX_CACHE:
+            _GAP_FITS.clear()
+        fits = _GAP_FITS[(gap_id, gap)] = _GAPS[gap_id].fullmatch(gap) is not None
+    return fits
+
+
+class _Index:
+    """Finds, in a text, what the one regular expression of every variant of every name
+    (longest first, a title allowed before) would find, at a cost that does not depend
+    on the number of names.
+
+    A text is copied once, folded (:class:`_FoldTable`: same length, accented letters as
+    their ASCII letter) and split into words. Every variant is indexed by its letters
+    (``Ní Bhriain, Siobhán`` → ``nibhriainsiobhan``), and each way its letters may be cut
+    into written words (at a space, apostrophe, hyphen or dot) by the letters before the
+    cut: at each word of the text that may start a name, a few dict lookups give the
+    variants whose letters the following words spell. Those are tried in the alternation's
+    order (with a title first, then without), each gap between two letters against that
+    variant's expression for it (a handful of distinct ones, compiled once); the first
+    that fits is the match.
+    """
+
+    def __init__(self, ordered: "list[tuple]") -> None:
+        # most texts have no "@" (e-mail forms cannot match) and most words no capital (nor can
+        # an initial): the letters where a variant may be cut, and the words it may start with,
+        # are kept for each of the four cases, so such words are passed over at once
+        self.by_letters: dict[str, list[tuple[int, _Shape]]] = {}
+        keys = {(at, capital): set() for at in (False, True) for capital in (False, True)}
+        cuts = {which: set() for which in keys}
+        self.heads = False
+        for rank, (letters, exact, head, gaps, tail, cut_at) in enumerate(ordered):
+            shape = _Shape(letters, exact, _head(head), gaps, tail)
+            self.heads = self.heads or shape.head is not None
+            same = self.by_letters.get(letters)
+            if same is None:
+                self.by_letters[letters] = [(rank, shape)]
+            else:
+                same.append((rank, shape))
+            which = (shape.needs_at, shape.needs_capital)
+            keys[which].add(letters)
+            cuts[which].update(letters[:n] for n in cut_at)  # a word of the text may end after these letters
+        self.tables = {}
+        for at, capital in keys:
+            allowed = [w for w in keys if (at or not w[0]) and (capital or not w[1])]
+            table_cuts = frozenset().union(*(cuts[w] for w in allowed))
+            starts = table_cuts.union(*(keys[w] for w in allowed))
+            self.tables[at, capital] = (at, capital, table_cuts, starts, starts | _TITLE_KEYS)
+
+    def matches(self, text: str) -> "list[tuple[int, int, str | None]]":
+        """``(start, end, title)`` of each match, in order."""
+        at = "@" in text
+        tables = self.tables[at, False], self.tables[at, True]
+        starts, entry = tables[1][3], tables[1][4]
+        if text.isascii() or not _NON_ASCII_WORD.search(text):
+            # letters and digits, everything else (curly quotes, dashes, "£") a space: all in C
+            cased = text.encode("ascii", "replace").translate(_ASCII_WORDS).decode("ascii")
+            folded = cased.lower()
+            words = folded.split()
+            parts = None
+        else:
+            folded = _folded_copy(text)
+            run = _RUN if _PUA in folded else _LETTER_RUN
+            parts = run.split(folded)  # gap, word, gap, word, …, gap
+            words = parts[1::2]
+            if run is _RUN:
+                words = [w.replace(_PUA, "") for w in words]
+        present = entry.intersection(words)
+        if not present:
+            return []
+        if parts is None:
+            cased_words = cased.split()
+
+            def capital(j: int) -> bool:
+                return cased_words[j][0].isupper()
+        else:
+            ends = list(accumulate(map(len, parts)))
+
+            def capital(j: int) -> bool:
+                return text[ends[2 * j]].isupper()
+        # which words may start a match, and the variants each may start (no positions yet)
+        candidates: dict[int, list] = {}
+        for j in [i for i, word in enumerate(words) if word in present]:
+            word = words[j]
+            table = tables[capital(j)]
+            if word in table[3]:
+                found = self._candidates(table, words, j)
+                if found:
+                    candidates[j] = found
+            if word in _TITLE_KEYS and j + 1 < len(words) and words[j + 1] in starts:
+                candidates.setdefault(j, [])
+        if not candidates:
+            return []
+        if parts is None:  # where each word starts: the pieces between single spaces, in C
+            pieces = folded.split(" ")
+            starts_at = list(compress(accumulate(map(_PLUS_ONE, map(len, pieces)), initial=0), pieces))
+            spans = _AsciiSpans(starts_at, words)
+        else:
+            spans = _Spans(ends)
+        found_matches: list[tuple[int, int, str | None]] = []
+        resume = 0
+        for j in sorted(candidates):
+            start = spans[j][0]
+            if start < resume:
+                continue
+            hit = None
+            if words[j] in _TITLE_KEYS and j + 1 < len(words):
+                title = _TITLE_ONLY.match(text, start)
+                if title:
+                    table = tables[capital(j + 1)]
+                    end = self._first(table, text, folded, words, spans, j + 1, title.end())
+                    if end is not None:
+                        hit = (start, end, title.group())
+            if hit is None and candidates[j]:
+                table = tables[capital(j)]
+                hit = self._with_head(table, text, folded, words, spans, j, resume) if self.heads else None
+                if hit is None:
+                    end = self._first(table, text, folded, words, spans, j, start, candidates[j])
+                    if end is not None:
+                        hit = (start, end, None)
+            if hit is not None:
+                found_matches.append(hit)
+                resume = hit[1]
+        return found_matches
+
+    def _candidates(self, table: tuple, words: list[str], j: int) -> list[tuple[int, _Shape, int]]:
+        """(rank, variant, last word) of every variant whose letters words ``j``, ``j+1``, … spell."""
+        at, capital, cuts = table[0], table[1], table[2]
+        by_letters = self.by_letters
+        found: list[tuple[int, _Shape, int]] = []
+        letters, last = words[j], j
+        while True:
+            for rank, shape in by_letters.get(letters, ()):
+                if (at or not shape.needs_at) and (capital or not shape.needs_capital):
+                    found.append((rank, shape, last))
+            last += 1
+            if last >= len(words) or letters not in cuts:
+                break
+            letters += words[last]
+        found.sort(key=lambda c: c[0])
+        return found
+
+    def _first(self, table: tuple, text: str, folded: str, words: list[str], spans: list, j: int, at: int,
+               candidates: "list | None" = None) -> "int | None":
+        """The end of the first variant (in the alternation's order) that matches from
+        ``at`` with its first letter in word ``j``."""
+        if at > spans[j][0]:
+            return None
+        for _, shape, last in self._candidates(table, words, j) if candidates is None else candidates:
+            if at < spans[j][0] or shape.head is not None:
+                if shape.head is None or not shape.head.fullmatch(text, at, spans[j][0]):
+                    continue
+            end = self._fits(shape, text, folded, spans, j, last)
+            if end is not None:
+                return end
+        return None
+
+    def _with_head(self, table: tuple, text: str, folded: str, words: list[str], spans: list, j: int, resume: int):
+        """A variant whose pattern may start before its first letter (a name written with a
+        leading apostrophe or hyphen) matches from the earliest place in the gap before word
+        ``j``, as the alternation would; None in every other case."""
+        if not any(shape.head is not None for _, shape, _ in self._candidates(table, words, j)):
+            return None
+        start = spans[j][0]
+        gap_start = spans[j - 1][1] if j else 0
+        for at in range(max(resume, gap_start), start):
+            if at and text[at - 1].isalnum():
+                continue
+            end = self._first(table, text, folded, words, spans, j, at)
+            if end is not None:
+                return at, end, None
+        return None
+
+    @staticmethod
+    def _fits(shape: _Shape, text: str, folded: str, spans: list, j: int, last: int) -> "int | None":
+        """Where the match of ``shape`` over words ``j``..``last`` ends, or None."""
+        positions: list[int] = []
+        for s, e in map(spans.__getitem__, range(j, last + 1)):
+            chunk = folded[s:e]
+            if _PUA in chunk:
+                positions.extend(i for i in range(s, e) if folded[i] != _PUA)
+            else:
+                positions.extend(range(s, e))
+        for i, ch in shape.exact:
+            if text[positions[i]] != ch:
+                return None
+        gaps = shape.gaps
+        for i in range(len(gaps)):
+            if not _gap_fits(gaps[i], text[positions[i] + 1 : positions[i + 1]]):
+                return None
+        tail = shape.tail.match(text, positions[-1] + 1)
+        return tail.end() if tail else None
+
+
 @dataclass
 class Pseudonymiser:
     """Replaces every listed name in a text; build once, apply to many texts."""
 
-    pattern: re.Pattern | str | None  # a str is compiled on first use (most texts never need it)
+    index: "_Index | None"
     lookup: dict[str, _Entry]
     protected: frozenset = frozenset()
-    # letter runs (ASCII, lower case, as bytes) at least one of which every match in an
-    # ASCII text contains: a text with none of them is returned without running the regex
-    anchors: frozenset | None = None
 
     def __call__(self, text: str) -> str:
         return self.apply(text)[0]
 
     def apply(self, text: str) -> tuple[str, list[tuple[int, int, int, int]]]:
         """The pseudonymised text and the replaced spans ``(old_start, old_end, new_start, new_end)``."""
-        if not text or self.pattern is None:
+        if not text or self.index is None:
             return text, []
-        if self.anchors is not None and (text.isascii() or not _NON_ASCII_LETTER.search(text)):
-            # every letter is ASCII ("£", curly quotes and dashes are not letters: a space here)
-            if self.anchors.isdisjoint(text.encode("ascii", "replace").translate(_LETTER_RUNS).split()):
-                return text, []
-        if isinstance(self.pattern, str):
-            self.pattern = re.compile(self.pattern, re.IGNORECASE)
         out, spans, last, shift = [], [], 0, 0
-        for match in self.pattern.finditer(text):
-            new = self._replacement(match)
+        for start, end, title in self.index.matches(text):
+            new = self._replacement(text, start, end, title)
             if new is None:
                 continue
-            start, end = match.span()
             out.append(text[last:start])
             out.append(new)
             spans.append((start, end, start + shift, start + shift + len(new)))
             shift += len(new) - (end - start)
             last = end
+        if not spans:
+            return text, []
         out.append(text[last:])
         return "".join(out), spans
 
-    def _replacement(self, match: re.Match) -> str | None:
-        written = match.group(0)
-        title = match.group("title")
+    def _replacement(self, text: str, start: int, end: int, title: "str | None") -> str | None:
+        written = text[start:end]
         if title:
             written = written[len(title) :]
         entry = self.lookup.get(key(written))
-        if entry is None:  # pragma: no cover - every alternative has a key
+        if entry is None:  # pragma: no cover - every variant has a key
             return AMBIGUOUS
         pseudonym = entry.exact or (next(iter(entry.pseudonyms)) if len(entry.pseudonyms) == 1 else AMBIGUOUS)
-        if title or match.string.startswith("@", match.end()):
+        if title or text.startswith("@", end):
             return pseudonym  # a title + name ("Dr Okafor") or an e-mail address is always a name
         if not entry.single:
             # a full name is a name, unless every word of it is also an English word and it is
             # not written as a name: "we will hope to" is not Will Hope, "Will Hope" is
             return pseudonym if self._capitalised_or_not_words(written) else None
-        return pseudonym if self._is_name_here(match, written) else None
+        return pseudonym if self._is_name_here(text, start, end, written) else None
 
     @staticmethod
     def _capitalised_or_not_words(written: str) -> bool:
@@ -422,7 +840,7 @@ class Pseudonymiser:
         words = re.findall(r"[^\W\d_]+", fold(written))
         return not only_english_words(words) or all(w[0].isupper() for w in words)
 
-    def _is_name_here(self, match: re.Match, written: str) -> bool:
+    def _is_name_here(self, text: str, start: int, end: int, written: str) -> bool:
         """Whether a single word that matches a listed name is used as that name here."""
         word = fold(written).lower()
         letters = [c for c in written if c.isalpha()]
@@ -436,48 +854,16 @@ class Pseudonymiser:
         if not capitalised:
             return False
         if plain in MONTHS_DAYS:
-            text = match.string
-            before, after = text[max(0, match.start() - 8) : match.start()], text[match.end() : match.end() + 3]
+            before, after = text[max(0, start - 8) : start], text[end : end + 3]
             if re.search(r"\d(?:st|nd|rd|th)?\s*$", before) or re.match(r"\s*\d", after):
                 return False
             # "in April", "by Monday", "since June", "last May": the month or the day, not the person
-            previous = re.search(r"([^\W\d_]+)[\s,]*$", text[max(0, match.start() - 20) : match.start()])
+            previous = re.search(r"([^\W\d_]+)[\s,]*$", text[max(0, start - 20) : start])
             if previous and previous.group(1).lower() in _TIME_WORDS:
                 return False
-        if plain in common and _sentence_initial(match.string, match.start()):
+        if plain in common and _sentence_initial(text, start):
             return False
         return True
-
-
-_NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]|" + _MARKS[:-1])  # or a combining mark
-# bytes.translate table: ASCII letters to lower case, everything else to a space
-_LETTER_RUNS = bytes(c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 else 32 for c in range(256))
-
-
-_LITERAL_ASCII = re.compile("[^a-z" + re.escape(_APOSTROPHES + _HYPHENS + ".") + "]")
-
-
-def _anchors(tokens: "set[str]") -> frozenset | None:
-    """The prefilter of :class:`Pseudonymiser`: for each written word of a name, every run
-    of its letters that an ASCII text containing it must have as a whole word.
-
-    A match is bounded by non-letters (the lookarounds, separators and titles of the
-    pattern), and inside a word only apostrophes, hyphens and dots are optional, so the
-    letter run of a text whose letters are all ASCII (other characters a name's pattern may
-    consume are spaces, dots, apostrophes and hyphens) that ends where the word's last
-    letter group ends is some
-    suffix of its groups joined (``O'Neill`` → ``neill`` or ``oneill``). Every variant holds
-    at least one such word, so a text without any of these runs cannot match.
-    """
-    runs: set[bytes] = set()
-    for token in tokens:
-        folded = fold(token).lower()
-        if _LITERAL_ASCII.search(folded.encode("ascii", "ignore").decode()) or not re.search("[a-z]", folded):
-            return None  # a digit or symbol an ASCII text could match literally: no prefilter
-        groups = [g for g in re.split(r"[^a-z]+", folded) if g]
-        for start in range(len(groups)):
-            runs.add("".join(groups[start:]).encode("ascii"))
-    return frozenset(runs)
 
 
 def _sentence_initial(text: str, start: int) -> bool:
@@ -492,37 +878,41 @@ def build(names: dict[str, str], protected: "set[str] | frozenset | None" = None
 
     ``protected``: words of organisation and place names, never replaced on their own.
     """
+    collecting = gc.isenabled()
+    gc.disable()  # tens of thousands of small tuples: the collector would rescan them all many times
+    try:
+        return _build(names, protected)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build(names: dict[str, str], protected: "set[str] | frozenset | None") -> Pseudonymiser:
     lookup: dict[str, _Entry] = {}
-    patterns: dict[str, Variant] = {}
-    tokens: set[str] = set()  # every written word a variant is made of
+    shapes: dict[tuple, tuple] = {}  # variant -> (its cuts, words, length of its expression), first seen first
     for full, pseudonym in names.items():
         if not full or not full.strip():
             continue
         _, words = split_name(full)
-        tokens.update(words)
-        if words:
-            tokens.update(n.capitalize() for n in NICKNAMES.get(words[0].lower(), []))
-            tokens.update(re.split(f"[{_HYPHENS}]", words[-1]))
         full_key = key("".join(words))
-        for k, variant, written in _variants(full):
+        for k, part, n_words, single in _variants(full):
             if not k:
                 continue
-            tokens.add("-".join(written))  # its letter runs, run together too: "gwenllianprycejones"
-            entry = lookup.setdefault(k, _Entry())
+            entry = lookup.get(k)
+            if entry is None:
+                entry = lookup[k] = _Entry()
             entry.pseudonyms.add(pseudonym)
-            entry.single = entry.single or variant.single
-            if k == full_key and not variant.single:
+            entry.single = entry.single or single
+            if k == full_key and not single:
                 entry.exact = entry.exact or pseudonym
-            patterns.setdefault(variant.pattern, variant)
-    if not patterns:
+            if part[0]:
+                shapes.setdefault(part[:5], (part[5], n_words, part[6]))
+    if not shapes:
         return Pseudonymiser(None, {})
     protected_keys = frozenset(key(w) for w in (protected or ()) if len(key(w)) >= 2)
-    ordered = sorted(patterns.values(), key=lambda v: (-v.words, -len(v.pattern)))
-    body = "|".join(f"(?:{v.pattern})" for v in ordered)
-    pattern = rf"(?<![^\W_])(?:{_TITLE_RE})?(?:{body})(?![^\W_])"
-    anchors = _anchors(tokens)
-    # compiling takes ~0.5 s for a few hundred names: only when a text may hold one
-    return Pseudonymiser(pattern if anchors is not None else re.compile(pattern, re.IGNORECASE), lookup, protected_keys, anchors)
+    # the order of the one alternation this replaces: more words first, then the longer expression
+    ordered = sorted(shapes.items(), key=lambda item: (-item[1][1], -item[1][2]))
+    return Pseudonymiser(_Index([(*shape, cut_at) for shape, (cut_at, _, _) in ordered]), lookup, protected_keys)
 
 
 def names_from_db(db: sqlite_utils.Database) -> dict[str, str]:
@@ -542,30 +932,37 @@ def protected_words(db: sqlite_utils.Database) -> set[str]:
     return words
 
 
+_LAST_BUILT: dict[tuple, Pseudonymiser] = {}
+
+
 def from_db(db: sqlite_utils.Database) -> Pseudonymiser:
+    """The pseudonymiser of the database's names; the last one built is reused while the
+    names and protected words are the same (ingest asks for it after every name list)."""
     names = names_from_db(db)
-    # a word of a place or organisation that is also someone's name stays protected only
-    # if it is not that person's whole single-word name
-    return build(names, protected_words(db))
+    protected = frozenset(protected_words(db))
+    wanted = (tuple(names.items()), protected)
+    if wanted not in _LAST_BUILT:
+        _LAST_BUILT.clear()
+        _LAST_BUILT[wanted] = build(names, protected)
+    return _LAST_BUILT[wanted]
 
 
 def set_names(db: sqlite_utils.Database, names: dict[str, str], origin: str, participant_ids: dict[str, str] | None = None) -> bool:
     """Store names and their pseudonyms; return True when anything changed."""
     participant_ids = participant_ids or {}
-    changed = False
+    columns = ("name", "pseudonym", "participant_id", "origin")
+    existing = {row[0]: dict(zip(columns, row)) for row in db.execute(f"SELECT {', '.join(columns)} FROM pseudonyms")}
+    changed: dict[str, dict] = {}  # one query and one batch of writes, however many names
     for name, pseudonym in names.items():
         name = " ".join(name.split())
         if not name:
             continue
         row = {"name": name, "pseudonym": pseudonym, "participant_id": participant_ids.get(name), "origin": origin}
-        try:
-            existing = db["pseudonyms"].get(name)
-        except sqlite_utils.db.NotFoundError:
-            existing = None
-        if existing != row:
-            db["pseudonyms"].upsert(row, pk="name")
-            changed = True
-    return changed
+        if existing.get(name) != row:
+            changed[name] = existing[name] = row
+    if changed:
+        db["pseudonyms"].upsert_all(list(changed.values()), pk="name")
+    return bool(changed)
 
 
 def display_terms(terms: "str | None", pseudonymise: "Pseudonymiser") -> "str | None":

@@ -159,6 +159,25 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     return found
 
 
+def _by_first_word(phrases) -> dict[str, list[tuple[str, ...]]]:
+    index: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in phrases:
+        if phrase:
+            index.setdefault(phrase[0], []).append(phrase)
+    return index
+
+
+def _any_phrase(words: list[str], index: dict[str, list[tuple[str, ...]]], accept) -> bool:
+    """Whether some phrase of ``index`` is written as consecutive ``words`` (and ``accept``
+    takes its ``(start, end)``): one dict lookup a word, however many phrases."""
+    for i, word in enumerate(words):
+        for phrase in index.get(word, ()):
+            end = i + len(phrase)
+            if tuple(words[i:end]) == phrase and accept((i, end)):
+                return True
+    return False
+
+
 class LeakGuard:
     """Finds forbidden words in text about to be published.
 
@@ -193,19 +212,15 @@ class LeakGuard:
                 # not an English word, a surname of several words (5 letters or more) always
                 if (n == 1 and len("".join(form)) >= 5) or (n == 0 and pseudonyms.runs_together_safely(form)):
                     compact.add("".join(form))
-        self.names = sorted(
-            {
-                f" {' '.join(_fold(n).split())} "
-                for n in names
-                if len(_fold(n).split()) >= 2 and not pseudonyms.only_english_words(pseudonyms.split_name(n)[1])
-            }
-            | spaced
-        )
+        spaced |= {
+            f" {' '.join(_fold(n).split())} "
+            for n in names
+            if len(_fold(n).split()) >= 2 and not pseudonyms.only_english_words(pseudonyms.split_name(n)[1])
+        }
+        # names by their first word: a text is scanned once, word by word, whatever the number of names
+        self.names = _by_first_word(tuple(n.split()) for n in spaced)
         self.compact = frozenset(compact)
-        self.capitalised = [
-            re.compile(r"(?<![^\W_])" + r"[\W_]+".join(re.escape(w) for w in form.split()) + r"(?![^\W_])", re.IGNORECASE)
-            for form in sorted(capitalised)
-        ]
+        self.capitalised = _by_first_word(tuple(form.split()) for form in capitalised)
         self.shingles: set[tuple[str, ...]] = set()
         for text in forbidden_texts:
             self.shingles |= _shingles(text)
@@ -214,7 +229,7 @@ class LeakGuard:
         """A full name, or a surname of several words, spaced or written run together
         (``siobhan.nibhriain@``, ``gwenllianprycejones``), in any case and accents or not."""
         folded = _fold(text)
-        if any(name in folded for name in self.names):
+        if _any_phrase(folded.split(), self.names, lambda found: True):
             return True
         if self.compact:
             runs = re.findall(r"[^\W\d_]+", folded)  # letter runs: "s.pryce-jones2@" is "s", "pryce", "jones"
@@ -226,12 +241,15 @@ class LeakGuard:
                     joined += runs[j]
                     if joined in self.compact:
                         return True
-        if self.capitalised:
-            kept_case = pseudonyms.fold(text or "")
-            for pattern in self.capitalised:
-                for match in pattern.finditer(kept_case):
-                    if all(w[0].isupper() for w in re.findall(r"[^\W\d_]+", match.group(0))):
-                        return True
+        if self.capitalised:  # a name of English words only: a leak when every word has a capital
+            written = re.findall(r"[^\W_]+", pseudonyms.fold(text or ""))
+
+            def capitals(found: tuple[int, int]) -> bool:
+                letters = re.findall(r"[^\W\d_]+", " ".join(written[found[0] : found[1]]))
+                return all(w[0].isupper() for w in letters)
+
+            if _any_phrase([w.casefold() for w in written], self.capitalised, capitals):
+                return True
         return False
 
     def words_in(self, text: str) -> bool:

@@ -251,7 +251,8 @@ class Ingestor:
     def __init__(self, db: sqlite_utils.Database, actor: str = "casestudy", new_ics: bool = False,
                  new_collaborative: bool = False):
         self.db = db
-        self._names_cache: list[tuple[str, str]] | None = None
+        self._names_cache: dict[tuple[str, ...], list[str]] | None = None  # register name words -> participant IDs
+        self._speakers_cache: set[str] | None = None
         self.notes: list[str] = []  # what ingest inferred and the user should know
         self.actor = actor
         self._pseudonymise: pseudonyms.Pseudonymiser | None = None
@@ -263,6 +264,12 @@ class Ingestor:
         if self._pseudonymise is None:
             self._pseudonymise = pseudonyms.from_db(self.db)
         return self._pseudonymise
+
+    def _forget_names(self) -> None:
+        """The register or a name list changed: build the pseudonymiser and name lookups again."""
+        self._pseudonymise = None
+        self._names_cache = None
+        self._speakers_cache = None
 
     def run(self, jobs: list[Job], skip_bad: bool = False, progress: Callable[[Job], None] | None = None) -> Report:
         report = self.report
@@ -306,7 +313,7 @@ class Ingestor:
             return
         if job.kind == "consent":
             counts = consent.import_register(self.db, job.path, self.actor, check_ics=self.registry.ics)
-            self._pseudonymise = None
+            self._forget_names()
             report.consent_files.append(str(job.path))
             for key in ("participants", "added", "changed"):
                 report.participants[key] += counts[key]
@@ -340,7 +347,7 @@ class Ingestor:
                 raise CasestudyError(f"row {number}: name and pseudonym must both be given", path)
             names[row["name"]] = row["pseudonym"]
         if pseudonyms.set_names(self.db, names, origin=f"name list {path.name}"):
-            self._pseudonymise = None
+            self._forget_names()
             pseudonyms.refresh_display_text(self.db)
             # no file name: a name list's file name may itself hold a name
             audit(self.db, self.actor, "names.import", "names", sha256=sha256_file(path), names=len(names))
@@ -401,10 +408,12 @@ class Ingestor:
         return rows, parsed.title, parsed.pages
 
     def _known_speakers(self) -> set[str]:
-        names = {row[0] for row in self.db.execute("SELECT name FROM participants WHERE name IS NOT NULL")}
-        # names tied to a participant in the name list (e.g. added by `import qdpx`) label their turns too
-        names |= {row[0] for row in self.db.execute("SELECT name FROM pseudonyms WHERE participant_id IS NOT NULL")}
-        return names | {row[0] for row in self.db.execute("SELECT id FROM participants")}
+        if self._speakers_cache is None:
+            names = {row[0] for row in self.db.execute("SELECT name FROM participants WHERE name IS NOT NULL")}
+            # names tied to a participant in the name list (e.g. added by `import qdpx`) label their turns too
+            names |= {row[0] for row in self.db.execute("SELECT name FROM pseudonyms WHERE participant_id IS NOT NULL")}
+            self._speakers_cache = names | {row[0] for row in self.db.execute("SELECT id FROM participants")}
+        return self._speakers_cache
 
     def _transcript_participant(self, job: Job, parsed: readers.ParsedFile) -> str:
         """The participant of a transcript: from --participant, the manifest, or the speaker label.
@@ -480,14 +489,15 @@ class Ingestor:
         key = readers.name_key(label)
         if len(key) < 2:
             return None
-        matches = [pid for pid, name in self._register_names() if readers.name_key(name) == key]
+        matches = self._register_names().get(key, [])
         return matches[0] if len(matches) == 1 else None
 
-    def _register_names(self) -> list[tuple[str, str]]:
+    def _register_names(self) -> dict[tuple[str, ...], list[str]]:
+        """The participants of each register name, by its words (one lookup a label, however long the register)."""
         if self._names_cache is None:
-            self._names_cache = [
-                (r[0], r[1]) for r in self.db.execute("SELECT id, name FROM participants WHERE name IS NOT NULL")
-            ]
+            self._names_cache = {}
+            for pid, name in self.db.execute("SELECT id, name FROM participants WHERE name IS NOT NULL"):
+                self._names_cache.setdefault(readers.name_key(name), []).append(pid)
         return self._names_cache
 
     @staticmethod
