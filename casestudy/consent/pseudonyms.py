@@ -552,12 +552,13 @@ class _Shape:
     """A variant as the index matches it: its letters, the expressions of the gaps between
     them (ids in :data:`_GAPS`), what may come before its first letter and after its last."""
 
-    __slots__ = ("letters", "exact", "head", "gaps", "tail", "needs_at", "needs_capital")
+    __slots__ = ("letters", "exact", "head", "gaps", "tail", "needs_at", "needs_capital", "solid")
 
     def __init__(self, letters: str, exact: tuple, head: "re.Pattern | None", gaps: tuple, tail: str):
         self.letters, self.exact, self.head, self.gaps, self.tail = letters, exact, head, gaps, _tail(tail)
         self.needs_at = _BEFORE_AT in tail  # an e-mail form: only before an "@"
         self.needs_capital = bool(exact) and exact[0][1].isupper()  # a capital initial: "H. Marsh"
+        self.solid = all(_EMPTY_GAP_OK[gap] for gap in gaps)  # may be written as one word, nothing between letters
 
 
 _GAP_IDS: dict[str, int] = {}
@@ -646,7 +647,7 @@ class _Index:
         """``(start, end, title)`` of each match, in order."""
         at = "@" in text
         tables = self.tables[at, False], self.tables[at, True]
-        starts, entry = tables[1][3], tables[1][4]
+        starts = tables[1][3]
         if text.isascii() or not _NON_ASCII_WORD.search(text):
             # letters and digits, everything else (curly quotes, dashes, "£") a space: all in C
             cased = text.encode("ascii", "replace").translate(_ASCII_WORDS).decode("ascii")
@@ -660,9 +661,7 @@ class _Index:
             words = parts[1::2]
             if run is _RUN:
                 words = [w.replace(_PUA, "") for w in words]
-        present = entry.intersection(words)
-        if not present:
-            return []
+        present = tables[1][4].intersection(words)  # words that may start a match (or a title)
         if parts is None:
             cased_words = cased.split()
 
@@ -673,6 +672,8 @@ class _Index:
 
             def capital(j: int) -> bool:
                 return text[ends[2 * j]].isupper()
+        if not present:
+            return []
         # which words may start a match, and the variants each may start (no positions yet)
         candidates: dict[int, list] = {}
         for j in [i for i, word in enumerate(words) if word in present]:
@@ -732,7 +733,8 @@ class _Index:
             if last >= len(words) or letters not in cuts:
                 break
             letters += words[last]
-        found.sort(key=lambda c: c[0])
+        if len(found) > 1:
+            found.sort(key=lambda c: c[0])
         return found
 
     def _first(self, table: tuple, text: str, folded: str, words: list[str], spans: list, j: int, at: int,
@@ -769,6 +771,14 @@ class _Index:
     @staticmethod
     def _fits(shape: _Shape, text: str, folded: str, spans: list, j: int, last: int) -> "int | None":
         """Where the match of ``shape`` over words ``j``..``last`` ends, or None."""
+        if j == last and shape.solid:  # one word of the text, no gap in it to check: the usual case
+            s, e = spans[j]
+            if _PUA not in folded[s:e]:
+                for i, ch in shape.exact:
+                    if text[s + i] != ch:
+                        return None
+                tail = shape.tail.match(text, e)
+                return tail.end() if tail else None
         positions: list[int] = []
         for s, e in map(spans.__getitem__, range(j, last + 1)):
             chunk = folded[s:e]
