@@ -74,6 +74,7 @@ def worker(folder: str, db_path: str, trace: bool) -> dict:
 
     from casestudy.coding import codebook as codebook_lib
     from casestudy.coding import engine as coding
+    from casestudy.coding import learned
     from casestudy.ingest import files as ingest
     from casestudy.consent import pseudonyms
     from casestudy.ingest import readers
@@ -87,6 +88,7 @@ def worker(folder: str, db_path: str, trace: bool) -> dict:
         timers.wrap(pseudonyms.Pseudonymiser, "apply", "pseudonymise")
         timers.wrap(ingest.Ingestor, "_insert_excerpts", "insert (incl. pseudonymise)")
         timers.wrap(coding.Engine, "match_doc", "match")
+        timers.wrap(learned, "default_model", "learned model")
 
     db = dblib.open_db(db_path)
     jobs = ingest.plan([folder])
@@ -174,7 +176,11 @@ def print_report(name: str, info: dict, r: dict) -> None:
     print(f"  code                       {r['t_code']:7.2f} s {rate(w, r['t_code'])}")
     match = stages.get("match", 0)
     print(f"    matchers + scoring       {match:7.2f} s  (PhraseMatcher, token Matchers around anchors, Python scoring per hit)")
-    print(f"    tokenise + read + write  {r['t_code'] - match:7.2f} s  (tokenizer.pipe, paging excerpts, JSON + INSERT of suggestions)")
+    model = stages.get("learned model", 0)
+    print(f"    learned model            {model:7.2f} s  (the default model: trained, or read from the model cache "
+          f"when it was trained before on this machine; CASESTUDY_MODEL_CACHE=off always trains)")
+    print(f"    the rest                 {r['t_code'] - match - model:7.2f} s  (tokenizer.pipe, the learned model's "
+          f"features and probabilities, paging excerpts, JSON + INSERT of suggestions)")
     print(f"  tokenise only              {tok:7.2f} s {rate(w, tok)}  (spacy.blank('en'), nlp.pipe over the same "
           f"{r['excerpts']:,} excerpt texts read from SQLite, {r['tokens']:,} tokens)")
     print(f"  ratio (ingest + code) / tokenise = {both / tok:.1f}   code / tokenise = {r['t_code'] / tok:.1f}   "

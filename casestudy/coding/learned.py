@@ -431,6 +431,8 @@ def _trained_or_cached(examples: list[Example], featurizer: Featurizer) -> Model
     (``casestudy.coding.modelcache``: keyed by everything training reads)."""
     from casestudy.coding import modelcache
 
+    if modelcache.cache_dir() is None:  # the cache is off
+        return train(examples, featurizer, kind="default")
     key = modelcache.fingerprint(
         Path(__file__), SETTINGS,
         ((e.text, sorted(e.labels.items()), e.weight, featurizer.terms(e.text)) for e in examples), list(RQS),
