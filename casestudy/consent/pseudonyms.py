@@ -622,8 +622,10 @@ class _Index:
         # an initial): the letters where a variant may be cut, and the words it may start with,
         # are kept for each of the four cases, so such words are passed over at once
         self.by_letters: dict[str, list[tuple[int, _Shape]]] = {}
-        keys = {(at, capital): set() for at in (False, True) for capital in (False, True)}
+        keys = {(at, capital): set() for at in (False, True) for capital in (False, True)}  # first words
         cuts = {which: set() for which in keys}
+        whole = {which: set() for which in keys}  # variants that may be written as one word
+        seconds = {which: set() for which in keys}  # what the second word of a match may be
         self.heads = False
         for rank, (letters, exact, head, gaps, tail, cut_at) in enumerate(ordered):
             shape = _Shape(letters, exact, _head(head), gaps, tail)
@@ -634,14 +636,25 @@ class _Index:
             else:
                 same.append((rank, shape))
             which = (shape.needs_at, shape.needs_capital)
-            keys[which].add(letters)
             cuts[which].update(letters[:n] for n in cut_at)  # a word of the text may end after these letters
+            # the first word of a match ends at a cut before the first gap that must hold something
+            # (the separator after the initial of "H. Marsh": "h", never "hm")
+            solid = next((i for i, gap in enumerate(gaps) if not _EMPTY_GAP_OK[gap]), None)
+            firsts = [n for n in cut_at if solid is None or n <= solid + 1]
+            keys[which].update(letters[:n] for n in firsts)
+            ends = (*cut_at, len(letters))
+            seconds[which].update(letters[n:m] for n in firsts for m in ends if m > n)
+            if solid is None:
+                keys[which].add(letters)
+                whole[which].add(letters)
         self.tables = {}
         for at, capital in keys:
             allowed = [w for w in keys if (at or not w[0]) and (capital or not w[1])]
             table_cuts = frozenset().union(*(cuts[w] for w in allowed))
-            starts = table_cuts.union(*(keys[w] for w in allowed))
-            self.tables[at, capital] = (at, capital, table_cuts, starts, starts | _TITLE_KEYS)
+            starts = frozenset().union(*(keys[w] for w in allowed))
+            incomplete = starts - frozenset().union(*(whole[w] for w in allowed))  # never a match on its own
+            self.tables[at, capital] = (at, capital, table_cuts, starts, starts | _TITLE_KEYS, incomplete,
+                                        frozenset().union(*(seconds[w] for w in allowed)))
 
     def matches(self, text: str) -> "list[tuple[int, int, str | None]]":
         """``(start, end, title)`` of each match, in order."""
@@ -662,6 +675,9 @@ class _Index:
             if run is _RUN:
                 words = [w.replace(_PUA, "") for w in words]
         present = tables[1][4].intersection(words)  # words that may start a match (or a title)
+        alone = present & tables[1][5]
+        if alone and tables[1][6].isdisjoint(words):  # "I", "A" (of I. Lin, A. Shah) but no second word
+            present -= alone
         if parts is None:
             cased_words = cased.split()
 
