@@ -126,3 +126,15 @@ def test_default_cache_folder(monkeypatch, tmp_path):
     assert modelcache.cache_dir() == tmp_path / "casestudy" / "models"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert modelcache.cache_dir() == Path.home() / ".cache" / "casestudy" / "models"
+
+
+def test_cache_keeps_only_the_most_recent_entries(cache):
+    for i in range(modelcache.KEEP + 3):
+        modelcache.put(f"key{i:02d}", f'{{"n": {i}}}')
+        os.utime(cache / f"key{i:02d}.json", (1_000_000 + i, 1_000_000 + i))  # distinct, increasing times
+    kept = [p.stem for p in _entries(cache)]
+    assert len(kept) == modelcache.KEEP
+    assert kept == [f"key{i:02d}" for i in range(3, modelcache.KEEP + 3)]  # the oldest went
+    assert modelcache.get(f"key{modelcache.KEEP + 2:02d}") == f'{{"n": {modelcache.KEEP + 2}}}'
+    assert modelcache.get("key00") is None
+    assert not list(cache.glob("*.tmp"))

@@ -12,8 +12,9 @@ and NumPy. Any change to these is a different entry, so a cached model is always
 training would give. The entry is the model's own JSON (``Model.to_json``).
 
 Where: ``$CASESTUDY_MODEL_CACHE`` (``off`` turns the cache off), else
-``$XDG_CACHE_HOME/casestudy/models``, else ``~/.cache/casestudy/models``. A folder that
-cannot be written, or an unreadable entry, just means training as before.
+``$XDG_CACHE_HOME/casestudy/models``, else ``~/.cache/casestudy/models``. The KEEP most
+recently written entries are kept. A folder that cannot be written, or an unreadable entry,
+just means training as before.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Iterable
 
 LIBRARIES = ("scikit-learn", "scipy", "numpy")
+KEEP = 10  # entries kept (the most recently written); each is a model's JSON, ~1-2 MB
 
 
 def cache_dir() -> Path | None:
@@ -84,5 +86,18 @@ def put(key: str, text: str) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _prune(folder)
     except OSError:
         return
+
+
+def _prune(folder: Path, keep: int = KEEP) -> None:
+    """Delete all but the ``keep`` most recently written entries (an old codebook's models)."""
+    entries = []
+    for path in folder.glob("*.json"):
+        try:
+            entries.append((path.stat().st_mtime, path.name, path))
+        except OSError:
+            continue
+    for _, _, path in sorted(entries, reverse=True)[keep:]:
+        path.unlink(missing_ok=True)
