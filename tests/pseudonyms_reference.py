@@ -2,7 +2,8 @@
 was at commit e0a3b87, one alternation of every variant of every name compiled per name
 list, with one rule fix carried over from the package (``only_english_words``: the "l" of
 l'Estrange is a particle). tests/test_pseudonyms_differential.py checks the package's token
-index finds exactly what this finds.
+index finds exactly what this finds. Only the matching is kept; the database helpers
+are the package's own.
 
 Pseudonymisation: real names in text replaced by stable pseudonyms.
 
@@ -63,7 +64,6 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import sqlite_utils
 
 TITLES = (
     "Dr", "Doctor", "Prof", "Professor", "Mr", "Mrs", "Ms", "Miss", "Mx", "Sir", "Dame",
@@ -530,130 +530,3 @@ def build(names: dict[str, str], protected: "set[str] | frozenset | None" = None
     anchors = _anchors(tokens)
     # compiling takes ~0.5 s for a few hundred names: only when a text may hold one
     return Pseudonymiser(pattern if anchors is not None else re.compile(pattern, re.IGNORECASE), lookup, protected_keys, anchors)
-
-
-def names_from_db(db: sqlite_utils.Database) -> dict[str, str]:
-    if "pseudonyms" not in db.table_names():
-        return {}
-    return {row["name"]: row["pseudonym"] for row in db["pseudonyms"].rows if row["name"]}
-
-
-def protected_words(db: sqlite_utils.Database) -> set[str]:
-    """Words of ICS, organisation and collaborative names (e.g. ``Northvale`` in ``Northvale ICS``)."""
-    words: set[str] = set()
-    tables = set(db.table_names())
-    for table in ("ics", "organisations", "collaboratives"):
-        if table in tables:
-            for (name,) in db.execute(f"SELECT name FROM [{table}] WHERE name IS NOT NULL"):
-                words.update(w for w in re.findall(r"[^\W\d_]+", name) if w[:1].isupper())
-    return words
-
-
-def from_db(db: sqlite_utils.Database) -> Pseudonymiser:
-    names = names_from_db(db)
-    # a word of a place or organisation that is also someone's name stays protected only
-    # if it is not that person's whole single-word name
-    return build(names, protected_words(db))
-
-
-def set_names(db: sqlite_utils.Database, names: dict[str, str], origin: str, participant_ids: dict[str, str] | None = None) -> bool:
-    """Store names and their pseudonyms; return True when anything changed."""
-    participant_ids = participant_ids or {}
-    changed = False
-    for name, pseudonym in names.items():
-        name = " ".join(name.split())
-        if not name:
-            continue
-        row = {"name": name, "pseudonym": pseudonym, "participant_id": participant_ids.get(name), "origin": origin}
-        try:
-            existing = db["pseudonyms"].get(name)
-        except sqlite_utils.db.NotFoundError:
-            existing = None
-        if existing != row:
-            db["pseudonyms"].upsert(row, pk="name")
-            changed = True
-    return changed
-
-
-def display_terms(terms: "str | None", pseudonymise: "Pseudonymiser") -> "str | None":
-    """A coding's matched terms (a JSON list) with every listed name pseudonymised."""
-    if terms is None:
-        return None
-    try:
-        values = json.loads(terms)
-    except ValueError:
-        return "[]"
-    if not isinstance(values, list):
-        return "[]"
-    return json.dumps([pseudonymise(str(v)) for v in values], ensure_ascii=False)
-
-
-def _has_column(db: sqlite_utils.Database, table: str, column: str) -> bool:
-    return any(row[1] == column for row in db.execute(f"PRAGMA table_info([{table}])"))
-
-
-def fill_display_terms(db: sqlite_utils.Database, pseudonymise: "Pseudonymiser | None" = None, *, every: bool = False) -> int:
-    """Fill ``codings.display_terms`` where it is missing (or for every coding): the terms
-    the evidence view shows. Called by whatever writes codings, and when names change."""
-    if not _has_column(db, "codings", "display_terms"):
-        return 0
-    pseudonymise = pseudonymise or from_db(db)
-    # no terms (a hand-added coding): nothing to pseudonymise, the view shows them as they are
-    where = "WHERE terms IS NOT NULL AND terms != '[]'" + ("" if every else " AND display_terms IS NULL")
-    updates = [
-        (display_terms(terms, pseudonymise), coding_id)
-        for coding_id, terms in db.execute(f"SELECT id, terms FROM codings {where}").fetchall()
-    ]
-    db.conn.executemany("UPDATE codings SET display_terms = ? WHERE id = ?", updates)
-    return len(updates)
-
-
-def refresh_display_text(db: sqlite_utils.Database, source_ids: list[int] | None = None) -> int:
-    """Recompute ``excerpts.display_text`` and ``display_heading`` (all excerpts, or those of
-    some sources), pseudonymise ``sources.title`` again, and recompute every coding's
-    ``display_terms``, with the current names."""
-    pseudonymise = from_db(db)
-    where, params = "", []
-    if source_ids is not None:
-        if not source_ids:
-            return 0
-        where = f"WHERE source_id IN ({','.join('?' * len(source_ids))})"
-        params = list(source_ids)
-    updates = [
-        (pseudonymise(text), excerpt_id)
-        for excerpt_id, text in db.execute(f"SELECT id, text FROM excerpts {where}", params).fetchall()
-    ]
-    db.conn.executemany("UPDATE excerpts SET display_text = ? WHERE id = ?", updates)
-    if _has_column(db, "excerpts", "display_heading"):
-        headings = [
-            (pseudonymise(heading) if heading else None, excerpt_id)
-            for excerpt_id, heading in db.execute(f"SELECT id, heading FROM excerpts {where}", params).fetchall()
-        ]
-        db.conn.executemany("UPDATE excerpts SET display_heading = ? WHERE id = ?", headings)
-    where_s = where.replace("source_id", "id")
-    titles = [
-        (new, sid)
-        for sid, title in db.execute(f"SELECT id, title FROM sources {where_s}", params).fetchall()
-        if title and (new := pseudonymise(title)) != title
-    ]
-    if titles:
-        db.conn.executemany("UPDATE sources SET title = ? WHERE id = ?", titles)
-    if source_ids is None:
-        fill_display_terms(db, pseudonymise, every=True)
-    return len(updates)
-
-
-def map_offset(pos: int, spans: list[tuple[int, int, int, int]], end: bool = False) -> int:
-    """Where character ``pos`` of the original text lands in the pseudonymised text.
-
-    A position inside a replaced name snaps to the start of its pseudonym (or to its end
-    when ``end`` is true), so a coded span never cuts a pseudonym in half.
-    """
-    shift = 0
-    for old_start, old_end, new_start, new_end in spans:
-        if pos <= old_start:
-            break
-        if pos < old_end:
-            return new_end if end else new_start
-        shift = new_end - old_end
-    return pos + shift
