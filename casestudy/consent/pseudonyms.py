@@ -678,6 +678,8 @@ class _Index:
         alone = present & tables[1][5]
         if alone and tables[1][6].isdisjoint(words):  # "I", "A" (of I. Lin, A. Shah) but no second word
             present -= alone
+        if not present:
+            return []
         if parts is None:
             cased_words = cased.split()
 
@@ -688,8 +690,6 @@ class _Index:
 
             def capital(j: int) -> bool:
                 return text[ends[2 * j]].isupper()
-        if not present:
-            return []
         # which words may start a match, and the variants each may start (no positions yet)
         candidates: dict[int, list] = {}
         for j in [i for i, word in enumerate(words) if word in present]:

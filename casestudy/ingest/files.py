@@ -632,15 +632,19 @@ class Ingestor:
         """Insert excerpts with offsets into the source text; return text hash → excerpt id."""
         offset = 0
         rows = []
+        headings: dict[str, str] = {}  # a source repeats its headings: each pseudonymised once
         for seq, excerpt in enumerate(excerpts, start=1):
             text = excerpt["text"]
+            heading = excerpt.get("heading")
+            if heading and heading not in headings:
+                headings[heading] = self.pseudonymise(heading)
             rows.append(
                 {
                     **excerpt,
                     "source_id": source_id,
                     "seq": seq,
                     "display_text": self.pseudonymise(text),
-                    "display_heading": self.pseudonymise(excerpt["heading"]) if excerpt.get("heading") else None,
+                    "display_heading": headings[heading] if heading else None,
                     "text_sha": sha256_text(text),
                     "char_start": offset,
                     "char_end": offset + len(text),
