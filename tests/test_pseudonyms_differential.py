@@ -147,35 +147,17 @@ def test_a_name_with_l_apostrophe_is_not_taken_for_english_words(first):
 
 class OldLeakGuardNames:
     """The publish guard's name check before it indexed names by their first word (one
-    substring test and one regex per name): the oracle for ``LeakGuard.name_in``."""
+    substring test and one regex per name): the oracle for ``LeakGuard.name_in``'s matching.
+    The forms of each name come from ``publish.name_forms``, which that change did not touch."""
 
     def __init__(self, names: list[str]):
         import re
 
-        from casestudy.consent.publish import _fold
+        from casestudy.consent.publish import _fold, name_forms
 
         self.re, self.fold = re, _fold
-        spaced, compact, capitalised = set(), set(), set()
-        for name in names:
-            _, words = pseudonyms.split_name(name)
-            folded = _fold(" ".join(words)).split()
-            forms = []
-            if len(folded) >= 2:
-                forms.append(folded)
-                _, surname = pseudonyms.split_surname(words)
-                surname_folded = _fold(" ".join(surname)).split()
-                if len(surname_folded) >= 2 and len("".join(surname_folded)) >= 5:
-                    forms.append(surname_folded)
-            for n, form in enumerate(forms):
-                if pseudonyms.only_english_words(form):
-                    capitalised.add(" ".join(form))
-                    continue
-                spaced.add(f" {' '.join(form)} ")
-                if (n == 1 and len("".join(form)) >= 5) or (n == 0 and pseudonyms.runs_together_safely(form)):
-                    compact.add("".join(form))
-        self.names = sorted({f" {' '.join(_fold(n).split())} " for n in names
-                             if len(_fold(n).split()) >= 2 and not pseudonyms.only_english_words(pseudonyms.split_name(n)[1])}
-                            | spaced)
+        spaced, compact, capitalised = name_forms(names)  # the forms are shared; the matching is the old one
+        self.names = sorted(spaced)
         self.compact = frozenset(compact)
         self.capitalised = [re.compile(r"(?<![^\W_])" + r"[\W_]+".join(re.escape(w) for w in form.split()) + r"(?![^\W_])",
                                        re.IGNORECASE) for form in sorted(capitalised)]

@@ -178,6 +178,44 @@ def _any_phrase(words: list[str], index: dict[str, list[tuple[str, ...]]], accep
     return False
 
 
+def name_forms(names: list[str]) -> tuple[set[str], set[str], set[str]]:
+    """How each name may be written in published text: (spaced, compact, capitalised).
+
+    ``spaced``: folded full names, and surnames of several words or parts, padded with
+    spaces (`` siobhan ni bhriain ``); ``compact``: the forms also looked for run together
+    (``nibhriain``); ``capitalised``: names made only of English words, a leak only when
+    every word is written with a capital.
+    """
+    spaced: set[str] = set()  # " siobhan ni bhriain ", " ni bhriain ", " pryce jones "
+    compact: set[str] = set()  # "siobhannibhriain", "nibhriain", "prycejones": written run together
+    capitalised: set[str] = set()  # names of English words only: a leak only with capitals
+    for name in names:
+        _, words = pseudonyms.split_name(name)
+        folded = _fold(" ".join(words)).split()
+        forms = []
+        if len(folded) >= 2:
+            forms.append(folded)
+            _, surname = pseudonyms.split_surname(words)
+            surname_folded = _fold(" ".join(surname)).split()
+            if len(surname_folded) >= 2 and len("".join(surname_folded)) >= 5:
+                forms.append(surname_folded)  # a surname of several words or parts, on its own
+        for n, form in enumerate(forms):
+            if pseudonyms.only_english_words(form):
+                capitalised.add(" ".join(form))
+                continue
+            spaced.add(f" {' '.join(form)} ")
+            # the same rule as the pseudonymiser's: a full name run together when long and
+            # not an English word, a surname of several words (5 letters or more) always
+            if (n == 1 and len("".join(form)) >= 5) or (n == 0 and pseudonyms.runs_together_safely(form)):
+                compact.add("".join(form))
+    spaced |= {
+        f" {' '.join(_fold(n).split())} "
+        for n in names
+        if len(_fold(n).split()) >= 2 and not pseudonyms.only_english_words(pseudonyms.split_name(n)[1])
+    }
+    return spaced, compact, capitalised
+
+
 class LeakGuard:
     """Finds forbidden words in text about to be published.
 
@@ -190,33 +228,7 @@ class LeakGuard:
     """
 
     def __init__(self, names: list[str], forbidden_texts: list[str]):
-        spaced: set[str] = set()  # " siobhan ni bhriain ", " ni bhriain ", " pryce jones "
-        compact: set[str] = set()  # "siobhannibhriain", "nibhriain", "prycejones": written run together
-        capitalised: set[str] = set()  # names of English words only: a leak only with capitals
-        for name in names:
-            _, words = pseudonyms.split_name(name)
-            folded = _fold(" ".join(words)).split()
-            forms = []
-            if len(folded) >= 2:
-                forms.append(folded)
-                _, surname = pseudonyms.split_surname(words)
-                surname_folded = _fold(" ".join(surname)).split()
-                if len(surname_folded) >= 2 and len("".join(surname_folded)) >= 5:
-                    forms.append(surname_folded)  # a surname of several words or parts, on its own
-            for n, form in enumerate(forms):
-                if pseudonyms.only_english_words(form):
-                    capitalised.add(" ".join(form))
-                    continue
-                spaced.add(f" {' '.join(form)} ")
-                # the same rule as the pseudonymiser's: a full name run together when long and
-                # not an English word, a surname of several words (5 letters or more) always
-                if (n == 1 and len("".join(form)) >= 5) or (n == 0 and pseudonyms.runs_together_safely(form)):
-                    compact.add("".join(form))
-        spaced |= {
-            f" {' '.join(_fold(n).split())} "
-            for n in names
-            if len(_fold(n).split()) >= 2 and not pseudonyms.only_english_words(pseudonyms.split_name(n)[1])
-        }
+        spaced, compact, capitalised = name_forms(names)
         # names by their first word: a text is scanned once, word by word, whatever the number of names
         self.names = _by_first_word(tuple(n.split()) for n in spaced)
         self.compact = frozenset(compact)
