@@ -195,6 +195,16 @@ BOARD_SECTIONS = [
 ]
 
 
+def add_word_table(document, rows, style: str = "Table Grid"):
+    """Append a python-docx table of ``rows`` (tuples of cell texts) in a Word table style."""
+    table = document.add_table(rows=0, cols=len(rows[0]))
+    table.style = style
+    for row in rows:
+        for cell, value in zip(table.add_row().cells, row):
+            cell.text = value
+    return table
+
+
 def write_docx_board_paper(path: Path, title: str = "Board meeting in public") -> Path:
     """A board paper with Title/Heading styles, body paragraphs and a table."""
     import docx

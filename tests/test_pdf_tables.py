@@ -149,11 +149,7 @@ def test_word_table_reads_the_same_from_docx_and_from_its_pdf(tmp_path):
     document = Document()
     document.add_heading("Risk and gain share", level=1)
     document.add_paragraph(BEFORE)
-    table = document.add_table(rows=0, cols=4)
-    table.style = "Table Grid"
-    for row in share:
-        for cell, value in zip(table.add_row().cells, row):
-            cell.text = value
+    fm.add_word_table(document, share)
     document.add_paragraph(AFTER)
     document.save(str(tmp_path / "share.docx"))
     expected = [BEFORE, *rows(share), AFTER]
@@ -230,11 +226,7 @@ def test_word_table_styles_through_libreoffice(tmp_path):
     for style in styles:
         document.add_heading(style, level=2)
         document.add_paragraph(BEFORE)
-        table = document.add_table(rows=0, cols=4)
-        table.style = style
-        for row in RISKS:
-            for cell, value in zip(table.add_row().cells, row):
-                cell.text = value
+        fm.add_word_table(document, RISKS, style)
         document.add_paragraph(AFTER)
     document.save(str(tmp_path / "styles.docx"))
     expected = [(style, text) for style in styles for text in [BEFORE, *rows(RISKS), AFTER]]
@@ -292,11 +284,7 @@ def test_word_table_row_cut_by_page_breaks_is_one_row(tmp_path):
     filler = [f"Paragraph {n} of the covering report, which fills the page before the register starts." for n in range(30)]
     for text in filler:
         document.add_paragraph(text)
-    table = document.add_table(rows=0, cols=4)
-    table.style = "Table Grid"
-    for row in register:
-        for cell, value in zip(table.add_row().cells, row):
-            cell.text = value
+    fm.add_word_table(document, register)
     document.add_paragraph(AFTER)
     document.save(str(tmp_path / "register.docx"))
     pdf = fm.soffice_pdf(tmp_path / "register.docx", tmp_path / "out")
