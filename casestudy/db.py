@@ -26,12 +26,25 @@ DEFAULT_DB = "db/casestudy.db"
 # interview and has not withdrawn. A transcript excerpt with no participant is never shown.
 # Coders that are casestudy itself, not people: the codebook's patterns (``auto:<codebook
 # version>``) and the learned model (``learned:<model version>``).
-MACHINE_CODER_PREFIXES = ("auto:", "learned:")
+PATTERN_CODER_PREFIX = "auto:"
+LEARNED_CODER_PREFIX = "learned:"
+MACHINE_CODER_PREFIXES = (PATTERN_CODER_PREFIX, LEARNED_CODER_PREFIX)
 
 
 def is_machine_coder(coder: "str | None") -> bool:
     """Whether a coding's coder is casestudy itself (patterns or the learned model), not a person."""
     return bool(coder) and str(coder).startswith(MACHINE_CODER_PREFIXES)
+
+
+def machine_coder(column: str = "c.coder") -> str:
+    """``is_machine_coder`` in SQL, for the coder column ``column`` (``c.coder``, or ``coder``
+    in a query of one table): ``(c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%')``."""
+    return "(" + " OR ".join(f"{column} LIKE '{prefix}%'" for prefix in MACHINE_CODER_PREFIXES) + ")"
+
+
+def human_coder(column: str = "c.coder") -> str:
+    """SQL: the coder in ``column`` is a person (hand codings), the negation of ``machine_coder``."""
+    return f"(NOT {machine_coder(column)})"
 
 
 CONSENTED_EXCERPT = """
@@ -41,6 +54,31 @@ CONSENTED_EXCERPT = """
       OR (cs.interview = 1 AND cs.withdrawn_date IS NULL)
     )
 """
+
+# The tables CONSENTED_EXCERPT reads, under its aliases: each excerpt (e) with its source (s)
+# and its participant's consent (cs). ``FROM {EXCERPT_JOIN} WHERE {CONSENTED_EXCERPT}``.
+EXCERPT_JOIN = """excerpts e
+JOIN sources s ON s.id = e.source_id
+LEFT JOIN consents cs ON cs.participant_id = e.participant_id"""
+
+# Each coding (c) with its code (cd), its excerpt (e), and that excerpt's source (s) and
+# consent (cs): ``FROM {CODING_JOIN} WHERE {CONSENTED_EXCERPT}`` is every coding of evidence.
+CODING_JOIN = """codings c
+JOIN codes cd ON cd.id = c.code_id
+JOIN excerpts e ON e.id = c.excerpt_id
+JOIN sources s ON s.id = e.source_id
+LEFT JOIN consents cs ON cs.participant_id = e.participant_id"""
+
+# Where an excerpt comes from, after either join: its source's ICS (i) and collaborative
+# (col), and its participant (p). Each table is joined on its primary key, so SQLite leaves
+# out the ones a query does not read.
+PLACE_JOIN = """LEFT JOIN ics i ON i.id = s.ics_id
+LEFT JOIN collaboratives col ON col.id = s.collaborative_id
+LEFT JOIN participants p ON p.id = e.participant_id"""
+
+# The SQL below (views, backfills) is what each migration recorded, written out and kept as
+# it was; queries that run today use the fragments above (tests/test_db_sql.py checks that
+# the two still agree).
 
 EVIDENCE_VIEW = f"""
 SELECT

@@ -248,10 +248,9 @@ def compute(ratings: Ratings, themes: Iterable[dict], rq_codes: "dict[str, str] 
 
 def from_working_db(db, excerpts_sql: str | None = None) -> Agreement:
     """The agreement table of a working database, over the excerpts consent allows."""
-    from casestudy.db import CONSENTED_EXCERPT
+    from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN
 
-    allowed = excerpts_sql or f"""SELECT e.id FROM excerpts e JOIN sources s ON s.id = e.source_id
-        LEFT JOIN consents cs ON cs.participant_id = e.participant_id WHERE {CONSENTED_EXCERPT}"""
+    allowed = excerpts_sql or f"SELECT e.id FROM {EXCERPT_JOIN} WHERE {CONSENTED_EXCERPT}"
     rows = db.execute(
         f"SELECT excerpt_id, coder, automatic, code_id, value FROM agreement_ratings WHERE excerpt_id IN ({allowed})"
     ).fetchall()

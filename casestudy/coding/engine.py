@@ -51,7 +51,7 @@ import sqlite_utils
 from casestudy.coding import codebook as codebook_lib
 from casestudy.consent import pseudonyms
 from casestudy.coding.codebook import Codebook
-from casestudy.db import CONSENTED_EXCERPT, audit, is_machine_coder, now
+from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, audit, is_machine_coder, machine_coder, now
 from casestudy.errors import CasestudyError
 
 CHUNK = 1000  # excerpts read from SQLite at a time
@@ -59,9 +59,7 @@ BATCH = 256  # texts per nlp.pipe batch
 
 # the excerpts that may be coded: evidence of consenting participants, never interviewers
 CODABLE_FROM = f"""
-    FROM excerpts e
-    JOIN sources s ON s.id = e.source_id
-    LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+    FROM {EXCERPT_JOIN}
     WHERE {CONSENTED_EXCERPT}
 """
 
@@ -660,15 +658,12 @@ class _DisplayTerms:
         return terms_json if shown == terms else _terms_json(shown)
 
 
-MACHINE = "(coder LIKE 'auto:%' OR coder LIKE 'learned:%')"  # suggestions made by casestudy, not people
-
-
 
 
 def withdraw_uncodable(db: sqlite_utils.Database) -> int:
     """Delete unreviewed suggestions on excerpts that may no longer be coded."""
     cursor = db.execute(
-        f"""DELETE FROM codings WHERE {MACHINE} AND status = 'suggested' AND reviewed_at IS NULL
+        f"""DELETE FROM codings WHERE {machine_coder('coder')} AND status = 'suggested' AND reviewed_at IS NULL
             AND excerpt_id NOT IN (SELECT e.id {CODABLE_FROM})"""
     )
     return cursor.rowcount

@@ -348,15 +348,11 @@ def study_examples(db) -> list[Example]:
     pseudonymised), and only for excerpts consent allows, so the model holds no name and
     nothing of a withdrawn participant.
     """
-    from casestudy.db import CONSENTED_EXCERPT
+    from casestudy.db import CODING_JOIN, CONSENTED_EXCERPT
 
     rows = db.execute(
         f"""SELECT e.id, e.display_text, cd.rq, max(c.status = 'accepted')
-            FROM codings c
-            JOIN codes cd ON cd.id = c.code_id
-            JOIN excerpts e ON e.id = c.excerpt_id
-            JOIN sources s ON s.id = e.source_id
-            LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+            FROM {CODING_JOIN}
             WHERE c.status IN ('accepted', 'rejected') AND c.reviewed_at IS NOT NULL AND {CONSENTED_EXCERPT}
             GROUP BY e.id, cd.rq ORDER BY e.id, cd.rq"""
     ).fetchall()

@@ -20,7 +20,8 @@ import sqlite_utils
 
 from casestudy.consent import pseudonyms
 from casestudy.coding.engine import display_offsets
-from casestudy.db import CONSENTED_EXCERPT, MACHINE_CODER_PREFIXES, audit, is_machine_coder, now
+from casestudy.db import (CODING_JOIN, CONSENTED_EXCERPT, EXCERPT_JOIN, MACHINE_CODER_PREFIXES, PLACE_JOIN, audit,
+                          is_machine_coder, now)
 from casestudy.errors import CasestudyError
 
 STATUSES = ("suggested", "accepted", "rejected")
@@ -57,12 +58,8 @@ SELECT e.id, e.source_id, e.seq, e.display_text, e.text, e.is_interviewer, e.spe
        e.participant_id, e.turn, e.page, e.heading, s.kind AS source_kind, s.title AS source_title,
        s.wave, s.date, i.name AS ics, col.name AS collaborative, p.role AS participant_role,
        p.org_type AS org_type, ({CONSENTED_EXCERPT}) AS is_evidence
-FROM excerpts e
-JOIN sources s ON s.id = e.source_id
-LEFT JOIN ics i ON i.id = s.ics_id
-LEFT JOIN collaboratives col ON col.id = s.collaborative_id
-LEFT JOIN participants p ON p.id = e.participant_id
-LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+FROM {EXCERPT_JOIN}
+{PLACE_JOIN}
 """
 
 
@@ -100,14 +97,9 @@ def spans_for_display(row: dict, offsets_json: str | None) -> list[tuple[int, in
     return [tuple(o) for o in display_offsets(row["text"], row["display_text"], offsets) if o]
 
 
-_QUEUE_FROM = """
-        FROM codings c
-        JOIN codes cd ON cd.id = c.code_id
-        JOIN excerpts e ON e.id = c.excerpt_id
-        JOIN sources s ON s.id = e.source_id
-        LEFT JOIN ics i ON i.id = s.ics_id
-        LEFT JOIN participants p ON p.id = e.participant_id
-        LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+_QUEUE_FROM = f"""
+FROM {CODING_JOIN}
+{PLACE_JOIN}
 """
 
 
@@ -482,8 +474,7 @@ def counts(db: sqlite_utils.Database) -> dict[str, int]:
     return {
         status: n
         for status, n in db.execute(
-            f"""SELECT c.status, count(*) FROM codings c JOIN excerpts e ON e.id = c.excerpt_id
-                JOIN sources s ON s.id = e.source_id LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+            f"""SELECT c.status, count(*) FROM {EXCERPT_JOIN} JOIN codings c ON c.excerpt_id = e.id
                 WHERE {CONSENTED_EXCERPT} GROUP BY c.status"""
         )
     }

@@ -13,7 +13,7 @@ import random
 import sqlite_utils
 
 from casestudy.coding import review
-from casestudy.db import CONSENTED_EXCERPT, audit, now
+from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, audit, now
 from casestudy.errors import CasestudyError
 
 
@@ -43,8 +43,7 @@ def assign(db: sqlite_utils.Database, coders: list[str], size: int, assigned_by:
     where.append(f"e.id NOT IN (SELECT excerpt_id FROM assignments WHERE coder IN ({marks}))")
     params.extend(coders)
     pool = [r[0] for r in db.execute(
-        f"""SELECT e.id FROM excerpts e JOIN sources s ON s.id = e.source_id
-            LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+        f"""SELECT e.id FROM {EXCERPT_JOIN}
             WHERE {' AND '.join(f'({w})' for w in where)} ORDER BY e.id""", params)]
     if not pool:
         raise CasestudyError("no excerpt left to sample with these filters")

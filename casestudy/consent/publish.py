@@ -975,13 +975,9 @@ _INDICATORS_TABLE = """CREATE TABLE indicators (
 # the evidence table leaves out), over the excerpts consent allows: for coder agreement.
 REVIEW_SUMMARY = f"""
 SELECT cd.rq AS rq, i.name AS ics, s.wave AS wave, c.status AS status, count(*) AS n
-FROM codings c
-JOIN excerpts e ON e.id = c.excerpt_id
-JOIN codes cd ON cd.id = c.code_id
-JOIN sources s ON s.id = e.source_id
-LEFT JOIN ics i ON i.id = s.ics_id
-LEFT JOIN consents cs ON cs.participant_id = e.participant_id
-WHERE (c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%') AND {dblib.CONSENTED_EXCERPT}
+FROM {dblib.CODING_JOIN}
+{dblib.PLACE_JOIN}
+WHERE {dblib.machine_coder()} AND {dblib.CONSENTED_EXCERPT}
 GROUP BY cd.rq, i.name, s.wave, c.status
 """
 _REVIEW_SUMMARY_COLUMNS = {"rq": str, "ics": str, "wave": int, "status": str, "n": int}

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from casestudy.db import PATTERN_CODER_PREFIX
 from casestudy.errors import CasestudyError
 
 REQUIRED_TABLES = ("evidence", "excerpts", "sources", "codes")
@@ -161,7 +162,9 @@ def codebook_version(conn: sqlite3.Connection) -> str:
         found = [r[0] for r in conn.execute("SELECT DISTINCT codebook_version FROM codes WHERE codebook_version IS NOT NULL")]
         if found:
             return ", ".join(sorted(found))
-    coders = [r[0] for r in conn.execute("SELECT DISTINCT coder FROM evidence WHERE coder LIKE 'auto:%'")]
+    # the codebook's patterns code as auto:<codebook version>; learned:<model version> names a
+    # model, not a codebook, so it has no place here
+    coders = [r[0] for r in conn.execute(f"SELECT DISTINCT coder FROM evidence WHERE coder LIKE '{PATTERN_CODER_PREFIX}%'")]
     return ", ".join(sorted(c.split(":", 1)[1] for c in coders)) or "unknown"
 
 

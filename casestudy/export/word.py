@@ -39,6 +39,7 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
 from casestudy import study
+from casestudy.db import machine_coder
 from casestudy.export import common
 from casestudy.export.quotes import (
     MIN_WORDS,
@@ -856,7 +857,7 @@ class Report:
         if common.has_table(conn, "review_summary"):
             review_sql = f"SELECT rq, status, sum(n) AS n FROM review_summary WHERE {clause} GROUP BY rq, status"
         else:
-            review_sql = f"SELECT rq, status, count(*) AS n FROM evidence WHERE (coder LIKE 'auto:%' OR coder LIKE 'learned:%') AND {clause} GROUP BY rq, status"
+            review_sql = f"SELECT rq, status, count(*) AS n FROM evidence WHERE {machine_coder('coder')} AND {clause} GROUP BY rq, status"
         review = common.rows(conn, review_sql, params)
         doc.add_paragraph(
             "How the automatic suggestions of the codebook were reviewed by researchers, per research question. "

@@ -22,7 +22,7 @@ from casestudy.consent import register as consent
 from casestudy.ingest import indicators
 from casestudy.consent import pseudonyms
 from casestudy.ingest import readers
-from casestudy.db import audit, now
+from casestudy.db import audit, human_coder, now
 from casestudy.errors import CasestudyError
 from casestudy.tables import iso_date, read_table
 
@@ -676,8 +676,8 @@ class Ingestor:
         kept_codings = [
             dict(row)
             for row in db.query(
-                """SELECT c.*, e.text_sha FROM codings c JOIN excerpts e ON e.id = c.excerpt_id
-                   WHERE e.source_id = ? AND ((c.coder NOT LIKE 'auto:%' AND c.coder NOT LIKE 'learned:%') OR c.status != 'suggested')""",
+                f"""SELECT c.*, e.text_sha FROM codings c JOIN excerpts e ON e.id = c.excerpt_id
+                    WHERE e.source_id = ? AND ({human_coder()} OR c.status != 'suggested')""",
                 [source_id],
             )
         ]

@@ -17,7 +17,7 @@ import sqlite_utils
 from casestudy.coding import review, samples
 from casestudy.coding.engine import display_offsets
 from casestudy.consent import pseudonyms
-from casestudy.db import CONSENTED_EXCERPT, is_machine_coder
+from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, PLACE_JOIN, human_coder, is_machine_coder, machine_coder
 from casestudy.errors import CasestudyError
 
 KINDS = ("transcript", "board-paper", "policy", "observation")
@@ -31,8 +31,7 @@ STATUS_FILTERS = {
 # A source anyone may see: a document, or a transcript of a participant who consented to
 # interview and has not withdrawn.
 VISIBLE_SOURCE = "(s.kind != 'transcript' OR (scs.interview = 1 AND scs.withdrawn_date IS NULL))"
-_EVIDENCE_FROM = """FROM excerpts e JOIN sources s ON s.id = e.source_id
-                    LEFT JOIN consents cs ON cs.participant_id = e.participant_id"""
+_EVIDENCE_FROM = f"FROM {EXCERPT_JOIN}"
 
 
 def connection_setup(db: sqlite_utils.Database) -> None:
@@ -71,9 +70,9 @@ def sources(db: sqlite_utils.Database, coder: str, *, ics: str | None = None, wa
         stats[source_id]["excerpts"] = n
     for source_id, suggested, reviewed, hand in db.execute(
             f"""SELECT e.source_id,
-                       sum(c.status = 'suggested' AND (c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%')),
-                       sum(c.status != 'suggested' AND (c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%')),
-                       sum(c.coder NOT LIKE 'auto:%' AND c.coder NOT LIKE 'learned:%' AND c.status = 'accepted')
+                       sum(c.status = 'suggested' AND {machine_coder()}),
+                       sum(c.status != 'suggested' AND {machine_coder()}),
+                       sum({human_coder()} AND c.status = 'accepted')
                 {_EVIDENCE_FROM} JOIN codings c ON c.excerpt_id = e.id
                 WHERE e.source_id IN ({ids}) AND {CONSENTED_EXCERPT} GROUP BY e.source_id"""):
         stats[source_id].update(suggested=suggested or 0, reviewed=reviewed or 0, hand=hand or 0)
@@ -189,8 +188,7 @@ def _excerpt_rows(db: sqlite_utils.Database, where: str, params: list) -> list[d
                    e.participant_id, e.is_interviewer, e.turn, e.start_time, e.end_time, e.page, s.kind AS source_kind,
                    p.role AS participant_role, p.org_type, ({CONSENTED_EXCERPT}) AS is_evidence,
                    CASE WHEN e.participant_id IS NULL THEN 1 ELSE coalesce(cs.quotes, 0) END AS quotable
-            FROM excerpts e JOIN sources s ON s.id = e.source_id LEFT JOIN participants p ON p.id = e.participant_id
-            LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+            FROM {EXCERPT_JOIN} {PLACE_JOIN}
             WHERE {where} ORDER BY e.seq""", params))
 
 
