@@ -209,17 +209,51 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         yield db
 
 
+def insert_rows(db: sqlite_utils.Database, table: str, rows: "list[dict]", *, or_ignore: bool = False) -> None:
+    """Insert ``rows`` (dicts with the same keys) into a table of our schema with one prepared
+    ``executemany``. sqlite-utils' ``insert`` reads the schema and opens a savepoint first, 5-10
+    statements a row; these tables are declared here, so there is nothing to look up."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    sql = _insert_sql(table, columns, "INSERT OR IGNORE" if or_ignore else "INSERT")
+    execute_many(db, sql, [tuple(row[c] for c in columns) for row in rows])
+
+
+def execute_many(db: sqlite_utils.Database, sql: str, values: "list[tuple]") -> None:
+    """``executemany``, committed at once when no transaction is open (as ``db.execute`` does)."""
+    if db.conn.in_transaction:  # the command's transaction (the usual case): nothing to open
+        db.conn.executemany(sql, values)
+    else:
+        with db.atomic():
+            db.conn.executemany(sql, values)
+
+
+def fetch_rows(db: sqlite_utils.Database, sql: str, params: "list | tuple" = ()) -> "list[dict]":
+    """The rows of a SELECT as dicts, in one statement (``db.query`` wraps it in a savepoint)."""
+    cursor = db.execute(sql, list(params))
+    keys = [d[0] for d in cursor.description]
+    return [dict(zip(keys, row)) for row in cursor]
+
+
+def insert_row(db: sqlite_utils.Database, table: str, row: dict) -> int:
+    """Insert one row with one statement (see ``insert_rows``); return its rowid."""
+    return db.execute(_insert_sql(table, list(row)), list(row.values())).lastrowid
+
+
+def _insert_sql(table: str, columns: "list[str]", verb: str = "INSERT") -> str:
+    return f"{verb} INTO [{table}] ({', '.join(f'[{c}]' for c in columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
 def audit(db: sqlite_utils.Database, actor: str, action: str, target: str = "", **detail) -> None:
     """Record who did what to which thing, and when, in ``audit_log``."""
-    db["audit_log"].insert(
-        {
-            "at": now(),
-            "actor": actor,
-            "action": action,
-            "target": target,
-            "detail": json.dumps(detail, sort_keys=True, default=str) if detail else None,
-        }
-    )
+    insert_row(db, "audit_log", {
+        "at": now(),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "detail": json.dumps(detail, sort_keys=True, default=str) if detail else None,
+    })
 
 
 # --- migrations -------------------------------------------------------------------
