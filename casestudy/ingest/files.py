@@ -22,7 +22,7 @@ from casestudy.consent import register as consent
 from casestudy.ingest import indicators
 from casestudy.consent import pseudonyms
 from casestudy.ingest import readers
-from casestudy.db import audit, human_coder, now
+from casestudy.db import audit, human_coder, insert_row, insert_rows, now
 from casestudy.errors import CasestudyError
 from casestudy.tables import iso_date, read_table
 
@@ -383,7 +383,7 @@ class Ingestor:
         if existing:
             self._replace(existing[0], record, excerpts)
             return "replaced", len(excerpts)
-        source_id = self.db["sources"].insert(record).last_pk
+        source_id = insert_row(self.db, "sources", record)
         self._insert_excerpts(source_id, excerpts)
         # the source id, kind and hash, never the file name (board-siobhan-ni-bhriain-2024.docx):
         # names never go into the audit log; the path stays in sources.path
@@ -628,8 +628,8 @@ class Ingestor:
             return f"collaborative {name('collaboratives', old)} → {name('collaboratives', new)}"
         return f"{key} {old if old is not None else '(none)'} → {new}"
 
-    def _insert_excerpts(self, source_id: int, excerpts: list[dict]) -> dict[str, int]:
-        """Insert excerpts with offsets into the source text; return text hash → excerpt id."""
+    def _insert_excerpts(self, source_id: int, excerpts: list[dict]) -> None:
+        """Insert excerpts with offsets into the source text."""
         offset = 0
         rows = []
         headings: dict[str, str] = {}  # a source repeats its headings: each pseudonymised once
@@ -663,6 +663,9 @@ class Ingestor:
             )
         conn.execute("INSERT INTO excerpts_fts (rowid, text) SELECT id, text FROM excerpts WHERE source_id = ?", [source_id])
         conn.execute("DELETE FROM fts_deferred WHERE source_id = ?", [source_id])
+
+    def _excerpt_ids_by_hash(self, source_id: int) -> dict[str, int]:
+        """Text hash → id of the source's first excerpt with that text."""
         by_hash: dict[str, int] = {}
         for excerpt_id, text_sha in self.db.execute(
             "SELECT id, text_sha FROM excerpts WHERE source_id = ? ORDER BY seq", [source_id]
@@ -693,21 +696,12 @@ class Ingestor:
         db.execute(f"DELETE FROM memos WHERE excerpt_id IN ({old_ids})", [source_id])
         db.execute("DELETE FROM excerpts WHERE source_id = ?", [source_id])
         db["sources"].update(source_id, record)
-        by_hash = self._insert_excerpts(source_id, excerpts)
-        moved = lost = 0
-        for row in kept_codings:
-            new_id = by_hash.get(row.pop("text_sha"))
-            row.pop("id")
-            if new_id is None:
-                lost += 1
-                continue
-            db["codings"].insert({**row, "excerpt_id": new_id}, ignore=True)
-            moved += 1
-        for memo in kept_memos:
-            new_id = by_hash.get(memo.pop("text_sha"))
-            memo.pop("id")
-            if new_id is not None:
-                db["memos"].insert({**memo, "excerpt_id": new_id})
+        self._insert_excerpts(source_id, excerpts)
+        by_hash = self._excerpt_ids_by_hash(source_id)
+        codings = _follow_text(kept_codings, by_hash)
+        insert_rows(db, "codings", codings, or_ignore=True)
+        insert_rows(db, "memos", _follow_text(kept_memos, by_hash))
+        moved, lost = len(codings), len(kept_codings) - len(codings)
         audit(
             db,
             self.actor,
@@ -718,6 +712,17 @@ class Ingestor:
             human_codings_kept=moved,
             human_codings_lost=lost,
         )
+
+
+def _follow_text(rows: list[dict], by_hash: dict[str, int]) -> list[dict]:
+    """Rows (codings, memos) of a replaced source's excerpts, moved to the new excerpt with the
+    same text (``text_sha``), without their old id; rows whose text is gone are left out."""
+    moved = []
+    for row in rows:
+        new_id = by_hash.get(row["text_sha"])
+        if new_id is not None:
+            moved.append({**{k: v for k, v in row.items() if k not in ("id", "text_sha")}, "excerpt_id": new_id})
+    return moved
 
 
 def ingest_jobs(db: sqlite_utils.Database, jobs: list[Job], *, actor: str = "casestudy", skip_bad: bool = False,
