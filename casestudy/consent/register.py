@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlite_utils
 
 from casestudy.consent import pseudonyms
-from casestudy.db import audit, now
+from casestudy.db import audit, execute_many, fetch_rows, insert_row, insert_rows, now
 from casestudy.errors import CasestudyError
 from casestudy.tables import iso_date, read_table
 
@@ -117,14 +117,15 @@ def read_register(path: Path) -> list[dict]:
 
 def get_or_create(db: sqlite_utils.Database, table: str, name: str, **extra) -> int:
     """The id of the row named ``name`` (case-insensitive), creating it if needed."""
-    row = db.execute(f"SELECT id FROM [{table}] WHERE lower(name) = lower(?)", [name]).fetchone()
-    if row:
-        if extra:
-            updates = {k: v for k, v in extra.items() if v is not None}
-            if updates:
-                db[table].update(row[0], updates)
-        return row[0]
-    return db[table].insert({"name": name, **{k: v for k, v in extra.items()}}).last_pk
+    found = fetch_rows(db, f"SELECT * FROM [{table}] WHERE lower(name) = lower(?)", [name])
+    if found:
+        row = found[0]
+        updates = {k: v for k, v in extra.items() if v is not None and row[k] != v}
+        if updates:
+            db.execute(f"UPDATE [{table}] SET {', '.join(f'[{k}] = ?' for k in updates)} WHERE id = ?",
+                       [*updates.values(), row["id"]])
+        return row["id"]
+    return insert_row(db, table, {"name": name, **extra})
 
 
 def import_register(db: sqlite_utils.Database, path: Path, actor: str, check_ics=None) -> dict:
@@ -141,6 +142,12 @@ def import_register(db: sqlite_utils.Database, path: Path, actor: str, check_ics
     kept_withdrawals: list[str] = []
     names: dict[str, str] = {}
     ids: dict[str, str] = {}
+    # read once, written once below (a register lists each participant once: read_register)
+    stored_participants = {row["id"]: row for row in fetch_rows(db, "SELECT * FROM participants")}
+    stored_consents = {row["participant_id"]: row for row in fetch_rows(db, "SELECT * FROM consents")}
+    participants: list[dict] = []
+    new_consents: list[dict] = []
+    changed_consents: list[dict] = []
     for record in records:
         ics_id = get_or_create(db, "ics", record["ics"])
         org_id = (
@@ -167,16 +174,13 @@ def import_register(db: sqlite_utils.Database, path: Path, actor: str, check_ics
             "archive": record["archive"],
             "withdrawn_date": record["withdrawn_date"],
         }
-        before = _current(db, pid)
+        before = stored_consents.get(pid)
         if before is not None and before["withdrawn_date"] and not consent["withdrawn_date"]:
             # A withdrawal is final: an older register without it must not bring them back.
             consent["withdrawn_date"] = before["withdrawn_date"]
             kept_withdrawals.append(pid)
-        try:
-            old = db["participants"].get(pid)
-        except sqlite_utils.db.NotFoundError:
-            old = None
-        db["participants"].upsert(participant, pk="id")
+        old = stored_participants.get(pid)
+        participants.append(participant)
         if old is not None:
             changed_fields = sorted(k for k, v in participant.items() if old.get(k) != v)
             if changed_fields:
@@ -189,26 +193,50 @@ def import_register(db: sqlite_utils.Database, path: Path, actor: str, check_ics
                     **{k: participant[k] for k in changed_fields if k != "name"},
                 )
         if before is None:
-            db["consents"].insert({**consent, "source_path": str(path), "updated_at": now()})
+            new_consents.append({**consent, "source_path": str(path), "updated_at": now()})
             audit(db, actor, "consent.add", pid, **_public(consent))
             added += 1
         elif _public(before) != _public(consent):
-            db["consents"].update(pid, {**consent, "source_path": str(path), "updated_at": now()})
+            changed_consents.append({**consent, "source_path": str(path), "updated_at": now()})
             audit(db, actor, "consent.change", pid, before=_public(before), after=_public(consent))
             changed += 1
         if record["name"]:
             names[record["name"]] = f"[{pid}]"
             ids[record["name"]] = pid
+    _upsert_participants(db, participants)
+    insert_rows(db, "consents", new_consents)
+    _update_consents(db, changed_consents)
     if pseudonyms.set_names(db, names, origin=f"consent register {path.name}", participant_ids=ids):
         pseudonyms.refresh_display_text(db)
     return {"participants": len(records), "added": added, "changed": changed, "kept_withdrawals": kept_withdrawals}
 
 
+def _upsert_participants(db: sqlite_utils.Database, rows: list[dict]) -> None:
+    """Add or update participants (by id) in one prepared statement."""
+    if rows:
+        columns = list(rows[0])
+        execute_many(
+            db,
+            f"INSERT INTO participants ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns if c != 'id')}",
+            [tuple(row[c] for c in columns) for row in rows],
+        )
+
+
+def _update_consents(db: sqlite_utils.Database, rows: list[dict]) -> None:
+    """Update consent records (by participant_id) in one prepared statement."""
+    if rows:
+        columns = [c for c in rows[0] if c != "participant_id"]
+        execute_many(
+            db,
+            f"UPDATE consents SET {', '.join(f'{c} = ?' for c in columns)} WHERE participant_id = ?",
+            [(*(row[c] for c in columns), row["participant_id"]) for row in rows],
+        )
+
+
 def _current(db: sqlite_utils.Database, pid: str) -> dict | None:
-    try:
-        return db["consents"].get(pid)
-    except sqlite_utils.db.NotFoundError:
-        return None
+    found = fetch_rows(db, "SELECT * FROM consents WHERE participant_id = ?", [pid])
+    return found[0] if found else None
 
 
 def registered_consent(db: sqlite_utils.Database, pid: str) -> dict:
