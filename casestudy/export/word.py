@@ -1303,30 +1303,34 @@ def _bookmark(paragraph, name: str, number: int) -> None:
     p.append(end)
 
 
-def _fld_run(kind: str):
+_PRESERVE_SPACE = {"xml:space": "preserve"}
+
+
+def _run(tag: str, text: "str | None" = None, attributes: "dict[str, str] | None" = None):
+    """A run (w:r) holding one element ``tag`` with these attributes and text; returns (run, element)."""
     run = OxmlElement("w:r")
-    char = OxmlElement("w:fldChar")
-    char.set(qn("w:fldCharType"), kind)
-    run.append(char)
-    return run
+    element = OxmlElement(tag)
+    for name, value in (attributes or {}).items():
+        element.set(qn(name), value)
+    if text is not None:
+        element.text = text
+    run.append(element)
+    return run, element
+
+
+def _fld_run(kind: str):
+    """A field character run: ``begin``, ``separate`` or ``end``."""
+    return _run("w:fldChar", attributes={"w:fldCharType": kind})[0]
 
 
 def _instr_run(instruction: str):
-    run = OxmlElement("w:r")
-    instr = OxmlElement("w:instrText")
-    instr.set(qn("xml:space"), "preserve")
-    instr.text = f" {instruction} "
-    run.append(instr)
-    return run
+    """A field's instruction (``PAGE``, ``PAGEREF x \\h``) as a run."""
+    return _run("w:instrText", f" {instruction} ", _PRESERVE_SPACE)[0]
 
 
 def _text_run(text: str):
-    run = OxmlElement("w:r")
-    t = OxmlElement("w:t")
-    t.set(qn("xml:space"), "preserve")
-    t.text = text
-    run.append(t)
-    return run, t
+    """A run of text, spaces kept; returns (run, its w:t)."""
+    return _run("w:t", text, _PRESERVE_SPACE)
 
 
 def _toc_entry(paragraph, title: str, bookmark: str):
@@ -1336,9 +1340,7 @@ def _toc_entry(paragraph, title: str, bookmark: str):
     link.set(qn("w:anchor"), bookmark)
     link.set(qn("w:history"), "1")
     link.append(_text_run(title)[0])
-    tab = OxmlElement("w:r")
-    tab.append(OxmlElement("w:tab"))
-    link.append(tab)
+    link.append(_run("w:tab")[0])
     link.append(_fld_run("begin"))
     link.append(_instr_run(f"PAGEREF {bookmark} \\h"))
     link.append(_fld_run("separate"))
