@@ -44,7 +44,6 @@ from casestudy.ingest import readers
 
 KINDS = ("transcript", "board-paper", "policy", "observation")
 WITHHELD = re.compile(r"^(?:[^\n:]{1,40}: )?\[withheld[^\]]*\]$")
-SOURCE_FIELDS = ("kind", "participant_id", "ics", "collaborative", "wave", "date", "title")
 
 
 @dataclass
@@ -129,12 +128,12 @@ def read_source_map(path: "str | Path") -> dict[str, dict]:
     path = Path(path)
     if not path.is_file():
         raise CasestudyError("no such sources file", path)
-    rows = read_table(path, {"source": "name", "participant": "participant_id", "type": "kind"})
+    rows = read_table(path, {"source": "name", **ingest_files.META_ALIASES})
     if rows and "name" not in rows[0]:
         raise CasestudyError("a sources file needs a column name (the source's name in the project)", path)
     out = {}
     for number, row in enumerate(rows, start=2):
-        meta = ingest_files.clean_meta({k: row.get(k) for k in SOURCE_FIELDS}, f"{path} row {number}")
+        meta = ingest_files.clean_meta(row, f"{path} row {number}")  # the manifest's columns, checked the same way
         out[" ".join((row["name"] or "").split()).lower()] = meta
     return out
 

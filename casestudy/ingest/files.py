@@ -30,7 +30,8 @@ KINDS = ("transcript", "board-paper", "policy", "observation", "consent", "names
 META_FIELDS = ("kind", "ics", "collaborative", "wave", "date", "participant_id", "title")
 MANIFEST = "manifest.csv"
 STUDY_SETTINGS = "study.yaml"  # a study folder's settings, beside its manifest: read before anything else
-MANIFEST_ALIASES = {"file": "path", "filename": "path", "participant": "participant_id", "type": "kind"}
+META_ALIASES = {"participant": "participant_id", "type": "kind"}  # other column names for META_FIELDS
+MANIFEST_ALIASES = {"file": "path", "filename": "path", **META_ALIASES}
 # Kinds that are read before everything else, so transcripts can be checked against them.
 FIRST_KINDS = ("consent", "names")
 
