@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import stat
 import threading
 
@@ -18,15 +17,7 @@ from casestudy import db as dblib
 from casestudy.cli.main import cli
 from casestudy.consent import pseudonyms, register
 from test_agreement import alpha_by_definition
-from workspace_server import Client, copy_db, start, stop
-
-
-def q(path, sql, *params):
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+from workspace_server import Client, copy_db, q, start, stop
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from casestudy.cli.main import cli
-from workspace_server import copy_db, start, stop
+from workspace_server import copy_db, q, start, stop
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT_DIR = Path(os.environ.get("CASESTUDY_SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "casestudy-screenshots")
@@ -31,14 +31,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium"),
 ]
 playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-def q(path, sql, *params):
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture

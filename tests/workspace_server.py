@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -35,6 +36,16 @@ def build_coded_study(folder: Path) -> Path:
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return path
+
+
+def q(path, sql, *params) -> list[tuple]:
+    """The rows of ``sql`` in the database file at ``path`` (its own connection, closed at once:
+    the server process holds the database too)."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
 
 
 def copy_db(template: Path, folder: Path) -> Path:
