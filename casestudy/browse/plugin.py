@@ -66,6 +66,109 @@ _SHARED_MAX_ROWS = 50_000  # above this, one covering-index scan per facet is fa
 _MAX_FACET_VALUES = 10000  # more distinct values than this: let Datasette count that facet itself
 
 
+# --- the excerpt table's filters as index lookups ---------------------------------------------------
+#
+# Datasette writes a filter of ``excerpt_evidence`` (the framework matrix's links:
+# ``?rqs__arraycontains=RQ3&ics=Kellbridge&wave=2``) as SQL over the excerpt table: a JSON scan of
+# every excerpt's list of RQs or codes, and a read of every wide row that matches. ``excerpt_codes``
+# (casestudy.consent.prepare) holds the same facts one narrow row per (excerpt, code), indexed, so
+# the same condition is answered there:
+#
+# * ``ExcerptFilter.parse`` reads the WHERE clause when every part of it is one of Datasette's
+#   filters on a facet column (``"ics" = :p1``, ``"ics" is null``, array contains on ``rqs`` or
+#   ``codes``): the page's row count and its facet counts are then counted in ``excerpt_codes``,
+#   and its rows are found through it;
+# * any other WHERE (a search, ``_where``, a filter on another column) keeps its parts, with each
+#   array-contains part alone made a lookup (``index_lookups``).
+#
+# Both give exactly the rows (and counts) of Datasette's own SQL (tests/test_serve.py compares them);
+# a Datasette that wrote its SQL differently would simply not be rewritten (``INDEX_LOOKUPS`` counts).
+_T = r'(?:"excerpt_evidence"|\[excerpt_evidence\]|excerpt_evidence)'
+_ARRAY_FILTER = re.compile(
+    r':(?P<p>p\d+) in \(select value from json_each\(' + _T + r'\.(?:"|\[)?(?P<col>rqs|codes)(?:"|\])?\)\)')
+_SCALAR_FILTER = re.compile(r'(?:"|\[)?(?P<col>\w+)(?:"|\])? (?:= :(?P<p>p\d+)|is null)')
+_COUNT = re.compile(r"^select count\(\*\) from " + _T + r" where (?P<where>.+?)\s*$", re.S)
+_ROWS = re.compile(r"^(?P<head>select .+? from " + _T + r" )where (?P<where>.+?) (?P<tail>order by .*)$", re.S)
+_FIRST_PAGE = re.compile(r"order by (?:excerpt_id|\[excerpt_id\]|\"excerpt_id\") limit (?P<n>\d+)")
+INDEX_LOOKUPS = {"filters": 0, "counts": 0, "rows": 0}  # what was rewritten: the tests check these move
+
+
+class ExcerptFilter:
+    """A WHERE clause of ``excerpt_evidence`` made only of facet filters, as conditions on ``excerpt_codes``."""
+
+    def __init__(self, arrays: list[tuple[str, str]], scalars: list[str], values: list[tuple[str, str | None]]):
+        self.arrays, self.scalars = arrays, scalars  # [("rqs", "p0")], ['"ics" = :p1']
+        self.values = values  # [("ics", "p1")]; ("ics", None) for "ics" is null
+
+    @classmethod
+    def parse(cls, where: str) -> "ExcerptFilter | None":
+        arrays, scalars, values = [], [], []
+        for part in where.strip().split(" and "):
+            if (m := _ARRAY_FILTER.fullmatch(part)):
+                arrays.append((m["col"], m["p"]))
+            elif (m := _SCALAR_FILTER.fullmatch(part)) and m["col"] in prepare.SCALAR_FACETS:
+                scalars.append(part)
+                values.append((m["col"], m["p"]))
+            else:
+                return None
+        return cls(arrays, scalars, values)
+
+    def single(self) -> tuple[str, str, str] | None:
+        """(facet, parameter, SQL of its value) when the filter is one facet value, else None."""
+        if len(self.arrays) + len(self.values) != 1:
+            return None
+        if self.arrays:
+            col, param = self.arrays[0]
+            return col, param, f":{param}"
+        col, param = self.values[0]
+        if param is None:
+            return None
+        # the value as the column stores it (wave=2 comes as the text '2')
+        return col, param, f"(SELECT [{col}] FROM {prepare.CODE_INDEX_TABLE} WHERE [{col}] = :{param} LIMIT 1)"
+
+    @staticmethod
+    def _lookup(col: str, param: str) -> str:
+        return f"rq = :{param} and rq_first = 1" if col == "rqs" else f"code_id = :{param}"
+
+    def rows(self) -> str:
+        """Conditions on ``excerpt_codes`` met by exactly one row of each excerpt that passes."""
+        if self.arrays:
+            (col, param), rest = self.arrays[0], self.arrays[1:]
+            parts = [self._lookup(col, param)] + [
+                f"excerpt_id in (select excerpt_id from {prepare.CODE_INDEX_TABLE} where {self._lookup(c, p)})"
+                for c, p in rest]
+        else:
+            parts = ["first = 1"]
+        return " and ".join(parts + self.scalars)
+
+    def every_code(self) -> str | None:
+        """Conditions met by every (excerpt, code) row of the excerpts that pass (no array filter only)."""
+        return None if self.arrays else (" and ".join(self.scalars) or "1")
+
+
+def index_lookups(sql: str, combos: bool = True) -> str:
+    """``sql`` over ``excerpt_evidence`` with its facet filters answered from ``excerpt_codes`` (and the
+    row count of a page filtered on facet columns only from ``excerpt_code_combos``, if ``combos``)."""
+    table = prepare.CODE_INDEX_TABLE
+    if (m := _COUNT.match(sql)) and (found := ExcerptFilter.parse(m["where"])):
+        INDEX_LOOKUPS["counts"] += 1
+        if not found.arrays and combos:  # the excerpts of each combination of facet values, summed
+            return f"select coalesce(sum(n), 0) from {prepare.CODE_COMBOS} where first = 1 and {found.every_code()}"
+        return f"select count(*) from {table} where {found.rows()}"
+    if (m := _ROWS.match(sql)) and (found := ExcerptFilter.parse(m["where"])):
+        INDEX_LOOKUPS["rows"] += 1
+        first = _FIRST_PAGE.fullmatch(m["tail"].strip())  # in excerpt order from the start: only the page's ids
+        inner = f" order by excerpt_id limit {first['n']}" if first else ""
+        return f"{m['head']}where excerpt_id in (select excerpt_id from {table} where {found.rows()}{inner}) {m['tail']}"
+
+    def lookup(match: re.Match) -> str:
+        INDEX_LOOKUPS["filters"] += 1
+        return (f"excerpt_evidence.excerpt_id in (select excerpt_id from {table} where "
+                f"{ExcerptFilter._lookup(match['col'], match['p'])})")
+
+    return _ARRAY_FILTER.sub(lookup, sql)
+
+
 class PublishDatabase(Database):
     """An immutable publish database whose per-thread connections belong to this file.
 
@@ -82,6 +185,8 @@ class PublishDatabase(Database):
         self._key = f"casestudy-publish-{next(self._generations)}"
 
     async def execute(self, sql, params=None, *args, **kwargs):
+        if "excerpt_evidence" in sql and (index := await self._code_index()):
+            sql = index_lookups(sql, combos=index == "combos")
         results = await super().execute(sql, params, *args, **kwargs)
         # Remember the table page's count of the filtered rows (run before the facets).
         if isinstance(params, dict) and (count := _COUNT_SQL.match(sql)) and results.rows:
@@ -90,6 +195,15 @@ class PublishDatabase(Database):
                 counts.pop(next(iter(counts)))
             counts[self.ds._filter_key(self.name, count["where"], params)] = results.rows[0][0]
         return results
+
+    async def _code_index(self) -> str | None:
+        """"combos" when this file has ``excerpt_codes`` and ``excerpt_code_combos``, "codes" for the first only."""
+        if not hasattr(self, "_index_tables"):
+            names = {r[0] for r in (await super().execute(
+                "select name from sqlite_master where name in (?, ?)", [prepare.CODE_INDEX_TABLE, prepare.CODE_COMBOS])).rows}
+            self._index_tables = (("combos" if prepare.CODE_COMBOS in names else "codes")
+                                  if prepare.CODE_INDEX_TABLE in names else None)
+        return self._index_tables
 
     async def execute_fn(self, fn):
         if self.ds.executor is None:
@@ -536,10 +650,11 @@ class ExcerptFacet(Facet):
     async def facet_results(self):
         configs = self.get_configs()
         columns = [c["config"]["simple"] if isinstance(c["config"], dict) else c["config"] for c in configs]
-        columns = [c for c in columns if c]
+        db = self.ds.get_database(self.database)
+        have = set(await db.table_columns(self.table))
+        columns = [c for c in columns if c in have]  # a facet asked for in the URL must be a column
         if not columns:
             return [], []
-        db = self.ds.get_database(self.database)
         try:
             counts = await self._counts(db, columns)
         except QueryInterrupted:
@@ -585,21 +700,87 @@ class ExcerptFacet(Facet):
             rows = (await db.execute(
                 f"SELECT facet, value, count FROM excerpt_facet_counts WHERE facet IN ({marks})", columns)).rows
         else:
-            parts = []
-            for i, column in enumerate(columns):
-                if column in prepare.ARRAY_FACETS:
-                    parts.append(f"SELECT {i} AS f, j.value AS value, count(*) AS n FROM filtered, json_each(filtered.c{i}) j "
-                                 "GROUP BY j.value")
-                else:
-                    parts.append(f"SELECT {i}, c{i}, count(*) FROM filtered WHERE c{i} IS NOT NULL GROUP BY c{i}")
-            cols = ", ".join(f"[{c}] AS c{i}" for i, c in enumerate(columns))
-            sql = f"WITH filtered AS MATERIALIZED (SELECT {cols} FROM ({self.sql})) " + " UNION ALL ".join(parts)
+            sql = await _filtered_counts_sql(db, self.sql, columns) if not (
+                sql := await _indexed_counts_sql(db, self.sql, columns)) else sql
             rows = (await self.ds.execute(self.database, sql, self.params, truncate=False,
                                           custom_time_limit=self.ds.setting("facet_time_limit_ms"))).rows
             rows = [(columns[f], value, n) for f, value, n in rows]
         for facet, value, count in rows:
             out[facet].append((value, count))
         return out
+
+
+_FACET_SOURCE = re.compile(r"^select .+? from " + _T + r" where (?P<where>.+?)\s*$", re.S)
+
+
+async def _indexed_counts_sql(db, sql: str, columns: list[str]) -> str | None:
+    """Every facet of a page filtered only on facet columns, counted in ``excerpt_codes`` (narrow,
+    indexed rows) in one query; None for any other page."""
+    if not set(columns) <= set(prepare.EXCERPT_FACETS):
+        return None
+    if not (m := _FACET_SOURCE.match(sql)) or not (found := ExcerptFilter.parse(m["where"])):
+        return None
+    if not await db.table_exists(prepare.CODE_INDEX_TABLE):
+        return None
+    table, combos = prepare.CODE_INDEX_TABLE, prepare.CODE_COMBOS
+    if (one := found.single()) and await db.table_exists(prepare.EXCERPT_CUBE):  # precomputed
+        facet, _, value = one
+        which = " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(columns))
+        return (f"SELECT CASE facet {which} END, value, count FROM {prepare.EXCERPT_CUBE} "
+                f"WHERE filter = '{facet}' AND filter_value = {value} AND facet IN ({', '.join(repr(c) for c in columns)})")
+    few = len(found.arrays) <= 1 and await db.table_exists(combos)  # facet values summed over combinations
+    scalar = [c for c in columns if c in prepare.SCALAR_FACETS]
+    ctes, parts = {}, []
+    if few:
+        ctes["matching"] = (f"SELECT {', '.join(scalar + ['code_id', 'rq', 'rq_first', 'n'])} FROM {combos} "
+                            f"WHERE {found.rows() if found.arrays else found.every_code()}"
+                            + ("" if found.arrays else " AND first = 1"))
+        if not found.arrays:  # every (excerpt, code) row of the passing excerpts, for the RQ and code facets
+            ctes["every_code"] = f"SELECT code_id, rq, rq_first, n FROM {combos} WHERE {found.every_code()}"
+    else:
+        cols = ", ".join(["excerpt_id"] + scalar)
+        ctes["passed"] = f"SELECT {cols}, 1 AS n FROM {table} WHERE {found.rows()}"
+    cell = (len(found.arrays) == 1 and {c for c, _ in found.values} <= {"ics", "wave"}
+            and await db.table_exists(prepare.CODE_PAIRS))  # one RQ or code in an ICS and/or wave
+    if cell and {"rqs", "codes"} & set(columns):  # the codes of those excerpts, counted at publish time
+        col, param = found.arrays[0]
+        a = f"a_rq = :{param} AND a_first = 1" if col == "rqs" else f"a_code = :{param}"
+        ctes["every_code"] = (f"SELECT b_code AS code_id, b_rq AS rq, b_first AS rq_first, n FROM {prepare.CODE_PAIRS} "
+                              f"WHERE {' AND '.join([a] + found.scalars)}")
+    elif found.arrays and {"rqs", "codes"} & set(columns):  # the codes of the passing excerpts, looked up once
+        ctes["passed"] = ctes.get("passed") or f"SELECT excerpt_id FROM {table} WHERE {found.rows()}"
+        ctes["every_code"] = (f"SELECT k.code_id, k.rq, k.rq_first, 1 AS n FROM passed "
+                              f"CROSS JOIN {table} k ON k.excerpt_id = passed.excerpt_id")
+    for i, column in enumerate(columns):
+        if column in prepare.SCALAR_FACETS:
+            rows = "matching" if few else "passed"
+            parts.append(f"SELECT {i}, [{column}], sum(n) FROM {rows} WHERE [{column}] IS NOT NULL GROUP BY [{column}]")
+        else:
+            value, once = ("rq", "rq_first = 1 AND rq IS NOT NULL") if column == "rqs" else ("code_id", "1")
+            parts.append(f"SELECT {i}, {value}, sum(n) FROM every_code WHERE {once} GROUP BY {value}")
+    return ("WITH " + ", ".join(f"{name} AS MATERIALIZED ({body})" for name, body in ctes.items()) + " "
+            + " UNION ALL ".join(parts))
+
+
+async def _filtered_counts_sql(db, sql: str, columns: list[str]) -> str:
+    """One query counting every facet over the page's filtered excerpts (``sql``), materialised once.
+
+    The research questions and codes of those excerpts are read from ``excerpt_codes`` (an index
+    lookup per excerpt), or else from the JSON lists."""
+    index = await db.table_exists(prepare.CODE_INDEX_TABLE)
+    parts = []
+    for i, column in enumerate(columns):
+        if column in prepare.ARRAY_FACETS and index:
+            value, only = ("k.rq", "AND k.rq_first = 1 AND k.rq IS NOT NULL") if column == "rqs" else ("k.code_id", "")
+            parts.append(f"SELECT {i} AS f, {value} AS value, count(*) AS n FROM filtered "
+                         f"CROSS JOIN {prepare.CODE_INDEX_TABLE} k ON k.excerpt_id = filtered.excerpt_id {only} GROUP BY {value}")
+        elif column in prepare.ARRAY_FACETS:
+            parts.append(f"SELECT {i}, j.value, count(*) FROM filtered, json_each(filtered.c{i}) j GROUP BY j.value")
+        else:
+            parts.append(f"SELECT {i}, c{i}, count(*) FROM filtered WHERE c{i} IS NOT NULL GROUP BY c{i}")
+    cols = ", ".join(["excerpt_id"] + [f"[{c}] AS c{i}" for i, c in enumerate(columns)
+                                        if not (index and c in prepare.ARRAY_FACETS)])
+    return f"WITH filtered AS MATERIALIZED (SELECT {cols} FROM ({sql})) " + " UNION ALL ".join(parts)
 
 
 async def _table_total(db, table) -> int | None:

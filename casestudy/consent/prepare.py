@@ -130,17 +130,32 @@ def prepare_publish_db(path: "str | Path", conn: sqlite3.Connection | None = Non
             _build_excerpt_evidence(conn)
             _build_excerpt_facet_counts(conn)
             created += [EXCERPT_TABLE, "excerpt_facet_counts"]
+        if EXCERPT_TABLE in tables | set(created) and CODE_INDEX_TABLE not in tables:
+            _build_excerpt_codes(conn)
+            _build_excerpt_code_combos(conn)
+            _build_excerpt_code_pairs(conn)
+            _build_excerpt_facet_cube(conn)
+            created += [CODE_INDEX_TABLE, CODE_COMBOS, CODE_PAIRS, EXCERPT_CUBE]
         if "evidence" in tables and "cooccurrence" not in tables:
             conn.execute(
                 """CREATE TABLE cooccurrence (code_a_id TEXT, code_a TEXT, code_b_id TEXT, code_b TEXT,
                    ics TEXT, wave INTEGER, excerpts INTEGER)"""
             )
-            conn.execute(
-                """INSERT INTO cooccurrence
-                   SELECT a.code_id, a.code, b.code_id, b.code, a.ics, a.wave, count(DISTINCT a.excerpt_id)
-                   FROM evidence a JOIN evidence b ON b.excerpt_id = a.excerpt_id AND b.code_id != a.code_id
-                   GROUP BY a.code_id, b.code_id, a.ics, a.wave"""
-            )
+            if CODE_PAIRS in tables | set(created):  # summed from the pairs of codes already counted
+                name = "(SELECT code FROM evidence WHERE code_id = {} LIMIT 1)"
+                conn.execute(
+                    f"""INSERT INTO cooccurrence
+                        SELECT a_code, {name.format('a_code')}, b_code, {name.format('b_code')}, ics, wave, n FROM (
+                          SELECT a_code, b_code, ics, wave, sum(n) AS n FROM {CODE_PAIRS} WHERE a_code != b_code
+                          GROUP BY a_code, b_code, ics, wave)"""
+                )
+            else:
+                conn.execute(
+                    """INSERT INTO cooccurrence
+                       SELECT a.code_id, a.code, b.code_id, b.code, a.ics, a.wave, count(DISTINCT a.excerpt_id)
+                       FROM evidence a JOIN evidence b ON b.excerpt_id = a.excerpt_id AND b.code_id != a.code_id
+                       GROUP BY a.code_id, b.code_id, a.ics, a.wave"""
+                )
             conn.execute("CREATE INDEX idx_cooccurrence_a ON cooccurrence (code_a_id, ics, wave)")
             created.append("cooccurrence")
         if created:
@@ -279,6 +294,115 @@ def _build_excerpt_evidence(conn: sqlite3.Connection) -> None:
     for col in ("ics", "wave", "source_kind", "status", "date"):
         conn.execute(f"CREATE INDEX idx_{EXCERPT_TABLE}_{col} ON {EXCERPT_TABLE} ([{col}])")
     conn.execute(f"CREATE INDEX idx_{EXCERPT_TABLE}_queue ON {EXCERPT_TABLE} (table_like, status, best_score)")
+
+
+# The excerpt-code index of ``excerpt_evidence``: one row per (excerpt, code), with the excerpt's
+# own facet columns copied beside the code, so that the pages filtered by a research question or a
+# code (``?rqs__arraycontains=RQ3``, ``?codes__arraycontains=RQ3.2``: the framework matrix's links)
+# and their facet counts are index lookups instead of a JSON scan of every excerpt.
+CODE_INDEX_TABLE = "excerpt_codes"
+SCALAR_FACETS = [c for c in EXCERPT_FACETS if c not in ARRAY_FACETS]
+_EXCERPT_CODES = f"""CREATE TABLE {CODE_INDEX_TABLE} (
+  code_id TEXT NOT NULL,
+  excerpt_id INTEGER NOT NULL REFERENCES {EXCERPT_TABLE}(excerpt_id),
+  rq TEXT,
+  rq_first INTEGER NOT NULL,
+  first INTEGER NOT NULL,
+  {", ".join(f"{c} {'INTEGER' if c == 'wave' else 'TEXT'}" for c in SCALAR_FACETS)},
+  PRIMARY KEY (code_id, excerpt_id)
+) WITHOUT ROWID"""
+# ``rq_first`` is 1 on one row of each (excerpt, research question), ``first`` on one row of each
+# excerpt: an excerpt counts once under RQ3 however many RQ3 codes it has, and once in all. The
+# facet columns have excerpt_evidence's types, so a filter means the same on both tables.
+CODE_INDEXES = [
+    ("idx_excerpt_codes_first", ["first", *SCALAR_FACETS, "excerpt_id"]),
+    ("idx_excerpt_codes_rq", ["rq", "rq_first", *SCALAR_FACETS, "excerpt_id"]),
+    ("idx_excerpt_codes_excerpt", ["excerpt_id", "code_id", "rq", "rq_first"]),
+]
+
+
+def _build_excerpt_codes(conn: sqlite3.Connection) -> None:
+    """``excerpt_codes``: every (excerpt, code) of the evidence, with the excerpt's facet values from
+    ``excerpt_evidence``, in one INSERT … SELECT; its indexes are made after the rows are in."""
+    conn.execute(_EXCERPT_CODES)
+    scalar = ", ".join(f"x.[{c}]" for c in SCALAR_FACETS)
+    conn.execute(
+        f"""INSERT INTO {CODE_INDEX_TABLE}
+            SELECT code_id, excerpt_id, rq, row_number() OVER (PARTITION BY excerpt_id, rq ORDER BY code_id) = 1,
+                   row_number() OVER (PARTITION BY excerpt_id ORDER BY code_id) = 1, {", ".join(SCALAR_FACETS)}
+            FROM (SELECT e.code_id, e.excerpt_id, e.rq, {scalar}
+                  FROM evidence e JOIN {EXCERPT_TABLE} x ON x.excerpt_id = e.excerpt_id
+                  WHERE e.code_id IS NOT NULL GROUP BY e.excerpt_id, e.code_id)"""
+    )
+    for name, cols in CODE_INDEXES:
+        conn.execute(f"CREATE INDEX {name} ON {CODE_INDEX_TABLE} ({', '.join(cols)})")
+
+
+EXCERPT_CUBE = "excerpt_facet_cube"
+CODE_COMBOS = "excerpt_code_combos"
+_CODE_COMBOS = f"""CREATE TABLE {CODE_COMBOS} (
+  {", ".join(f"{c} {'INTEGER' if c == 'wave' else 'TEXT'}" for c in SCALAR_FACETS)},
+  code_id TEXT, rq TEXT, rq_first INTEGER, first INTEGER, n INTEGER
+)"""
+
+
+def _build_excerpt_code_combos(conn: sqlite3.Connection) -> None:
+    """``excerpt_code_combos``: ``excerpt_codes`` grouped by everything but the excerpt, with the
+    number of rows (n) in each group. A few thousand rows where ``excerpt_codes`` has a million: the
+    facet counts of a page filtered on facet columns (and at most one RQ or code) are sums here."""
+    cols = ", ".join(SCALAR_FACETS)
+    conn.execute(_CODE_COMBOS)
+    conn.execute(f"INSERT INTO {CODE_COMBOS} SELECT {cols}, code_id, rq, rq_first, first, count(*) FROM {CODE_INDEX_TABLE} "
+                 f"GROUP BY {cols}, code_id, rq, rq_first, first")
+
+
+CODE_PAIRS = "excerpt_code_pairs"
+
+
+def _build_excerpt_code_pairs(conn: sqlite3.Connection) -> None:
+    """``excerpt_code_pairs``: how many excerpts of each ICS and wave have code a and code b (a = b
+    included), with ``rq_first`` of each: the RQ and code facets of a page filtered on one RQ or code
+    and an ICS and/or wave (a framework-matrix cell) are sums here; so is ``cooccurrence``."""
+    table = CODE_INDEX_TABLE
+    conn.execute(f"""CREATE TABLE {CODE_PAIRS} (a_code TEXT, a_rq TEXT, a_first INTEGER, b_code TEXT, b_rq TEXT,
+                     b_first INTEGER, ics TEXT, wave INTEGER, n INTEGER)""")
+    conn.execute(f"""INSERT INTO {CODE_PAIRS}
+                     SELECT a.code_id, a.rq, a.rq_first, b.code_id, b.rq, b.rq_first, a.ics, a.wave, count(*)
+                     FROM {table} a JOIN {table} b ON b.excerpt_id = a.excerpt_id
+                     GROUP BY a.code_id, a.rq_first, b.code_id, b.rq_first, a.ics, a.wave""")
+    conn.execute(f"CREATE INDEX idx_{CODE_PAIRS}_code ON {CODE_PAIRS} (a_code, ics, wave)")
+    conn.execute(f"CREATE INDEX idx_{CODE_PAIRS}_rq ON {CODE_PAIRS} (a_rq, a_first, ics, wave)")
+
+
+def _build_excerpt_facet_cube(conn: sqlite3.Connection) -> None:
+    """``excerpt_facet_cube``: every facet of ``excerpt_evidence`` under each single filter value
+    (``?wave=2``, ``?rqs__arraycontains=RQ3``, ``?codes__arraycontains=RQ3.2``), exact because the file
+    never changes: the pages filtered on one value are the largest, and the slowest to count.
+
+    Sums over ``excerpt_code_combos`` and ``excerpt_code_pairs``.
+    """
+    table, scalar, combos = CODE_INDEX_TABLE, SCALAR_FACETS, CODE_COMBOS
+    conn.execute(f"CREATE TABLE {EXCERPT_CUBE} (filter TEXT, filter_value, facet TEXT, value, count INTEGER)")
+    # an array facet's value: the code, or the RQ once per excerpt; the same for an array filter
+    array = {"codes": ("code_id", "1"), "rqs": ("rq", "rq_first = 1 AND rq IS NOT NULL")}
+    insert = f"INSERT INTO {EXCERPT_CUBE} "
+    for f in scalar:
+        for g in scalar:
+            conn.execute(insert + f"SELECT '{f}', {f}, '{g}', {g}, sum(n) FROM {combos} "
+                         f"WHERE first = 1 AND {f} IS NOT NULL AND {g} IS NOT NULL GROUP BY {f}, {g}")
+        for g, (value, once) in array.items():
+            conn.execute(insert + f"SELECT '{f}', {f}, '{g}', {value}, sum(n) FROM {combos} "
+                         f"WHERE {f} IS NOT NULL AND {once} GROUP BY {f}, {value}")
+    for f, (fvalue, fonce) in array.items():
+        for g in scalar:
+            conn.execute(insert + f"SELECT '{f}', {fvalue}, '{g}', {g}, sum(n) FROM {combos} "
+                         f"WHERE {g} IS NOT NULL AND {fonce} GROUP BY {fvalue}, {g}")
+        for g in array:
+            where = [f"{side}_first = 1 AND {side}_rq IS NOT NULL" for side, name in (("a", f), ("b", g)) if name == "rqs"]
+            a, b = ("a_rq" if f == "rqs" else "a_code"), ("b_rq" if g == "rqs" else "b_code")
+            conn.execute(insert + f"SELECT '{f}', {a}, '{g}', {b}, sum(n) FROM {CODE_PAIRS} "
+                         f"WHERE {' AND '.join(where) or '1'} GROUP BY {a}, {b}")
+    conn.execute(f"CREATE INDEX idx_{EXCERPT_CUBE} ON {EXCERPT_CUBE} (filter, filter_value, facet)")
 
 
 def _build_excerpt_facet_counts(conn: sqlite3.Connection) -> None:
