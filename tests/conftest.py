@@ -122,3 +122,22 @@ def _model_cache_in_session(tmp_path_factory):
         os.environ.pop("CASESTUDY_MODEL_CACHE", None)
     else:
         os.environ["CASESTUDY_MODEL_CACHE"] = before
+
+
+# --- coding fixtures ---------------------------------------------------------------
+
+
+@pytest.fixture
+def coded(tmp_path, study):
+    """The sample study ingested and coded with the shipped codebook (actor ``tester``):
+    ``(db, coding result, database path)``. A module may define its own ``coded`` instead."""
+    from casestudy import db as dblib
+    from casestudy.coding import codebook
+    from casestudy.coding import engine as coding
+    from casestudy.ingest import files as ingest
+
+    path = tmp_path / "work.db"
+    db = dblib.open_db(path)
+    ingest.ingest(db, [study], actor="test", skip_bad=True)
+    result = coding.code_database(db, codebook.load(Path(__file__).resolve().parent.parent / "codebook"), actor="tester")
+    return db, result, path

@@ -99,15 +99,6 @@ def test_display_offsets_follow_pseudonyms():
 # --- coding a database ----------------------------------------------------------------
 
 
-@pytest.fixture
-def coded(tmp_path, study):
-    path = tmp_path / "work.db"
-    db = dblib.open_db(path)
-    ingest.ingest(db, [study], actor="test", skip_bad=True)
-    result = coding.code_database(db, codebook.load(DEFAULT), actor="tester")
-    return db, result, path
-
-
 def test_interviewer_turns_and_withdrawn_never_coded(coded):
     db, result, _ = coded
     assert result.suggestions > 0 and result.excerpts > 0

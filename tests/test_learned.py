@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from casestudy import db as dblib
 from casestudy.cli.main import cli
 from casestudy.coding import codebook, learned, review
 from casestudy.coding import engine as coding
-from casestudy.ingest import files as ingest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO / "codebook"
@@ -99,15 +97,6 @@ def test_pattern_themes_need_the_model_not_to_disagree(engine, featurizer):
     assert not [s for s in coder.suggest(text, matches) if s.rq == "RQ3"] and coder.held_back > 0
     patterns_only = coding.Coder(engine, None, featurizer)
     assert [s for s in patterns_only.suggest(text, matches) if s.rq == "RQ3"]
-
-
-@pytest.fixture
-def coded(tmp_path, study):
-    path = tmp_path / "work.db"
-    db = dblib.open_db(path)
-    ingest.ingest(db, [study], actor="test", skip_bad=True)
-    result = coding.code_database(db, codebook.load(DEFAULT), actor="tester")
-    return db, result, path
 
 
 def test_default_model_used_until_the_study_has_decisions(coded):
