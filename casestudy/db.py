@@ -55,6 +55,20 @@ CONSENTED_EXCERPT = """
     )
 """
 
+
+def interview_consented(alias: str = "cs") -> str:
+    """SQL: the consent row ``alias`` covers interviews and has not been withdrawn (as in
+    CONSENTED_EXCERPT, for a participant rather than an excerpt)."""
+    return f"({alias}.interview = 1 AND {alias}.withdrawn_date IS NULL)"
+
+
+# A source anyone may see (listed, opened, its title shown): a document, or the transcript of
+# a participant who consented to interview and has not withdrawn. ``scs`` is the consent of the
+# source's participant: ``FROM {SOURCE_JOIN} WHERE {VISIBLE_SOURCE}``.
+SOURCE_JOIN = """sources s
+LEFT JOIN consents scs ON scs.participant_id = s.participant_id"""
+VISIBLE_SOURCE = f"(s.kind != 'transcript' OR {interview_consented('scs')})"
+
 # The tables CONSENTED_EXCERPT reads, under its aliases: each excerpt (e) with its source (s)
 # and its participant's consent (cs). ``FROM {EXCERPT_JOIN} WHERE {CONSENTED_EXCERPT}``.
 EXCERPT_JOIN = """excerpts e

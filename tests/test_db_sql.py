@@ -55,3 +55,24 @@ def test_the_joins_read_only_what_a_query_names(tmp_path):
         )
     )
     assert not re.search(r"\b(ics|collaboratives|participants)\b", plan), plan
+
+
+def test_one_rule_for_consent_to_interview(tmp_path):
+    """The excerpt rule (frozen in the evidence view) and the source and participant rules say
+    the same thing about a participant's consent."""
+    assert dblib.interview_consented("cs") in dblib.CONSENTED_EXCERPT
+    assert dblib.interview_consented("scs") in dblib.VISIBLE_SOURCE
+    db = dblib.open_db(tmp_path / "w.db")
+    for pid, interview, withdrawn in (("P1", 1, None), ("P2", 1, "2025-01-01"), ("P3", 0, None)):
+        db.execute("INSERT INTO participants (id) VALUES (?)", [pid])
+        db.execute("INSERT INTO consents (participant_id, interview, withdrawn_date) VALUES (?, ?, ?)",
+                   [pid, interview, withdrawn])
+    for n, (kind, pid) in enumerate((("transcript", "P1"), ("transcript", "P2"), ("transcript", "P3"),
+                                     ("transcript", None), ("board-paper", None)), start=1):
+        db.execute("INSERT INTO sources (id, path, sha256, kind, participant_id) VALUES (?, ?, ?, ?, ?)",
+                   [n, f"f{n}", f"h{n}", kind, pid])
+    visible = [r[0] for r in db.execute(f"SELECT s.id FROM {dblib.SOURCE_JOIN} WHERE {dblib.VISIBLE_SOURCE} ORDER BY s.id")]
+    assert visible == [1, 5]
+    allowed = [r[0] for r in db.execute(
+        f"SELECT p.id FROM participants p JOIN consents cs ON cs.participant_id = p.id WHERE {dblib.interview_consented()}")]
+    assert allowed == ["P1"]

@@ -20,8 +20,8 @@ import sqlite_utils
 
 from casestudy.consent import pseudonyms
 from casestudy.coding.engine import display_offsets
-from casestudy.db import (CODING_JOIN, CONSENTED_EXCERPT, EXCERPT_JOIN, MACHINE_CODER_PREFIXES, PLACE_JOIN, audit,
-                          is_machine_coder, now)
+from casestudy.db import (CODING_JOIN, CONSENTED_EXCERPT, EXCERPT_JOIN, MACHINE_CODER_PREFIXES, PLACE_JOIN, SOURCE_JOIN,
+                          VISIBLE_SOURCE, audit, is_machine_coder, now)
 from casestudy.errors import CasestudyError
 
 STATUSES = ("suggested", "accepted", "rejected")
@@ -419,8 +419,7 @@ def source_row(db: sqlite_utils.Database, source_id: int) -> dict:
     consented to interview and has not withdrawn (never its path or raw title)."""
     rows = list(
         db.query(
-            """SELECT s.id, s.kind, s.participant_id FROM sources s LEFT JOIN consents cs ON cs.participant_id = s.participant_id
-               WHERE s.id = ? AND (s.kind != 'transcript' OR (cs.interview = 1 AND cs.withdrawn_date IS NULL))""",
+            f"SELECT s.id, s.kind, s.participant_id FROM {SOURCE_JOIN} WHERE s.id = ? AND {VISIBLE_SOURCE}",
             [source_id],
         )
     )

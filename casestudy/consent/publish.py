@@ -55,9 +55,9 @@ WITHHELD_CONTEXT = "[withheld: interviewer turn in an interview whose participan
 WITHHELD_LEAK = "[withheld: contains words of a participant whose words may not be published]"
 
 # Which participants' interviews may be published at all.
-ALLOWED_PARTICIPANTS = """
+ALLOWED_PARTICIPANTS = f"""
 SELECT p.id FROM participants p JOIN consents cs ON cs.participant_id = p.id
-WHERE cs.interview = 1 AND cs.withdrawn_date IS NULL
+WHERE {dblib.interview_consented("cs")}
 """
 
 # Tables of the working database whose content decides what is published.

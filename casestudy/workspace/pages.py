@@ -17,7 +17,8 @@ import sqlite_utils
 from casestudy.coding import review, samples
 from casestudy.coding.engine import display_offsets
 from casestudy.consent import pseudonyms
-from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, PLACE_JOIN, human_coder, is_machine_coder, machine_coder
+from casestudy.db import (CONSENTED_EXCERPT, EXCERPT_JOIN, PLACE_JOIN, SOURCE_JOIN, VISIBLE_SOURCE, human_coder,
+                          is_machine_coder, machine_coder)
 from casestudy.errors import CasestudyError
 
 KINDS = ("transcript", "board-paper", "policy", "observation")
@@ -28,9 +29,6 @@ STATUS_FILTERS = {
     "mine": "in my double-coding sample",
 }
 
-# A source anyone may see: a document, or a transcript of a participant who consented to
-# interview and has not withdrawn.
-VISIBLE_SOURCE = "(s.kind != 'transcript' OR (scs.interview = 1 AND scs.withdrawn_date IS NULL))"
 _EVIDENCE_FROM = f"FROM {EXCERPT_JOIN}"
 
 
@@ -57,8 +55,7 @@ def sources(db: sqlite_utils.Database, coder: str, *, ics: str | None = None, wa
     rows = list(db.query(
         f"""SELECT s.id, s.kind, s.title, s.wave, s.date, s.words, s.participant_id, i.name AS ics, col.name AS collaborative,
                    scs.quotes AS quotes
-            FROM sources s LEFT JOIN ics i ON i.id = s.ics_id LEFT JOIN collaboratives col ON col.id = s.collaborative_id
-            LEFT JOIN consents scs ON scs.participant_id = s.participant_id
+            FROM {SOURCE_JOIN} LEFT JOIN ics i ON i.id = s.ics_id LEFT JOIN collaboratives col ON col.id = s.collaborative_id
             WHERE {' AND '.join(where)} ORDER BY s.kind, i.name, s.wave, s.date, s.id""", params))
     if not rows:
         return []
@@ -170,8 +167,8 @@ class Document:
 
 _SOURCE_SQL = f"""SELECT s.id, s.kind, s.title, s.wave, s.date, s.pages, s.words, s.participant_id, i.name AS ics,
        col.name AS collaborative, scs.quotes AS quotes, p.role AS participant_role, p.org_type AS org_type
-FROM sources s LEFT JOIN ics i ON i.id = s.ics_id LEFT JOIN collaboratives col ON col.id = s.collaborative_id
-LEFT JOIN consents scs ON scs.participant_id = s.participant_id LEFT JOIN participants p ON p.id = s.participant_id
+FROM {SOURCE_JOIN} LEFT JOIN ics i ON i.id = s.ics_id LEFT JOIN collaboratives col ON col.id = s.collaborative_id
+LEFT JOIN participants p ON p.id = s.participant_id
 WHERE s.id = ? AND {VISIBLE_SOURCE}"""
 
 
