@@ -59,6 +59,8 @@ ALLOWED_PARTICIPANTS = f"""
 SELECT p.id FROM participants p JOIN consents cs ON cs.participant_id = p.id
 WHERE {dblib.interview_consented("cs")}
 """
+# Which participants did not consent to verbatim quotation (no answer counts as no).
+QUOTES_REFUSED = "SELECT participant_id FROM consents WHERE quotes = 0 OR quotes IS NULL"
 
 # Tables of the working database whose content decides what is published.
 _FINGERPRINT_TABLES = (
@@ -271,17 +273,6 @@ class LeakGuard:
 # --- building ------------------------------------------------------------------------
 
 
-def _clean_terms(terms: str | None, pseudonymise) -> str:
-    """The matched terms (JSON list) with any name in them pseudonymised."""
-    try:
-        values = json.loads(terms or "[]")
-    except ValueError:
-        return "[]"
-    if not isinstance(values, list):
-        return "[]"
-    return json.dumps([pseudonymise(str(v)) for v in values], ensure_ascii=False)
-
-
 def _open_working(working) -> tuple[sqlite_utils.Database, Path | None]:
     if isinstance(working, sqlite_utils.Database):
         return working, None
@@ -417,7 +408,7 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
     out.execute("PRAGMA journal_mode = DELETE")
     no_quotes = {
         row[0]
-        for row in db.execute("SELECT participant_id FROM consents WHERE quotes = 0 OR quotes IS NULL")
+        for row in db.execute(QUOTES_REFUSED)
     } & allowed
 
     # -- sources: documents, and transcripts of consented, non-withdrawn participants
@@ -445,7 +436,7 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
                 WHERE e.is_interviewer = 0 AND (
                   (s.kind = 'transcript' AND (s.participant_id IS NULL OR s.participant_id NOT IN ({ALLOWED_PARTICIPANTS})))
                   OR (e.participant_id IS NOT NULL AND e.participant_id NOT IN ({ALLOWED_PARTICIPANTS}))
-                  OR e.participant_id IN (SELECT participant_id FROM consents WHERE quotes = 0 OR quotes IS NULL))"""
+                  OR e.participant_id IN ({QUOTES_REFUSED}))"""
         )
     ]
     guard = LeakGuard(list(pseudonyms.names_from_db(db)), forbidden_texts)
@@ -578,7 +569,7 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
                 "code_id": row["code_id"],
                 "status": row["status"],
                 "coder": row["coder"],
-                "terms": _clean_terms(row["raw_terms"], pseudonymise) if quotable else "[]",
+                "terms": pseudonyms.display_terms(row["raw_terms"] or "[]", pseudonymise) if quotable else "[]",
                 "score": row["score"],
                 "offsets": json.dumps(offsets),
                 "colour": colour.get(row["code_id"]),
