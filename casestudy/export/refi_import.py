@@ -35,7 +35,7 @@ from pathlib import Path
 import sqlite_utils
 
 from casestudy.consent import pseudonyms
-from casestudy.db import audit, is_machine_coder, now
+from casestudy.db import audit, insert_row, insert_rows, is_machine_coder, now
 from casestudy.errors import CasestudyError
 from casestudy.export import refi
 from casestudy.export.refi import _child, _children, _local
@@ -234,7 +234,7 @@ class ProjectImporter:
                 continue
             if code["parent_id"] and code["parent_id"] not in existing:
                 continue  # its RQ code is added first (new_codes is in order)
-            self.db["codes"].insert({**code, "sort": 9000 + len(self.result.codes_added), "codebook_version": f"imported:{self._sha[:12]}"})
+            insert_row(self.db, "codes", {**code, "sort": 9000 + len(self.result.codes_added), "codebook_version": f"imported:{self._sha[:12]}"})
             existing.add(code["id"])
             if code["codable"]:
                 self.result.codes_added.append(code["id"])
@@ -321,6 +321,7 @@ class ProjectImporter:
         spans = align(text, [(r[0], r[1]) for r in rows])
         interviewer = {r[0] for r in rows if r[2]}
         note_excerpt: dict[str, int] = {}
+        decisions: list[dict] = []
         for sel in selections:
             hits = [(eid, a, b) for eid, (a, b) in spans.items() if a < sel.end and sel.start < b]
             for note in sel.notes:
@@ -359,12 +360,13 @@ class ProjectImporter:
                     if cursor.rowcount:
                         self.result.codings[coder] += 1
                         # the decision, as the workspace records one: agreement is computed from these
-                        self.db["decisions"].insert({
+                        decisions.append({
                             "excerpt_id": eid, "code_id": code_id, "coding_id": cursor.lastrowid, "decider": reviewer,
                             "action": "accept" if is_machine_coder(coder) else "add", "applied": 1,
                             "span_start": span[0], "span_end": span[1], "previous": None, "blind": 0, "at": reviewed_at})
                     else:
                         self.result.duplicates += 1
+        insert_rows(self.db, "decisions", decisions)
         return note_excerpt
 
     # -- the whole project --
@@ -462,7 +464,7 @@ class ProjectImporter:
                     list(memo.values())).fetchone():
                 continue
             memo["created_at"] = _iso(note.get("creationDateTime") or note.get("modifiedDateTime")) or now()
-            self.db["memos"].insert(memo)
+            insert_row(self.db, "memos", memo)
             self.result.memos += 1
 
     def _source_text(self, source_el, archive, name: str) -> str:
