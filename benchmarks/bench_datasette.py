@@ -1,12 +1,18 @@
 """How fast is Datasette on a big publish database?
 
-Builds (once, cached in the output folder) a publish-shaped database with 1 M evidence
-rows (synthetic: three ICSs, three waves, 6 RQs × 8 themes, ~330 k excerpts), prepares
-it exactly as ``casestudy publish`` does (``casestudy.consent.prepare.prepare_publish_db``), then
-times the evidence page with every facet, a search, and each canned query through
-Datasette's own ASGI client. Target: < 300 ms each.
+Builds (once, cached in the output folder as ``<out>.raw``) a publish-shaped database with 1 M
+evidence rows (synthetic: three ICSs, three waves, 6 RQs × 8 themes, ~330 k excerpts), copies it
+and prepares the copy exactly as ``casestudy publish`` does
+(``casestudy.consent.prepare.prepare_publish_db``, timed step by step), then times the evidence
+pages (unfiltered, filtered the ways the team filters them, searched) and each canned query
+through Datasette's own ASGI client: the median of ``--repeat`` visits of a fresh server.
+Targets: every page < 500 ms; prepare_publish_db about linear in the rows
+(``--scale 250000,500000`` also prepares smaller copies and prints seconds per 100 k rows).
+
+It prints figures, not pass/fail: the machine's load average is printed with them.
 
     .venv/bin/python benchmarks/bench_datasette.py [--rows 1000000] [--out db/bench-publish.db] [--rebuild]
+        [--scale 250000,500000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import random
 import sqlite3
 import statistics
@@ -121,6 +129,26 @@ def build(path: Path, rows: int, seed: int = 7) -> None:
     conn.close()
 
 
+EXCERPT_PAGES = [
+    ("excerpt evidence, every facet", ""),
+    ("excerpt evidence, wave=2", "wave=2"),
+    ("excerpt evidence, ics=Kellbridge", "ics=Kellbridge"),
+    ("excerpt evidence, status=suggested", "status=suggested"),
+    ("excerpt evidence, source_kind=policy", "source_kind=policy"),
+    ("excerpt evidence, one RQ", "rqs__arraycontains=RQ3"),
+    ("excerpt evidence, one code", "codes__arraycontains=RQ3.2"),
+    ("excerpt evidence, a matrix cell (RQ, ICS, wave)", "rqs__arraycontains=RQ3&ics=Kellbridge&wave=2"),
+    ("excerpt evidence, a code in an ICS and wave", "codes__arraycontains=RQ3.2&ics=Kellbridge&wave=2"),
+    ("excerpt evidence, two codes (co-occurrence)", "codes__arraycontains=RQ3.2&codes__arraycontains=RQ4.1&ics=Kellbridge&wave=2"),
+    ("excerpt evidence, wave=1 & status=suggested", "wave=1&status=suggested"),
+    ("excerpt evidence, one RQ & status=accepted", "rqs__arraycontains=RQ3&status=accepted"),
+    ("excerpt evidence, national (ics is null) & wave=2", "ics__isnull=1&wave=2"),
+    ("excerpt evidence, one RQ, 2nd page", "rqs__arraycontains=RQ3&_next=2000"),
+    ("excerpt evidence, prefix search", "_search=delegat*"),
+    ("excerpt evidence, phrase + ics", "_search=%22lead+provider%22&ics=Kellbridge"),
+]
+
+
 async def measure(path: Path, repeat: int) -> list[tuple[str, float, int]]:
     ds = serve.build_datasette(path)
     await ds.invoke_startup()
@@ -131,17 +159,13 @@ async def measure(path: Path, repeat: int) -> list[tuple[str, float, int]]:
              ("evidence, wave=2", f"{base}/evidence?wave=2"),
              ("evidence, code='Theme 3.2'", f"{base}/evidence?code=Theme+3.2"),
              ("evidence, search phrase \"lead provider\"", f"{base}/evidence?_search=%22lead+provider%22"),
-             ("evidence, search phrase + ics=Kellbridge", f"{base}/evidence?_search=%22lead+provider%22&ics=Kellbridge"),
-             ("excerpt evidence, every facet", f"{base}/excerpt_evidence"),
-             ("excerpt evidence, wave=2", f"{base}/excerpt_evidence?wave=2"),
-             ("excerpt evidence, a matrix cell", f"{base}/excerpt_evidence?rqs__arraycontains=RQ3&ics=Kellbridge&wave=2"),
-             ("excerpt evidence, a code", f"{base}/excerpt_evidence?codes__arraycontains=RQ3.2"),
-             ("excerpt evidence, prefix search", f"{base}/excerpt_evidence?_search=delegat*"),
-             ("excerpt evidence, phrase + ics", f"{base}/excerpt_evidence?_search=%22lead+provider%22&ics=Kellbridge")]
+             ("evidence, search phrase + ics=Kellbridge", f"{base}/evidence?_search=%22lead+provider%22&ics=Kellbridge")]
+    pages += [(label, f"{base}/excerpt_evidence" + (f"?{query}" if query else "")) for label, query in EXCERPT_PAGES]
     samples = serve.CANNED_EXAMPLES
     for query in serve.canned_queries(path):
         args = samples.get(query, "")
         pages.append((f"canned query {query}", f"{base}/{query}{'?' + args if args else ''}"))
+    await ds.client.get(f"{base}/excerpt_evidence?_size=1")  # Datasette's start-up work (table counts) is not a page
     results = []
     for label, url in pages:
         times = []
@@ -155,29 +179,64 @@ async def measure(path: Path, repeat: int) -> list[tuple[str, float, int]]:
     return results
 
 
+def prepare_copy(raw: Path, out: Path) -> tuple[float, float, dict]:
+    """Copy the unprepared database to ``out`` and prepare it as publish does: (wall s, CPU s, by step)."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{out}{suffix}").unlink(missing_ok=True)
+    shutil.copy(raw, out)
+    steps: dict[str, tuple[float, float]] = {}
+    start, cpu = time.perf_counter(), time.process_time()
+    serve.prepare_publish_db(out, timings=steps)
+    return time.perf_counter() - start, time.process_time() - cpu, steps
+
+
+def raw_database(out: Path, rows: int, rebuild: bool) -> Path:
+    """The unprepared benchmark database of ``rows`` evidence rows (built once, then reused)."""
+    raw = out.with_name(f"{out.stem}-{rows}.raw.db")
+    if rebuild or not raw.exists():
+        start = time.perf_counter()
+        build(raw, rows)
+        print(f"built {rows:,} evidence rows in {time.perf_counter() - start:.1f} s: {raw}")
+    return raw
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=ROOT / "db" / "bench-publish.db")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scale", default="", help="also prepare these smaller sizes (comma-separated row counts)")
     args = parser.parse_args(argv)
-    marker = args.out.with_suffix(".rows")
-    if args.rebuild or not args.out.exists() or not marker.exists() or marker.read_text() != str(args.rows):
-        start = time.perf_counter()
-        build(args.out, args.rows)
-        marker.write_text(str(args.rows))
-        print(f"built {args.rows:,} evidence rows in {time.perf_counter() - start:.1f} s: {args.out}")
-    start = time.perf_counter()
-    serve.prepare_publish_db(args.out)
-    print(f"prepare_publish_db (indexes, co-occurrence): {time.perf_counter() - start:.1f} s")
+    print(load())
+    sizes = sorted({int(n) for n in args.scale.split(",") if n.strip()} | {args.rows})
+    per_rows = {}
+    for rows in sizes:
+        raw = raw_database(args.out, rows, args.rebuild)
+        target = args.out if rows == args.rows else args.out.with_name(f"{args.out.stem}-{rows}.db")
+        seconds, cpu, steps = prepare_copy(raw, target)
+        per_rows[rows] = cpu
+        print(f"prepare_publish_db, {rows:,} rows: {seconds:.1f} s wall, {cpu:.1f} s CPU "
+              f"({cpu / rows * 100_000:.2f} CPU s per 100k rows)  [{load()}]")
+        for step, (wall, step_cpu) in sorted(steps.items(), key=lambda kv: -kv[1][1]):
+            print(f"    {wall:7.1f} s wall {step_cpu:7.1f} s CPU  {step}")
+        if target != args.out:
+            target.unlink(missing_ok=True)
+    if len(per_rows) > 1:
+        small, big = min(per_rows), max(per_rows)
+        print(f"prepare CPU time ratio {big:,} / {small:,} rows: {per_rows[big] / per_rows[small]:.2f} "
+              f"(linear: {big / small:.2f})")
     results = asyncio.run(measure(args.out, args.repeat))
     worst = 0.0
     for label, ms, status in results:
-        flag = "" if ms < 300 and status == 200 else "  <-- over target" if status == 200 else f"  <-- HTTP {status}"
-        print(f"{ms:8.1f} ms  {label}{flag}")
+        flag = "" if ms < 500 and status == 200 else "  <-- over target" if status == 200 else f"  <-- HTTP {status}"
+        print(f"{ms:8.1f} ms  {ms / 500:5.2f}× target  {label}{flag}")
         worst = max(worst, ms)
-    print(f"slowest: {worst:.1f} ms (target < 300 ms, median of {args.repeat})")
+    print(f"slowest: {worst:.1f} ms (target < 500 ms, median of {args.repeat}; {load()})")
     return 0
 
 

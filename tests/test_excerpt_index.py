@@ -200,3 +200,45 @@ def test_a_withdrawn_participant_is_not_in_the_index_and_no_name_is(consent_work
     for table in names:
         cells = " ".join(str(c) for row in sql(after, f"SELECT * FROM [{table}]") for c in row)
         assert not cs.forbidden_found(cells) and "S03" not in cells, table
+
+
+def _fold(pub) -> dict[int, tuple]:
+    """excerpt_evidence's derived columns, folded in Python from the evidence table (the oracle)."""
+    sort = dict(sql(pub, "SELECT id, sort FROM codes"))
+    rows = sql(pub, "SELECT excerpt_id, code_id, code, rq, colour, status, coder, score, terms, offsets FROM evidence")
+    by_excerpt: dict[int, list] = {}
+    for row in sorted(rows, key=lambda r: (r[0], sort.get(r[1]) is not None, sort.get(r[1]) or 0, r[1])):
+        by_excerpt.setdefault(row[0], []).append(row)
+    out = {}
+    for excerpt, group in by_excerpt.items():
+        statuses = [r[5] for r in group]
+        accepted = statuses.count("accepted")
+        status = "accepted" if accepted == len(statuses) else "partly accepted" if accepted else "suggested"
+        codings = [{"code_id": r[1], "code": r[2], "rq": r[3], "colour": r[4], "status": r[5], "coder": r[6],
+                    "score": r[7], "terms": json.loads(r[8] or "[]"), "offsets": json.loads(r[9] or "[]")} for r in group]
+        scores = [r[7] for r in group if r[7] is not None]
+        out[excerpt] = (list(dict.fromkeys(r[1] for r in group)), sorted({r[3] for r in group if r[3]}), status,
+                        len(group), max(scores) if scores else None, codings)
+    return out
+
+
+def test_the_excerpt_table_is_the_evidence_folded_per_excerpt(pub):
+    """Built in one INSERT … SELECT: each excerpt's codes (codebook order, each once), RQs, status,
+    counts and codings are what folding its evidence rows in Python gives."""
+    expected = _fold(pub)
+    got = {r[0]: (json.loads(r[1]), json.loads(r[2]), r[3], r[4], r[5], json.loads(r[6]))
+           for r in sql(pub, "SELECT excerpt_id, codes, rqs, status, n_codes, best_score, codings FROM excerpt_evidence")}
+    assert got == expected and len(got) > 300
+    assert {s for _, _, s, *_ in got.values()} >= {"suggested"}
+    # attribution and table_like, as their Python functions give them
+    labels = dict(sql(pub, "SELECT wave, label FROM waves"))
+    from casestudy.consent.prepare import _text_is_table, attribution
+    from casestudy.textshape import looks_like_table
+
+    for row in sql(pub, "SELECT excerpt_id, attribution, table_like, text, source_kind, participant_id, participant_role, "
+                        "org_type, ics, wave, source_title, date, page FROM excerpt_evidence"):
+        keys = ["source_kind", "participant_id", "participant_role", "org_type", "ics", "wave", "source_title", "date", "page"]
+        assert row[1] == attribution(dict(zip(keys, row[4:])), labels.get(row[9]))
+        text = row[3]
+        assert row[2] == int(bool(text) and not text.startswith("[withheld") and looks_like_table(text)) == int(_text_is_table(text))
+    assert sql(pub, "SELECT count(*) FROM excerpt_evidence WHERE table_like = 1")[0][0] > 0

@@ -8,7 +8,9 @@ moved into place), so the data never depends on the web layer that reads it.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import time
 from pathlib import Path
 
 # The evidence columns offered as facets, in the order pages show them.
@@ -61,110 +63,162 @@ def _build_facet_cube(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE IF EXISTS temp.evidence_facet_combos")
     conn.execute(f"CREATE TEMP TABLE evidence_facet_combos AS SELECT {groups}, count(*) AS n FROM evidence GROUP BY {keys}")
     index = {name: f"f{i}" for i, (name, _) in enumerate(facets)}
+    # the same without the date (dates multiply the combinations): every pair of other facets is summed there
+    undated = ", ".join(index[c] for c in filters)
+    conn.execute("DROP TABLE IF EXISTS temp.evidence_facet_undated")
+    conn.execute(f"CREATE TEMP TABLE evidence_facet_undated AS SELECT {undated}, sum(n) AS n "
+                 f"FROM temp.evidence_facet_combos GROUP BY {undated}")
     for col in filters:
         for name, _ in facets:
             a, b = index[col], index[name]
+            combos = "evidence_facet_undated" if name in filters else "evidence_facet_combos"
             conn.execute(
-                f"INSERT INTO evidence_facet_cube SELECT ?, {a}, ?, {b}, sum(n) FROM temp.evidence_facet_combos "
+                f"INSERT INTO evidence_facet_cube SELECT ?, {a}, ?, {b}, sum(n) FROM temp.{combos} "
                 f"WHERE {a} IS NOT NULL AND {b} IS NOT NULL GROUP BY {a}, {b}",
                 (col, name),
             )
     conn.execute("DROP TABLE temp.evidence_facet_combos")
+    conn.execute("DROP TABLE temp.evidence_facet_undated")
     conn.execute("CREATE INDEX idx_evidence_facet_cube ON evidence_facet_cube (filter, facet, filter_value, count)")
 
 
-def prepare_publish_db(path: "str | Path", conn: sqlite3.Connection | None = None) -> list[str]:
+# SQLite's page cache while the publish database is prepared (KiB): sorts for the indexes and the
+# GROUP BYs stay in memory up to this, whatever the study's size.
+PREPARE_CACHE_KIB = 262_144
+
+
+def prepare_publish_db(path: "str | Path", conn: sqlite3.Connection | None = None,
+                       timings: dict[str, tuple[float, float]] | None = None) -> list[str]:
     """Add what Datasette needs to a publish database; idempotent; returns what it created.
 
     Indexes (``PUBLISH_INDEXES``), ``evidence_facet_counts`` (the unfiltered facet counts of
     the evidence page, exact because a publish database never changes after it is built),
     ``evidence_facet_cube`` (the facet counts under each single-value filter, ``_build_facet_cube``),
-    ``cooccurrence`` (pairs of codes on the same excerpt, by ICS and wave) and ANALYZE.
-    ``casestudy.consent.publish`` may call this on its open connection before it closes the file.
+    ``framework_rq``, ``waves``, ``excerpt_evidence`` and its index tables (``excerpt_codes`` …),
+    ``cooccurrence`` (pairs of codes on the same excerpt, by ICS and wave) and ANALYZE: set-based SQL
+    in one transaction, each table's indexes made after its rows. ``timings`` (if given) gets each
+    step's (wall, CPU) seconds. ``casestudy.consent.publish`` may call this on its open connection before
+    it closes the file.
     """
     own = conn is None
     if own:
         conn = sqlite3.connect(path)
-    created = []
+    created: list[str] = []
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = -{PREPARE_CACHE_KIB}")
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        for name, table, cols in PUBLISH_INDEXES:
-            if table not in tables or name in indexes:
-                continue
-            have = set(columns(conn, table))
-            cols = [c for c in cols if c in have]
-            if cols:
-                conn.execute(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table}] ({', '.join(f'[{c}]' for c in cols)})")
-                created.append(name)
-        if "evidence" in tables and "evidence_facet_counts" not in tables:
-            have = set(columns(conn, "evidence"))
-            conn.execute("CREATE TABLE evidence_facet_counts (facet TEXT, value, count INTEGER, PRIMARY KEY (facet, value))")
-            for col in [c for c in FACET_COLUMNS if c in have]:
-                conn.execute(
-                    f"INSERT INTO evidence_facet_counts SELECT ?, [{col}], count(*) FROM evidence "
-                    f"WHERE [{col}] IS NOT NULL GROUP BY [{col}]",
-                    (col,),
-                )
-            if DATE_FACET in have:
-                conn.execute(
-                    f"INSERT INTO evidence_facet_counts SELECT 'date({DATE_FACET})', date([{DATE_FACET}]), count(*) "
-                    f"FROM evidence WHERE date([{DATE_FACET}]) IS NOT NULL GROUP BY date([{DATE_FACET}])"
-                )
-            created.append("evidence_facet_counts")
-        if "evidence" in tables and "evidence_facet_cube" not in tables:
-            _build_facet_cube(conn)
-            created.append("evidence_facet_cube")
-        if "evidence" in tables and "framework_rq" not in tables:
-            conn.execute(
-                """CREATE TABLE framework_rq AS
-                   SELECT rq, ics, wave, count(DISTINCT excerpt_id) AS excerpts,
-                          count(DISTINCT participant_id) AS participants, count(DISTINCT source_id) AS sources
-                   FROM evidence GROUP BY rq, ics, wave"""
-            )
-            created.append("framework_rq")
-        if "waves" not in tables and "evidence" in tables:
-            _build_waves(conn)
-            created.append("waves")
-        if "evidence" in tables and EXCERPT_TABLE not in tables:
-            _build_excerpt_evidence(conn)
-            _build_excerpt_facet_counts(conn)
-            created += [EXCERPT_TABLE, "excerpt_facet_counts"]
-        if EXCERPT_TABLE in tables | set(created) and CODE_INDEX_TABLE not in tables:
-            _build_excerpt_codes(conn)
-            _build_excerpt_code_combos(conn)
-            _build_excerpt_code_pairs(conn)
-            _build_excerpt_facet_cube(conn)
-            created += [CODE_INDEX_TABLE, CODE_COMBOS, CODE_PAIRS, EXCERPT_CUBE]
-        if "evidence" in tables and "cooccurrence" not in tables:
-            conn.execute(
-                """CREATE TABLE cooccurrence (code_a_id TEXT, code_a TEXT, code_b_id TEXT, code_b TEXT,
-                   ics TEXT, wave INTEGER, excerpts INTEGER)"""
-            )
-            if CODE_PAIRS in tables | set(created):  # summed from the pairs of codes already counted
-                name = "(SELECT code FROM evidence WHERE code_id = {} LIMIT 1)"
-                conn.execute(
-                    f"""INSERT INTO cooccurrence
-                        SELECT a_code, {name.format('a_code')}, b_code, {name.format('b_code')}, ics, wave, n FROM (
-                          SELECT a_code, b_code, ics, wave, sum(n) AS n FROM {CODE_PAIRS} WHERE a_code != b_code
-                          GROUP BY a_code, b_code, ics, wave)"""
-                )
-            else:
-                conn.execute(
-                    """INSERT INTO cooccurrence
-                       SELECT a.code_id, a.code, b.code_id, b.code, a.ics, a.wave, count(DISTINCT a.excerpt_id)
-                       FROM evidence a JOIN evidence b ON b.excerpt_id = a.excerpt_id AND b.code_id != a.code_id
-                       GROUP BY a.code_id, b.code_id, a.ics, a.wave"""
-                )
-            conn.execute("CREATE INDEX idx_cooccurrence_a ON cooccurrence (code_a_id, ics, wave)")
-            created.append("cooccurrence")
+        if not conn.in_transaction:
+            conn.execute("BEGIN")
+        for name, needs, build in _steps(conn, tables):
+            if needs(tables | set(created)):
+                started = time.perf_counter(), time.process_time()
+                made = build(conn)
+                created += [name] if made is None else made
+                _took(timings, name, started)
         if created:
+            started = time.perf_counter(), time.process_time()
+            conn.execute("PRAGMA analysis_limit = 1000")  # sampled statistics: the same plans, seconds not minutes
             conn.execute("ANALYZE")
+            _took(timings, "ANALYZE", started)
         conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
     finally:
+        conn.execute(f"PRAGMA cache_size = {cache}")
         if own:
             conn.close()
     return created
+
+
+def _took(timings: "dict | None", step: str, started: tuple[float, float]) -> None:
+    if timings is not None:
+        timings[step] = (time.perf_counter() - started[0], time.process_time() - started[1])
+
+
+def _steps(conn: sqlite3.Connection, tables: set[str]):
+    """(name, whether it is needed given the tables there, build → what it created), in order."""
+    def missing(table: str, *after: str):
+        return lambda have: table not in have and all(t in have for t in after)
+
+    return [
+        ("indexes", lambda have: True, lambda c: _build_indexes(c, tables)),
+        ("evidence_facet_counts", missing("evidence_facet_counts", "evidence"), _build_evidence_facet_counts),
+        ("evidence_facet_cube", missing("evidence_facet_cube", "evidence"), _build_facet_cube),
+        ("framework_rq", missing("framework_rq", "evidence"), _build_framework_rq),
+        ("waves", missing("waves", "evidence"), _build_waves),
+        (EXCERPT_TABLE, missing(EXCERPT_TABLE, "evidence"), _build_excerpt_evidence),
+        ("excerpt_facet_counts", missing("excerpt_facet_counts", EXCERPT_TABLE), _build_excerpt_facet_counts),
+        (CODE_INDEX_TABLE, missing(CODE_INDEX_TABLE, EXCERPT_TABLE, "evidence"), _build_excerpt_codes),
+        (CODE_COMBOS, missing(CODE_COMBOS, CODE_INDEX_TABLE), _build_excerpt_code_combos),
+        (CODE_PAIRS, missing(CODE_PAIRS, CODE_INDEX_TABLE), _build_excerpt_code_pairs),
+        (EXCERPT_CUBE, missing(EXCERPT_CUBE, CODE_COMBOS, CODE_PAIRS), _build_excerpt_facet_cube),
+        ("cooccurrence", missing("cooccurrence", "evidence"), _build_cooccurrence),
+    ]
+
+
+def _build_indexes(conn: sqlite3.Connection, tables: set[str]) -> list[str]:
+    created = []
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    for name, table, cols in PUBLISH_INDEXES:
+        if table not in tables or name in indexes:
+            continue
+        have = set(columns(conn, table))
+        cols = [c for c in cols if c in have]
+        if cols:
+            conn.execute(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table}] ({', '.join(f'[{c}]' for c in cols)})")
+            created.append(name)
+    return created
+
+
+def _build_evidence_facet_counts(conn: sqlite3.Connection) -> None:
+    have = set(columns(conn, "evidence"))
+    conn.execute("CREATE TABLE evidence_facet_counts (facet TEXT, value, count INTEGER, PRIMARY KEY (facet, value))")
+    for col in [c for c in FACET_COLUMNS if c in have]:
+        conn.execute(
+            f"INSERT INTO evidence_facet_counts SELECT ?, [{col}], count(*) FROM evidence "
+            f"WHERE [{col}] IS NOT NULL GROUP BY [{col}]",
+            (col,),
+        )
+    if DATE_FACET in have:
+        conn.execute(
+            f"INSERT INTO evidence_facet_counts SELECT 'date({DATE_FACET})', date([{DATE_FACET}]), count(*) "
+            f"FROM evidence WHERE date([{DATE_FACET}]) IS NOT NULL GROUP BY date([{DATE_FACET}])"
+        )
+
+
+def _build_framework_rq(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE framework_rq AS
+           SELECT rq, ics, wave, count(DISTINCT excerpt_id) AS excerpts,
+                  count(DISTINCT participant_id) AS participants, count(DISTINCT source_id) AS sources
+           FROM evidence GROUP BY rq, ics, wave"""
+    )
+
+
+def _build_cooccurrence(conn: sqlite3.Connection) -> None:
+    """``cooccurrence``: how many excerpts of each ICS and wave have both codes of a pair."""
+    conn.execute(
+        """CREATE TABLE cooccurrence (code_a_id TEXT, code_a TEXT, code_b_id TEXT, code_b TEXT,
+           ics TEXT, wave INTEGER, excerpts INTEGER)"""
+    )
+    if _has(conn, CODE_PAIRS):  # summed from the pairs of codes already counted
+        name = "(SELECT code FROM evidence WHERE code_id = {} LIMIT 1)"
+        conn.execute(
+            f"""INSERT INTO cooccurrence
+                SELECT a_code, {name.format('a_code')}, b_code, {name.format('b_code')}, ics, wave, n FROM (
+                  SELECT a_code, b_code, ics, wave, sum(n) AS n FROM {CODE_PAIRS} WHERE a_code != b_code
+                  GROUP BY a_code, b_code, ics, wave)"""
+        )
+    else:
+        conn.execute(
+            """INSERT INTO cooccurrence
+               SELECT a.code_id, a.code, b.code_id, b.code, a.ics, a.wave, count(DISTINCT a.excerpt_id)
+               FROM evidence a JOIN evidence b ON b.excerpt_id = a.excerpt_id AND b.code_id != a.code_id
+               GROUP BY a.code_id, b.code_id, a.ics, a.wave"""
+        )
+    conn.execute("CREATE INDEX idx_cooccurrence_a ON cooccurrence (code_a_id, ics, wave)")
 
 
 # --- the excerpt-level evidence table ------------------------------------------------------
@@ -204,14 +258,6 @@ _EXCERPT_EVIDENCE = f"""CREATE TABLE {EXCERPT_TABLE} (
 )"""
 
 
-def _status(statuses: list[str]) -> str:
-    """The review status of an excerpt from its codings' statuses."""
-    accepted = sum(1 for s in statuses if s == "accepted")
-    if accepted == len(statuses):
-        return "accepted"
-    return "partly accepted" if accepted else "suggested"
-
-
 def attribution(row: dict, wave_label: str | None) -> str:
     """Who said it, or which document it comes from, in one line a reader can cite."""
     when = wave_label or (f"wave {row['wave']}" if row.get("wave") is not None else None)
@@ -230,62 +276,67 @@ def attribution(row: dict, wave_label: str | None) -> str:
     return ", ".join(parts)
 
 
+_MAYBE_TABLE = re.compile(r"[0-9|\t]")
+
+
 def _text_is_table(text: str) -> bool:
     """Run-on table text ("Total RTT waiting list 136,000 142,300 Worsening"): never top evidence."""
     from casestudy.textshape import looks_like_table
 
-    return bool(text) and not text.startswith("[withheld") and looks_like_table(text)
+    # a text with no digit, pipe or tab is never a table row (every rule needs one of them): not parsed
+    return bool(text) and not text.startswith("[withheld") and bool(_MAYBE_TABLE.search(text)) and looks_like_table(text)
+
+
+def _sql_attribution(source_kind, participant_id, participant_role, org_type, ics, wave, wave_label, source_title,
+                     date, page) -> str:
+    row = {"source_kind": source_kind, "participant_id": participant_id, "participant_role": participant_role,
+           "org_type": org_type, "ics": ics, "wave": wave, "source_title": source_title, "date": date, "page": page}
+    return attribution(row, wave_label)
+
+
+def _sql_sorted_set(joined: str | None) -> str:
+    """The JSON list of the distinct values of a ``group_concat(…, char(31))``, sorted."""
+    return json.dumps(sorted(set(joined.split("\x1f"))) if joined else [])
+
+
+def _sql_distinct(joined: str | None) -> str:
+    """The JSON list of the values of a ``group_concat(…, char(31))``, each once, in their order."""
+    return json.dumps(list(dict.fromkeys(joined.split("\x1f"))) if joined else [])
 
 
 def _build_excerpt_evidence(conn: sqlite3.Connection) -> None:
-    """``excerpt_evidence``: the evidence table folded to one row per excerpt, with its FTS index."""
+    """``excerpt_evidence``: the evidence table folded to one row per excerpt in one INSERT … SELECT
+    (its codings in codebook order, as JSON built by SQLite), then its FTS index and indexes."""
     conn.execute(_EXCERPT_EVIDENCE)
-    labels = dict(conn.execute("SELECT wave, label FROM waves")) if _has(conn, "waves") else {}
+    conn.create_function("cs_attribution", 10, _sql_attribution, deterministic=True)
+    conn.create_function("cs_table_like", 1, lambda text: int(_text_is_table(text or "")), deterministic=True)
+    conn.create_function("cs_sorted_set", 1, _sql_sorted_set, deterministic=True)
+    conn.create_function("cs_distinct", 1, _sql_distinct, deterministic=True)
     cols = set(columns(conn, "evidence"))
     want = ["excerpt_id", "text", "rq", "code", "code_id", "status", "coder", "score", "terms", "offsets", "colour",
             "ics", "collaborative", "wave", "source_kind", "org_type", "participant_role", "participant_id", "date",
             "source_title", "page", "quotable", "source_id"]
-    select = ", ".join(f"[{c}]" if c in cols else f"NULL AS [{c}]" for c in want)
-    sort = "(SELECT sort FROM codes WHERE id = e.code_id), " if _has(conn, "codes") else ""
-    cursor = conn.execute(f"SELECT {select} FROM evidence e ORDER BY excerpt_id, {sort}code_id")
-    cursor_cols = [d[0] for d in cursor.description]
-    batch: list[tuple] = []
-
-    def flush(rows: list[dict]) -> None:
-        first = rows[0]
-        codings = [
-            {"code_id": r["code_id"], "code": r["code"], "rq": r["rq"], "colour": r["colour"], "status": r["status"],
-             "coder": r["coder"], "score": r["score"], "terms": json.loads(r["terms"] or "[]"),
-             "offsets": json.loads(r["offsets"] or "[]")}
-            for r in rows
-        ]
-        rqs = sorted({r["rq"] for r in rows if r["rq"]})
-        scores = [r["score"] for r in rows if r["score"] is not None]
-        batch.append((
-            first["excerpt_id"], first["text"], attribution(first, labels.get(first["wave"])),
-            json.dumps([r["code_id"] for r in rows]), json.dumps(rqs), _status([r["status"] for r in rows]),
-            first["ics"], first["collaborative"], first["wave"], first["source_kind"], first["org_type"],
-            first["participant_role"], first["participant_id"], first["date"], first["source_title"], first["page"],
-            first["quotable"], int(_text_is_table(first["text"] or "")), len(rows), max(scores) if scores else None,
-            json.dumps(codings, ensure_ascii=False), first["source_id"],
-        ))
-        if len(batch) >= 2000:
-            _flush_batch()
-
-    def _flush_batch() -> None:
-        conn.executemany(f"INSERT INTO {EXCERPT_TABLE} VALUES ({', '.join('?' * 22)})", batch)
-        batch.clear()
-
-    current: list[dict] = []
-    for values in cursor:
-        row = dict(zip(cursor_cols, values))
-        if current and row["excerpt_id"] != current[0]["excerpt_id"]:
-            flush(current)
-            current = []
-        current.append(row)
-    if current:
-        flush(current)
-    _flush_batch()
+    select = ", ".join(f"e.[{c}]" if c in cols else f"NULL AS [{c}]" for c in want)
+    sort = "(SELECT sort FROM codes WHERE id = e.code_id)" if _has(conn, "codes") else "NULL"
+    label = "(SELECT label FROM waves w WHERE w.wave = g.wave)" if _has(conn, "waves") else "NULL"
+    coding = ("json_object('code_id', code_id, 'code', code, 'rq', rq, 'colour', colour, 'status', status, "
+              "'coder', coder, 'score', score, 'terms', json(coalesce(nullif(terms, ''), '[]')), "
+              "'offsets', json(coalesce(nullif(offsets, ''), '[]')))")
+    # the subquery's order (excerpt, then codebook order) is the order each excerpt's codings are folded in
+    conn.execute(
+        f"""INSERT INTO {EXCERPT_TABLE}
+            SELECT excerpt_id, text,
+                   cs_attribution(source_kind, participant_id, participant_role, org_type, ics, wave, {label},
+                                  source_title, date, page),
+                   cs_distinct(group_concat(code_id, char(31))), cs_sorted_set(group_concat(nullif(rq, ''), char(31))),
+                   CASE sum(status = 'accepted') WHEN count(*) THEN 'accepted' WHEN 0 THEN 'suggested'
+                        ELSE 'partly accepted' END,
+                   ics, collaborative, wave, source_kind, org_type, participant_role, participant_id, date,
+                   source_title, page, quotable, cs_table_like(text), count(*), max(score),
+                   json_group_array(json({coding})), source_id
+            FROM (SELECT {select}, {sort} AS code_sort FROM evidence e ORDER BY e.excerpt_id, code_sort, e.code_id) g
+            GROUP BY excerpt_id"""
+    )
     conn.execute(
         f"CREATE VIRTUAL TABLE {EXCERPT_TABLE}_fts USING fts5(text, source_title, content={EXCERPT_TABLE}, "
         f"content_rowid=excerpt_id, tokenize='{FTS_TOKENIZE}', prefix='3 5')"
@@ -332,7 +383,8 @@ def _build_excerpt_codes(conn: sqlite3.Connection) -> None:
                    row_number() OVER (PARTITION BY excerpt_id ORDER BY code_id) = 1, {", ".join(SCALAR_FACETS)}
             FROM (SELECT e.code_id, e.excerpt_id, e.rq, {scalar}
                   FROM evidence e JOIN {EXCERPT_TABLE} x ON x.excerpt_id = e.excerpt_id
-                  WHERE e.code_id IS NOT NULL GROUP BY e.excerpt_id, e.code_id)"""
+                  WHERE e.code_id IS NOT NULL GROUP BY e.excerpt_id, e.code_id)
+            ORDER BY code_id, excerpt_id"""  # in key order: appended, never inserted in the middle
     )
     for name, cols in CODE_INDEXES:
         conn.execute(f"CREATE INDEX {name} ON {CODE_INDEX_TABLE} ({', '.join(cols)})")
