@@ -13,9 +13,10 @@ are ingested and coded twice, each in a fresh process:
 * **small**: the consent register of the 10 participants;
 * **large**: a register of 1,000 people (the 10 and 990 more) and a names list of 2,000.
 
-Printed: ingest, pseudonymising (inside ingest), coding, their sum, the share of ingest
-spent pseudonymising (target <= 10 %), and the ratio large / small of ingest + code
-(target <= 2x).
+Printed: ingest, pseudonymising inside ingest, coding, their sum, the share of ingest spent
+pseudonymising (target <= 10 %), and the ratio large / small of ingest + code (target <= 2x).
+Pseudonymising is the time spent inside ``Pseudonymiser.apply`` and ``pseudonyms.build``:
+building the matcher counts, wherever it happens (a call made inside another counts once).
 """
 
 from __future__ import annotations
@@ -108,17 +109,31 @@ def worker(folder: str, db_path: str, reference: bool) -> dict:
     from casestudy.consent import pseudonyms
     from casestudy.ingest import files as ingest
 
+    # pseudonymising = wall (and CPU) time inside any of its entry points, the matcher's
+    # build included; a call made inside another (the first text building the matcher) is
+    # counted once. "build" is the building alone, wherever it happens.
     spent = {"pseudonymise": 0.0, "build": 0.0, "pseudonymise_cpu": 0.0, "build_cpu": 0.0}
-    for owner, name, label in ((pseudonyms.Pseudonymiser, "apply", "pseudonymise"), (pseudonyms, "build", "build")):
+    depth = [0]
+    entry_points = [(pseudonyms.Pseudonymiser, "apply", "pseudonymise"), (pseudonyms, "build", "build")]
+    if hasattr(pseudonyms, "Deferred"):
+        entry_points.append((pseudonyms.Deferred, "apply", "pseudonymise"))
+    for owner, name, label in entry_points:
         original = getattr(owner, name)
 
         def timed(*args, _original=original, _label=label, **kwargs):
             started, cpu = time.perf_counter(), time.process_time()
+            depth[0] += 1
             try:
                 return _original(*args, **kwargs)
             finally:
-                spent[_label] += time.perf_counter() - started
-                spent[_label + "_cpu"] += time.process_time() - cpu
+                depth[0] -= 1
+                wall, used = time.perf_counter() - started, time.process_time() - cpu
+                if _label == "build":
+                    spent["build"] += wall
+                    spent["build_cpu"] += used
+                if depth[0] == 0:
+                    spent["pseudonymise"] += wall
+                    spent["pseudonymise_cpu"] += used
 
         setattr(owner, name, timed)
     db = dblib.open_db(db_path)
@@ -196,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{'':<28}{'10 names':>12}{'1,000 + 2,000':>16}{'ratio':>8}")
         rows = [("names in the database", "names", "{:,}"), ("excerpts with a pseudonym", "replaced", "{:,}"),
                 ("ingest (s)", "t_ingest", "{:.1f}"), ("  pseudonymising (s)", "t_pseudonymise", "{:.2f}"),
-                ("  building the matcher (s)", "t_build", "{:.2f}"), ("code (s)", "t_code", "{:.1f}")]
+                ("    of it, building (s)", "t_build_in_ingest", "{:.2f}"), ("code (s)", "t_code", "{:.1f}")]
         for label, field, fmt in rows:
             small, large = results["small"][field], results["large"][field]
             ratio = f"{large / small:.2f}x" if isinstance(small, float) and small else ""
@@ -205,9 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = totals["large"] / totals["small"]
         print(f"{'ingest + code (s)':<28}{totals['small']:>12.1f}{totals['large']:>16.1f}{ratio:>7.2f}x")
         share = results["large"]["t_pseudonymise"] / results["large"]["t_ingest"]
-        print(f"\nPseudonymising, 1,000 + 2,000 names: {100 * share:.1f} % of ingest (target <= 10 %): {'ok' if share <= 0.10 else 'OVER'}")
-        both = (results["large"]["t_pseudonymise"] + results["large"]["t_build_in_ingest"]) / results["large"]["t_ingest"]
-        print(f"  with building the matcher during ingest: {100 * both:.1f} % of ingest")
+        print(f"\nPseudonymising (building the matcher included), 1,000 + 2,000 names: {100 * share:.1f} % of ingest "
+              f"(target <= 10 %): {'ok' if share <= 0.10 else 'OVER'}")
         for case in ("small", "large"):  # CPU time: what a shared machine's load does not change
             r = results[case]
             print(f"  CPU, {case}: ingest {r['t_ingest_cpu']:.2f} s, pseudonymising {r['t_pseudonymise_cpu']:.2f} s "

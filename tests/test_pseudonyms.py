@@ -106,6 +106,30 @@ def test_refresh_repseudonymises_text_and_titles_when_a_name_list_arrives(tmp_pa
     assert db.execute("SELECT title FROM sources").fetchone()[0] == "Minutes signed by [the chair]"
 
 
+def test_the_matcher_is_built_when_the_first_text_needs_it(tmp_path):
+    """A register and a names list imported before any text build nothing; the first text
+    builds the matcher once, with every name, and the same one serves until names change."""
+    from casestudy import db as dblib
+
+    db = dblib.open_db(tmp_path / "w.db")
+    with db.atomic():
+        pseudonyms.set_names(db, {"Ada Quist": "[P01]"}, origin="register")
+        pseudonyms.refresh_display_text(db)
+        pseudonyms.set_names(db, {"Bram Oyelaran": "[the chair]"}, origin="names")
+        pseudonyms.refresh_display_text(db)
+    pending = pseudonyms.from_db(db)
+    assert pending._built is None  # no text yet: nothing was built
+    assert pending("") == "" and pending._built is None
+    assert pending("Ada Quist met Bram Oyelaran.") == "[P01] met [the chair]."
+    built = pending._built
+    assert built is not None and pseudonyms.from_db(db) is pending
+    assert pending("Quist and Oyelaran") == "[P01] and [the chair]" and pending._built is built
+    with db.atomic():
+        pseudonyms.set_names(db, {"Cora Lindqvist": "[P02]"}, origin="register")
+    assert pseudonyms.from_db(db) is not pending
+    assert pseudonyms.from_db(db)("Cora Lindqvist and Ada Quist") == "[P02] and [P01]"
+
+
 def test_sample_corpus_names_all_replaced(export_pipeline_dbs):
     """Every register and name-list name of the shipped study, in every form it is written."""
     import re

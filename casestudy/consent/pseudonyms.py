@@ -958,18 +958,43 @@ def protected_words(db: sqlite_utils.Database) -> set[str]:
     return words
 
 
-_LAST_BUILT: dict[tuple, Pseudonymiser] = {}
+class Deferred(Pseudonymiser):
+    """A pseudonymiser built on the first text it is given, not before: importing a
+    consent register and then a names list into a study with no text yet builds nothing,
+    and ingesting sources after them builds once."""
+
+    def __init__(self, names: dict[str, str], protected: frozenset) -> None:  # noqa: D107 - no dataclass fields yet
+        self._names, self._protected = names, protected
+        self._built: "Pseudonymiser | None" = None
+
+    def built(self) -> Pseudonymiser:
+        if self._built is None:
+            self._built = build(self._names, self._protected)
+        return self._built
+
+    def apply(self, text: str) -> tuple[str, list[tuple[int, int, int, int]]]:
+        if not text:
+            return text, []
+        return self.built().apply(text)
+
+    index = property(lambda self: self.built().index)
+    lookup = property(lambda self: self.built().lookup)
+    protected = property(lambda self: self.built().protected)
+
+
+_LAST_BUILT: dict[tuple, Deferred] = {}
 
 
 def from_db(db: sqlite_utils.Database) -> Pseudonymiser:
-    """The pseudonymiser of the database's names; the last one built is reused while the
-    names and protected words are the same (ingest asks for it after every name list)."""
+    """The pseudonymiser of the database's names, built when the first text needs it; the
+    last one is reused while the names and protected words are the same (ingest asks for
+    it after every name list)."""
     names = names_from_db(db)
     protected = frozenset(protected_words(db))
     wanted = (tuple(names.items()), protected)
     if wanted not in _LAST_BUILT:
         _LAST_BUILT.clear()
-        _LAST_BUILT[wanted] = build(names, protected)
+        _LAST_BUILT[wanted] = Deferred(names, protected)
     return _LAST_BUILT[wanted]
 
 
