@@ -243,9 +243,9 @@ def execute_many(db: sqlite_utils.Database, sql: str, values: "list[tuple]") -> 
             db.conn.executemany(sql, values)
 
 
-def fetch_rows(db: sqlite_utils.Database, sql: str, params: "list | tuple" = ()) -> "list[dict]":
+def fetch_rows(db: sqlite_utils.Database, sql: str, params: "list | tuple | dict" = ()) -> "list[dict]":
     """The rows of a SELECT as dicts, in one statement (``db.query`` wraps it in a savepoint)."""
-    cursor = db.execute(sql, list(params))
+    cursor = db.execute(sql, params if isinstance(params, dict) else list(params))
     keys = [d[0] for d in cursor.description]
     return [dict(zip(keys, row)) for row in cursor]
 
@@ -253,6 +253,13 @@ def fetch_rows(db: sqlite_utils.Database, sql: str, params: "list | tuple" = ())
 def insert_row(db: sqlite_utils.Database, table: str, row: dict) -> int:
     """Insert one row with one statement (see ``insert_rows``); return its rowid."""
     return db.execute(_insert_sql(table, list(row)), list(row.values())).lastrowid
+
+
+def update_row(db: sqlite_utils.Database, table: str, key, changes: dict, pk: str = "id") -> None:
+    """``UPDATE table SET changes WHERE pk = key`` in one statement (nothing when no changes)."""
+    if changes:
+        db.execute(f"UPDATE [{table}] SET {', '.join(f'[{c}] = ?' for c in changes)} WHERE [{pk}] = ?",
+                   [*changes.values(), key])
 
 
 def _insert_sql(table: str, columns: "list[str]", verb: str = "INSERT") -> str:

@@ -21,7 +21,7 @@ import sqlite_utils
 from casestudy.consent import pseudonyms
 from casestudy.coding.engine import display_offsets
 from casestudy.db import (CODING_JOIN, CONSENTED_EXCERPT, EXCERPT_JOIN, MACHINE_CODER_PREFIXES, PLACE_JOIN, SOURCE_JOIN,
-                          VISIBLE_SOURCE, audit, is_machine_coder, now)
+                          VISIBLE_SOURCE, audit, fetch_rows, insert_row, is_machine_coder, now, update_row)
 from casestudy.errors import CasestudyError
 
 STATUSES = ("suggested", "accepted", "rejected")
@@ -33,11 +33,10 @@ STATUSES = ("suggested", "accepted", "rejected")
 
 
 def coding_row(db: sqlite_utils.Database, coding_id: int) -> dict:
-    rows = list(
-        db.query(
-            "SELECT c.*, cd.rq, cd.name AS code_name FROM codings c JOIN codes cd ON cd.id = c.code_id WHERE c.id = ?",
-            [coding_id],
-        )
+    rows = fetch_rows(
+        db,
+        "SELECT c.*, cd.rq, cd.name AS code_name FROM codings c JOIN codes cd ON cd.id = c.code_id WHERE c.id = ?",
+        [coding_id],
     )
     if not rows:
         raise CasestudyError(f"no coding with id {coding_id} (see `casestudy review queue`)")
@@ -45,7 +44,7 @@ def coding_row(db: sqlite_utils.Database, coding_id: int) -> dict:
 
 
 def code_row(db: sqlite_utils.Database, code_id: str) -> dict:
-    rows = list(db.query("SELECT * FROM codes WHERE id = ?", [code_id]))
+    rows = fetch_rows(db, "SELECT * FROM codes WHERE id = ?", [code_id])
     if not rows:
         near = [r[0] for r in db.execute("SELECT id FROM codes WHERE id LIKE ? ORDER BY id LIMIT 3", [f"%{code_id}%"])]
         hint = f" (did you mean {', '.join(near)}?)" if near else " (see `casestudy codebook list`)"
@@ -64,7 +63,7 @@ FROM {EXCERPT_JOIN}
 
 
 def excerpt_row(db: sqlite_utils.Database, excerpt_id: int, *, evidence_only: bool = True) -> dict:
-    rows = list(db.query(EXCERPT_SQL + " WHERE e.id = ?", [excerpt_id]))
+    rows = fetch_rows(db, EXCERPT_SQL + " WHERE e.id = ?", [excerpt_id])
     if not rows:
         raise CasestudyError(f"no excerpt with id {excerpt_id}")
     row = rows[0]
@@ -166,7 +165,7 @@ def queue(db: sqlite_utils.Database, *, limit: int | None = 50, **filters) -> li
     """
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return list(db.query(sql, params))
+    return fetch_rows(db, sql, params)
 
 
 def queue_count(db: sqlite_utils.Database, **filters) -> int:
@@ -189,21 +188,19 @@ def show(db: sqlite_utils.Database, excerpt_id: int) -> ExcerptView:
     row = excerpt_row(db, excerpt_id)
 
     def neighbour(seq: int) -> dict | None:
-        rows = list(db.query(EXCERPT_SQL + " WHERE e.source_id = ? AND e.seq = ?", [row["source_id"], seq]))
+        rows = fetch_rows(db, EXCERPT_SQL + " WHERE e.source_id = ? AND e.seq = ?", [row["source_id"], seq])
         return rows[0] if rows and (rows[0]["is_evidence"] or rows[0]["is_interviewer"]) else None
 
-    codings = list(
-        db.query(
-            """SELECT c.*, cd.name AS code_name, cd.rq FROM codings c JOIN codes cd ON cd.id = c.code_id
-               WHERE c.excerpt_id = ? ORDER BY cd.rq, cd.sort, c.id""",
-            [excerpt_id],
-        )
+    codings = fetch_rows(
+        db,
+        """SELECT c.*, cd.name AS code_name, cd.rq FROM codings c JOIN codes cd ON cd.id = c.code_id
+        WHERE c.excerpt_id = ? ORDER BY cd.rq, cd.sort, c.id""",
+        [excerpt_id],
     )
-    memos = list(
-        db.query(
-            "SELECT * FROM memos WHERE excerpt_id = ? OR (code_id IN (SELECT code_id FROM codings WHERE excerpt_id = ?) AND excerpt_id IS NULL) ORDER BY id",
-            [excerpt_id, excerpt_id],
-        )
+    memos = fetch_rows(
+        db,
+        "SELECT * FROM memos WHERE excerpt_id = ? OR (code_id IN (SELECT code_id FROM codings WHERE excerpt_id = ?) AND excerpt_id IS NULL) ORDER BY id",
+        [excerpt_id, excerpt_id],
     )
     # Memos and matched terms are written by people and codebooks, not pseudonymised when
     # stored: show them with the register's and the name lists' names replaced, like the text.
@@ -248,13 +245,11 @@ def _record(db, row: dict, coder: str, action: str, applied: bool, stamp: str, *
         previous = json.dumps({k: v for k, v in row.items() if k not in ("rq", "code_name")})
     else:
         previous = json.dumps({k: row.get(k) for k in _UNDOABLE})
-    db["decisions"].insert(
-        {
-            "excerpt_id": row["excerpt_id"], "code_id": row["code_id"], "coding_id": row["id"], "decider": coder,
-            "action": action, "applied": int(applied), "span_start": row.get("span_start") if created else None,
-            "span_end": row.get("span_end") if created else None, "previous": previous, "blind": int(blind), "at": stamp,
-        }
-    )
+    insert_row(db, "decisions", {
+        "excerpt_id": row["excerpt_id"], "code_id": row["code_id"], "coding_id": row["id"], "decider": coder,
+        "action": action, "applied": int(applied), "span_start": row.get("span_start") if created else None,
+        "span_end": row.get("span_end") if created else None, "previous": previous, "blind": int(blind), "at": stamp,
+    })
 
 
 def raw_span(text: str, display_text: str, start: int, end: int) -> tuple[int, int]:
@@ -316,7 +311,7 @@ def decide(db: sqlite_utils.Database, coding_ids: list[int], status: str, coder:
             if span is not None:
                 changes.update(span_start=span[0], span_end=span[1])
             _record(db, row, coder, status[:-2], status == "accepted", stamp, blind=blind)
-            db["codings"].update(row["id"], changes)
+            update_row(db, "codings", row["id"], changes)
             audit(
                 db, coder, f"coding.{status[:-2]}", str(row["id"]),
                 excerpt_id=row["excerpt_id"], code_id=row["code_id"], previous=row["status"], coder=row["coder"],
@@ -341,7 +336,7 @@ def add(db: sqlite_utils.Database, excerpt_id: int, code_id: str, coder: str, *,
         raise CasestudyError(f"{code_id} is a research question, not a theme: code one of its themes (see `casestudy codebook list`)")
     stamp = now()
     with db.atomic():
-        existing = list(db.query("SELECT * FROM codings WHERE excerpt_id = ? AND code_id = ? ORDER BY id", [excerpt_id, code_id]))
+        existing = fetch_rows(db, "SELECT * FROM codings WHERE excerpt_id = ? AND code_id = ? ORDER BY id", [excerpt_id, code_id])
         mine = [r for r in existing if r["coder"] == coder]
         same_span = mine and (mine[0]["span_start"], mine[0]["span_end"]) == (span or (None, None))
         if mine and mine[0]["status"] == "accepted" and same_span:
@@ -369,7 +364,7 @@ def add(db: sqlite_utils.Database, excerpt_id: int, code_id: str, coder: str, *,
             "span_start": span[0] if span else None,
             "span_end": span[1] if span else None,
         }
-        coding_id = db["codings"].insert(row).last_pk
+        coding_id = insert_row(db, "codings", row)
         _record(db, {**row, "id": coding_id}, coder, "add", True, stamp, created=True, blind=blind)
         audit(db, coder, "coding.add", str(coding_id), excerpt_id=excerpt_id, code_id=code_id,
               **({"span": list(span)} if span else {}))
@@ -407,9 +402,8 @@ def memo(db: sqlite_utils.Database, text: str, coder: str, *, excerpt_id: int | 
     if code_id:
         code_row(db, code_id)
     with db.atomic():
-        memo_id = db["memos"].insert(
-            {"excerpt_id": excerpt_id, "code_id": code_id, "source_id": source_id, "author": coder, "text": text, "created_at": now()}
-        ).last_pk
+        memo_id = insert_row(db, "memos", {"excerpt_id": excerpt_id, "code_id": code_id, "source_id": source_id,
+                                           "author": coder, "text": text, "created_at": now()})
         audit(db, coder, "memo.add", str(memo_id), excerpt_id=excerpt_id, code_id=code_id, source_id=source_id)
     return memo_id
 
@@ -417,11 +411,10 @@ def memo(db: sqlite_utils.Database, text: str, coder: str, *, excerpt_id: int | 
 def source_row(db: sqlite_utils.Database, source_id: int) -> dict:
     """A source that consent lets anyone see: a document, or a transcript whose participant
     consented to interview and has not withdrawn (never its path or raw title)."""
-    rows = list(
-        db.query(
-            f"SELECT s.id, s.kind, s.participant_id FROM {SOURCE_JOIN} WHERE s.id = ? AND {VISIBLE_SOURCE}",
-            [source_id],
-        )
+    rows = fetch_rows(
+        db,
+        f"SELECT s.id, s.kind, s.participant_id FROM {SOURCE_JOIN} WHERE s.id = ? AND {VISIBLE_SOURCE}",
+        [source_id],
     )
     if not rows:
         raise CasestudyError(f"no source with id {source_id} that can be coded")
@@ -430,9 +423,7 @@ def source_row(db: sqlite_utils.Database, source_id: int) -> dict:
 
 def last_decision(db: sqlite_utils.Database, coder: str) -> dict | None:
     """The coder's latest decision that has not been undone."""
-    rows = list(
-        db.query("SELECT * FROM decisions WHERE decider = ? AND undone_at IS NULL ORDER BY id DESC LIMIT 1", [coder])
-    )
+    rows = fetch_rows(db, "SELECT * FROM decisions WHERE decider = ? AND undone_at IS NULL ORDER BY id DESC LIMIT 1", [coder])
     return rows[0] if rows else None
 
 
@@ -443,26 +434,26 @@ def undo(db: sqlite_utils.Database, coder: str) -> dict:
     decision = last_decision(db, coder)
     if decision is None:
         raise CasestudyError(f"{coder} has no decision to undo")
-    later = list(db.query(
-        "SELECT decider FROM decisions WHERE coding_id = ? AND id > ? AND undone_at IS NULL AND decider != ? LIMIT 1",
-        [decision["coding_id"], decision["id"], coder]))
+    later = fetch_rows(
+        db, "SELECT decider FROM decisions WHERE coding_id = ? AND id > ? AND undone_at IS NULL AND decider != ? LIMIT 1",
+        [decision["coding_id"], decision["id"], coder])
     if later:
         raise CasestudyError(
             f"{later[0]['decider']} has decided coding {decision['coding_id']} since; decide it again instead of undoing")
     stamp = now()
     with db.atomic():
         if decision["action"] == "remove":
-            if list(db.query("SELECT id FROM codings WHERE id = ?", [decision["coding_id"]])):
+            if fetch_rows(db, "SELECT id FROM codings WHERE id = ?", [decision["coding_id"]]):
                 raise CasestudyError(f"coding {decision['coding_id']} exists again; nothing to undo")
-            db["codings"].insert(json.loads(decision["previous"]))
+            insert_row(db, "codings", json.loads(decision["previous"]))
         elif decision["previous"] is None:  # the decision created the coding
             db.execute("DELETE FROM codings WHERE id = ?", [decision["coding_id"]])
         else:
             restored = json.loads(decision["previous"])
-            if not list(db.query("SELECT id FROM codings WHERE id = ?", [decision["coding_id"]])):
+            if not fetch_rows(db, "SELECT id FROM codings WHERE id = ?", [decision["coding_id"]]):
                 raise CasestudyError(f"coding {decision['coding_id']} no longer exists; its decision cannot be undone")
-            db["codings"].update(decision["coding_id"], restored)
-        db["decisions"].update(decision["id"], {"undone_at": stamp})
+            update_row(db, "codings", decision["coding_id"], restored)
+        update_row(db, "decisions", decision["id"], {"undone_at": stamp})
         audit(db, coder, "coding.undo", str(decision["coding_id"]), decision=decision["id"], undid=decision["action"],
               excerpt_id=decision["excerpt_id"], code_id=decision["code_id"])
     return decision
