@@ -96,3 +96,57 @@ def test_no_text_copied_from_the_seed_texts(sets):
     for items in sets.values():
         for item in items:
             assert not (_shingles(item["text"]) & seed), item["id"]
+
+
+@pytest.fixture(scope="module")
+def every_file() -> dict[str, list[dict]]:
+    """Every labelled file the model trains on, plus every *heldout* file, by name."""
+    out = dict(quality.labelled_sets())
+    out.update(quality.heldout_sets())
+    return out
+
+
+def test_every_labelled_file_is_valid_distinct_and_not_copied(every_file):
+    """All shipped sets (including interview, prose, survey and their held-out companions):
+    valid labels, ids unique across files, no run of 8 words from the real seed texts; the
+    survey sets share no run of 12 words with any other file."""
+    assert {"survey", "survey_heldout_excerpts", "register_heldout_excerpts"} <= set(every_file)
+    ids = [i["id"] for items in every_file.values() for i in items]
+    assert len(ids) == len(set(ids))
+    own = {}
+    for name, items in every_file.items():
+        for item in items:
+            assert item["text"].strip() and set(item["rqs"]) <= set(quality.RQS), item["id"]
+            assert len(item["rqs"]) == len(set(item["rqs"])), item["id"]
+        own[name] = set().union(*(_shingles(i["text"], 12) for i in items))
+    for name in ("survey", "survey_heldout_excerpts"):  # older files share a stock phrase or two
+        for other, shingles in own.items():
+            shared = own[name] & shingles if other != name else set()
+            assert not shared, (name, other, sorted(shared)[:1])
+    folder = quality.seeds_dir()
+    if folder.is_dir():
+        seed = set().union(*(_shingles(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.txt"))))
+        for items in every_file.values():
+            for item in items:
+                assert not (_shingles(item["text"]) & seed), item["id"]
+
+
+def test_survey_sets_are_balanced(every_file):
+    """The survey set and its held-out companion (issue 15): every RQ well represented, a
+    realistic share of excerpts with no RQ and of multi-RQ excerpts."""
+    for name, minimum in (("survey", 30), ("survey_heldout_excerpts", 10)):
+        items = every_file[name]
+        for rq in quality.RQS:
+            assert sum(rq in i["rqs"] for i in items) >= minimum, (name, rq)
+        coded = [i for i in items if i["rqs"]]
+        assert 1.2 <= sum(len(i["rqs"]) for i in coded) / len(coded) <= 1.45
+        assert 0.10 <= 1 - len(coded) / len(items) <= 0.20
+        assert {i["kind"] for i in items} == {"survey", "briefing", "board-paper", "interview"}
+
+
+def test_survey_heldout_is_never_trained_on():
+    from casestudy.coding import learned
+
+    names = [p.name for p in learned.training_files(quality.LABELS.parent)]
+    assert "survey_excerpts.yaml" in names
+    assert not any("heldout" in n for n in names)
