@@ -69,7 +69,7 @@ _MAX_FACET_VALUES = 10000  # more distinct values than this: let Datasette count
 # --- the excerpt table's filters as index lookups ---------------------------------------------------
 #
 # Datasette writes a filter of ``excerpt_evidence`` (the framework matrix's links:
-# ``?rqs__arraycontains=RQ3&ics=Kellbridge&wave=2``) as SQL over the excerpt table: a JSON scan of
+# ``?rqs__arraycontains=RQ3&ics=<ICS>&wave=2``) as SQL over the excerpt table: a JSON scan of
 # every excerpt's list of RQs or codes, and a read of every wide row that matches. ``excerpt_codes``
 # (casestudy.consent.prepare) holds the same facts one narrow row per (excerpt, code), indexed, so
 # the same condition is answered there:
