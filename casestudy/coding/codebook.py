@@ -28,7 +28,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from casestudy.db import now
+from casestudy.db import fetch_rows, insert_row, now, update_row
 from casestudy.errors import CasestudyError
 
 # Bump when the way patterns are applied changes, so every codebook gets a new version
@@ -397,7 +397,7 @@ def store(db: sqlite_utils.Database, book: Codebook) -> dict:
     it: then it stays (with the version that last defined it) so nothing loses its code.
     Returns counts: added, updated, removed, kept (retired but still referenced).
     """
-    existing = {row["id"]: row for row in db.query("SELECT * FROM codes")}
+    existing = {row["id"]: row for row in fetch_rows(db, "SELECT * FROM codes")}
     counts = {"added": 0, "updated": 0, "removed": 0, "kept": 0}
     # parents first, so the parent_id foreign key is always satisfied
     for code in sorted(book.codes, key=lambda c: (c.codable, c.rq, c.sort)):
@@ -417,10 +417,10 @@ def store(db: sqlite_utils.Database, book: Codebook) -> dict:
         }
         old = existing.get(code.id)
         if old is None:
-            db["codes"].insert(record)
+            insert_row(db, "codes", record)
             counts["added"] += 1
         elif {k: old.get(k) for k in record} != record:
-            db["codes"].update(code.id, record)
+            update_row(db, "codes", code.id, record)
             counts["updated"] += 1
     current = {c.id for c in book.codes}
     retired = [cid for cid in existing if cid not in current]
