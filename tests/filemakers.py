@@ -356,6 +356,16 @@ def make_study(root: Path) -> Path:
     return folder
 
 
+def rows(path: "str | Path", sql: str, *params) -> list[dict]:
+    """The rows of ``sql`` in the SQLite file at ``path``, as dicts (its own connection, closed at once)."""
+    conn = sqlite3.connect(str(path))
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
 def dump_db(path: "str | Path") -> list[str]:
     """Every schema object and row of a SQLite database, as SQL lines (for before/after checks)."""
     conn = sqlite3.connect(str(path))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import shutil
-import sqlite3
 from pathlib import Path
 
 import docx
@@ -15,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import filemakers as fm
+from filemakers import rows
 from casestudy import db as dblib
 from casestudy import study
 from casestudy.ingest import indicators
@@ -58,15 +58,6 @@ def write_xlsx(path: Path, rows: list[list]) -> Path:
 
 def ingest(args, db_path):
     return CliRunner().invoke(cli, ["ingest", *map(str, args), "--db", str(db_path)])
-
-
-def rows(db_path, sql, *params):
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 def get_json(ds, url):

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import consent_study as cs
+from filemakers import rows
 from casestudy.consent import register as consent
 from casestudy import db as dblib
 from casestudy.consent import publish
@@ -36,15 +37,6 @@ def withdrawn(work) -> Path:
         consent.withdraw(db, "S03", "2024-06-01", "test")
     db.close()
     return work
-
-
-def rows(path: Path, sql: str, params=()) -> list[dict]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 def test_the_scan_can_see_a_canary(work, tmp_path):
@@ -143,7 +135,7 @@ def test_pseudonyms_and_offsets_in_published_text(withdrawn, tmp_path):
         assert json.loads(r["offsets"]) == [[0, len(r["text"])]]
     # excerpt character offsets index the published source text
     for s in rows(out, "SELECT id, text FROM sources"):
-        for x in rows(out, "SELECT text, char_start, char_end FROM excerpts WHERE source_id = ?", (s["id"],)):
+        for x in rows(out, "SELECT text, char_start, char_end FROM excerpts WHERE source_id = ?", s["id"]):
             assert s["text"][x["char_start"] : x["char_end"]] == x["text"]
 
 
