@@ -242,3 +242,22 @@ def test_the_excerpt_table_is_the_evidence_folded_per_excerpt(pub):
         text = row[3]
         assert row[2] == int(bool(text) and not text.startswith("[withheld") and looks_like_table(text)) == int(_text_is_table(text))
     assert sql(pub, "SELECT count(*) FROM excerpt_evidence WHERE table_like = 1")[0][0] > 0
+
+
+def test_a_later_page_is_found_through_the_index_and_keeps_the_whole_filters_facets(ds, pub):
+    """?_next= pages: the next rows in excerpt order, the same row count and facets as the first page."""
+    code = sql(pub, f"SELECT code_id FROM {prepare.CODE_INDEX_TABLE} GROUP BY code_id ORDER BY count(*) DESC")[0][0]
+    url = f"/study/excerpt_evidence.json?codes__arraycontains={code}&_size=7&_facet_size=max"
+    first = asyncio.run(ds.client.get(url)).json()
+    before = dict(plugin.INDEX_LOOKUPS)
+    second = asyncio.run(ds.client.get(url + "&_next=" + first["next"])).json()
+    assert plugin.INDEX_LOOKUPS["rows"] == before["rows"] + 1  # the page's rows through the index
+    ids = [r[0] for r in sql(pub, f"SELECT excerpt_id FROM excerpt_evidence WHERE {_has('codes', code)} ORDER BY excerpt_id")]
+    assert [r[0] for r in second["rows"]] == ids[7:14]
+    assert second["filtered_table_rows_count"] == first["filtered_table_rows_count"] == len(ids)
+    counts = [{name: [(v["value"], v["count"]) for v in facet["results"]] for name, facet in page["facet_results"].items()}
+              for page in (first, second)]
+    assert counts[0] == counts[1] and len(counts[0]) == len(prepare.EXCERPT_FACETS)
+    # a facet clicked on a later page opens the first page of the new filter
+    toggles = [v["toggle_url"] for facet in second["facet_results"].values() for v in facet["results"]]
+    assert toggles and not any("_next" in t for t in toggles)

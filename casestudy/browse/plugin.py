@@ -89,21 +89,28 @@ _ARRAY_FILTER = re.compile(
 _SCALAR_FILTER = re.compile(r'(?:"|\[)?(?P<col>\w+)(?:"|\])? (?:= :(?P<p>p\d+)|is null)')
 _COUNT = re.compile(r"^select count\(\*\) from " + _T + r" where (?P<where>.+?)\s*$", re.S)
 _ROWS = re.compile(r"^(?P<head>select .+? from " + _T + r" )where (?P<where>.+?) (?P<tail>order by .*)$", re.S)
-_FIRST_PAGE = re.compile(r"order by (?:excerpt_id|\[excerpt_id\]|\"excerpt_id\") limit (?P<n>\d+)")
+_CURSOR = re.compile(r" and \(excerpt_id > :(?P<a>p\d+) or \(excerpt_id = :(?P=a) and \(\(excerpt_id > :p\d+\)\)\)\)$")
+_FIRST_PAGE = re.compile(r"order by excerpt_id(?:, excerpt_id)? limit (?P<n>\d+)")
 INDEX_LOOKUPS = {"filters": 0, "counts": 0, "rows": 0}  # what was rewritten: the tests check these move
 
 
 class ExcerptFilter:
     """A WHERE clause of ``excerpt_evidence`` made only of facet filters, as conditions on ``excerpt_codes``."""
 
-    def __init__(self, arrays: list[tuple[str, str]], scalars: list[str], values: list[tuple[str, str | None]]):
+    def __init__(self, arrays: list[tuple[str, str]], scalars: list[str], values: list[tuple[str, str | None]],
+                 cursor: str = ""):
         self.arrays, self.scalars = arrays, scalars  # [("rqs", "p0")], ['"ics" = :p1']
         self.values = values  # [("ics", "p1")]; ("ics", None) for "ics" is null
+        self.cursor = cursor  # a later page in excerpt order: "(excerpt_id > :p2 or (…))", else ""
 
     @classmethod
     def parse(cls, where: str) -> "ExcerptFilter | None":
         arrays, scalars, values = [], [], []
-        for part in where.strip().split(" and "):
+        where = where.strip()
+        cursor = _CURSOR.search(where)
+        if cursor:  # ?_next=: Datasette's "after this excerpt", last
+            where = where[:cursor.start()].strip()
+        for part in where.split(" and "):
             if (m := _ARRAY_FILTER.fullmatch(part)):
                 arrays.append((m["col"], m["p"]))
             elif (m := _SCALAR_FILTER.fullmatch(part)) and m["col"] in prepare.SCALAR_FACETS:
@@ -111,7 +118,11 @@ class ExcerptFilter:
                 values.append((m["col"], m["p"]))
             else:
                 return None
-        return cls(arrays, scalars, values)
+        return cls(arrays, scalars, values, cursor[0].removeprefix(" and ").strip() if cursor else "")
+
+    def whole(self) -> "ExcerptFilter":
+        """The same filter on every page: what the facets count (the page's row count does too)."""
+        return ExcerptFilter(self.arrays, self.scalars, self.values)
 
     def single(self) -> tuple[str, str, str] | None:
         """(facet, parameter, SQL of its value) when the filter is one facet value, else None."""
@@ -139,7 +150,7 @@ class ExcerptFilter:
                 for c, p in rest]
         else:
             parts = ["first = 1"]
-        return " and ".join(parts + self.scalars)
+        return " and ".join(parts + self.scalars + ([self.cursor] if self.cursor else []))
 
     def every_code(self) -> str | None:
         """Conditions met by every (excerpt, code) row of the excerpts that pass (no array filter only)."""
@@ -157,7 +168,7 @@ def index_lookups(sql: str, combos: bool = True) -> str:
         return f"select count(*) from {table} where {found.rows()}"
     if (m := _ROWS.match(sql)) and (found := ExcerptFilter.parse(m["where"])):
         INDEX_LOOKUPS["rows"] += 1
-        first = _FIRST_PAGE.fullmatch(m["tail"].strip())  # in excerpt order from the start: only the page's ids
+        first = _FIRST_PAGE.fullmatch(m["tail"].strip())  # in excerpt order: only the page's ids
         inner = f" order by excerpt_id limit {first['n']}" if first else ""
         return f"{m['head']}where excerpt_id in (select excerpt_id from {table} where {found.rows()}{inner}) {m['tail']}"
 
@@ -673,8 +684,9 @@ class ExcerptFacet(Facet):
             shown = []
             for value, count in values[:size]:
                 selected = (key, str(value)) in pairs
-                path = (path_with_removed_args(self.request, {key: str(value)}) if selected
-                        else path_with_added_args(self.request, {key: value}))
+                first_page = path_with_added_args(self.request, {"_next": None})  # a new filter starts at its first page
+                path = (path_with_removed_args(self.request, {key: str(value)}, path=first_page) if selected
+                        else path_with_added_args(self.request, [("_next", None), (key, value)]))
                 shown.append({
                     "value": value,
                     "label": labels.get(column, {}).get(value, value),
@@ -720,6 +732,7 @@ async def _indexed_counts_sql(db, sql: str, columns: list[str]) -> str | None:
         return None
     if not (m := _FACET_SOURCE.match(sql)) or not (found := ExcerptFilter.parse(m["where"])):
         return None
+    found = found.whole()  # a later page's facets count the whole filter, like its row count
     if not await db.table_exists(prepare.CODE_INDEX_TABLE):
         return None
     table, combos = prepare.CODE_INDEX_TABLE, prepare.CODE_COMBOS

@@ -373,17 +373,18 @@ CODE_INDEXES = [
 
 
 def _build_excerpt_codes(conn: sqlite3.Connection) -> None:
-    """``excerpt_codes``: every (excerpt, code) of the evidence, with the excerpt's facet values from
-    ``excerpt_evidence``, in one INSERT … SELECT; its indexes are made after the rows are in."""
+    """``excerpt_codes``: every code of every excerpt (its ``codes`` list, each code once) with the
+    code's RQ and the excerpt's facet values, in one INSERT … SELECT in key order; its indexes are made
+    after the rows are in."""
     conn.execute(_EXCERPT_CODES)
     scalar = ", ".join(f"x.[{c}]" for c in SCALAR_FACETS)
+    rq = "(SELECT rq FROM codes WHERE id = j.value)" if _has(conn, "codes") else "NULL"
     conn.execute(
         f"""INSERT INTO {CODE_INDEX_TABLE}
-            SELECT code_id, excerpt_id, rq, row_number() OVER (PARTITION BY excerpt_id, rq ORDER BY code_id) = 1,
-                   row_number() OVER (PARTITION BY excerpt_id ORDER BY code_id) = 1, {", ".join(SCALAR_FACETS)}
-            FROM (SELECT e.code_id, e.excerpt_id, e.rq, {scalar}
-                  FROM evidence e JOIN {EXCERPT_TABLE} x ON x.excerpt_id = e.excerpt_id
-                  WHERE e.code_id IS NOT NULL GROUP BY e.excerpt_id, e.code_id)
+            SELECT code_id, excerpt_id, rq, row_number() OVER (PARTITION BY excerpt_id, rq ORDER BY k) = 1, k = 0,
+                   {", ".join(SCALAR_FACETS)}
+            FROM (SELECT j.value AS code_id, x.excerpt_id, {rq} AS rq, j.key AS k, {scalar}
+                  FROM {EXCERPT_TABLE} x, json_each(x.codes) j)
             ORDER BY code_id, excerpt_id"""  # in key order: appended, never inserted in the middle
     )
     for name, cols in CODE_INDEXES:
