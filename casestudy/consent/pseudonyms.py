@@ -520,8 +520,6 @@ _NON_ASCII_WORD = re.compile(r"[^\W_\x00-\x7f]|" + _MARKS[:-1])  # a letter or d
 
 
 _PLUS_ONE = (1).__add__
-
-
 class _AsciiSpans:
     """Word ``j``'s (start, end) from where each word starts."""
 
@@ -532,6 +530,24 @@ class _AsciiSpans:
 
     def __getitem__(self, j: int) -> tuple[int, int]:
         return self.starts[j], self.starts[j] + len(self.words[j])
+
+
+class _FoundSpans:
+    """Word ``k``'s (start, end) in an ASCII text's folded copy, from word ``j``'s start
+    onwards: each found after the one before with ``str.find`` (only spaces lie between)."""
+
+    __slots__ = ("folded", "words", "known")
+
+    def __init__(self, folded: str, words: list[str], j: int, start: int):
+        self.folded, self.words = folded, words
+        self.known = {j: (start, start + len(words[j]))}
+
+    def __getitem__(self, k: int) -> tuple[int, int]:
+        span = self.known.get(k)
+        if span is None:
+            start = self.folded.find(self.words[k], self[k - 1][1])
+            span = self.known[k] = (start, start + len(self.words[k]))
+        return span
 
 
 class _Spans:
@@ -661,6 +677,8 @@ class _Index:
         at = "@" in text
         tables = self.tables[at, False], self.tables[at, True]
         starts = tables[1][3]
+        if not self.heads and (text.isascii() or not _NON_ASCII_WORD.search(text)):
+            return self._ascii_matches(text, tables)
         if text.isascii() or not _NON_ASCII_WORD.search(text):
             # letters and digits, everything else (curly quotes, dashes, "£") a space: all in C
             cased = text.encode("ascii", "replace").translate(_ASCII_WORDS).decode("ascii")
@@ -734,6 +752,64 @@ class _Index:
                 found_matches.append(hit)
                 resume = hit[1]
         return found_matches
+
+    def _ascii_matches(self, text: str, tables: tuple) -> "list[tuple[int, int, str | None]]":
+        """:meth:`matches` for a text whose letters are all ASCII, with no Python step per
+        word: the words are split and met with the words that may start a match (or are a
+        title) in C; each such word is found in the text with ``str.find`` and ``list.index``;
+        only there are the following words read and the variants they spell tried, exactly as
+        :meth:`matches` tries them."""
+        cased = text.encode("ascii", "replace").translate(_ASCII_WORDS).decode("ascii")
+        folded = cased.lower()
+        words = folded.split()
+        wanted = tables[1][4]
+        if wanted.isdisjoint(words):
+            return []
+        present = wanted.intersection(words)
+        alone = present & tables[1][5]
+        if alone and tables[1][6].isdisjoint(words):  # "I", "A" (of I. Lin, A. Shah) but no second word
+            present -= alone
+        if not present:
+            return []
+        padded = f" {folded} "
+        hits = []  # (where the word starts, its index in words)
+        for word in present:
+            needle, step, at, j = f" {word} ", len(word) + 1, padded.find(f" {word} "), -1
+            while at >= 0:
+                j = words.index(word, j + 1)
+                hits.append((at, j))
+                at = padded.find(needle, at + step)
+        if len(hits) > 1:
+            hits.sort()
+        starts = tables[1][3]
+        found: list[tuple[int, int, str | None]] = []
+        resume = 0
+        for start, j in hits:
+            if start < resume:
+                continue
+            word = words[j]
+            table = tables[cased[start].isupper()]
+            candidates = self._candidates(table, words, j) if word in table[3] else None
+            titled = word in _TITLE_KEYS and j + 1 < len(words)
+            if not candidates and not (titled and words[j + 1] in starts):
+                continue
+            spans = _FoundSpans(folded, words, j, start)
+            hit = None
+            if titled:
+                title = _TITLE_ONLY.match(text, start)
+                if title:
+                    table_after = tables[cased[spans[j + 1][0]].isupper()]
+                    end = self._first(table_after, text, folded, words, spans, j + 1, title.end())
+                    if end is not None:
+                        hit = (start, end, title.group())
+            if hit is None and candidates:
+                end = self._first(table, text, folded, words, spans, j, start, candidates)
+                if end is not None:
+                    hit = (start, end, None)
+            if hit is not None:
+                found.append(hit)
+                resume = hit[1]
+        return found
 
     def _candidates(self, table: tuple, words: list[str], j: int) -> list[tuple[int, _Shape, int]]:
         """(rank, variant, last word) of every variant whose letters words ``j``, ``j+1``, … spell."""
