@@ -251,6 +251,26 @@ class _FoldTable(dict):
 
 
 _FOLD_TABLE = _FoldTable()
+_UNFOLDED = "\x01"  # in a text's words-only copy: a letter with no ASCII letter, or an accent mark
+
+
+class _WordFoldTable(dict):
+    """``str.translate`` table for the words-only copy of a text (same length): each letter
+    or digit as :class:`_FoldTable` folds it when that is ASCII, every other character a
+    space, and a letter or digit that does not fold to ASCII, or a combining accent,
+    :data:`_UNFOLDED` (such a text is matched the general way)."""
+
+    def __missing__(self, code: int) -> str:
+        out = _FOLD_TABLE[code]
+        if out == _PUA or (out.isalnum() and not out.isascii()):
+            out = _UNFOLDED
+        elif not (out.isascii() and out.isalnum()):
+            out = " "
+        self[code] = out
+        return out
+
+
+_WORD_FOLD_TABLE = _WordFoldTable()
 
 
 def _folded_copy(text: str) -> str:
@@ -351,6 +371,11 @@ def _then(part: tuple, source: str) -> tuple:
 def _joined(tokens: list[str], glued: int = 0, every_optional: bool = False) -> tuple:
     """``tokens`` joined by separators; the last ``glued`` joins (a multi-word surname), or
     all of them, may be omitted."""
+    return _joined_tuple(tuple(tokens), glued, every_optional)
+
+
+@functools.lru_cache(maxsize=65_536)  # names share first names and surnames: each joined once
+def _joined_tuple(tokens: tuple, glued: int, every_optional: bool) -> tuple:
     part = _word_part(tokens[0])
     for i, token in enumerate(tokens[1:], start=1):
         part = _cat(part, _OPT_SEP if every_optional or i >= len(tokens) - glued else _SEP, _word_part(token))
@@ -517,6 +542,13 @@ _LETTER_RUN = re.compile(r"([^\W_]+)")  # the same where the text has no combini
 # an ASCII text's letters and digits, every other character a space
 _ASCII_WORDS = bytes(c if (65 <= c <= 90 or 97 <= c <= 122 or 48 <= c <= 57) else 32 for c in range(256))
 _NON_ASCII_WORD = re.compile(r"[^\W_\x00-\x7f]|" + _MARKS[:-1])  # a letter or digit that is not ASCII, or an accent
+_NON_ASCII_LETTER = re.compile(r"[^\W_\x00-\x7f]")  # the same in two searches, each 3x faster than the alternation
+_MARK = re.compile(_MARKS[:-1])
+
+
+def _ascii_words(text: str) -> bool:
+    """Whether every letter and digit of ``text`` is ASCII and it holds no combining accent."""
+    return text.isascii() or not (_NON_ASCII_LETTER.search(text) or _MARK.search(text))
 
 
 _PLUS_ONE = (1).__add__
@@ -568,13 +600,14 @@ class _Shape:
     """A variant as the index matches it: its letters, the expressions of the gaps between
     them (ids in :data:`_GAPS`), what may come before its first letter and after its last."""
 
-    __slots__ = ("letters", "exact", "head", "gaps", "tail", "needs_at", "needs_capital", "solid")
+    __slots__ = ("letters", "exact", "head", "gaps", "tail", "needs_at", "needs_capital", "must", "solid")
 
     def __init__(self, letters: str, exact: tuple, head: "re.Pattern | None", gaps: tuple, tail: str):
         self.letters, self.exact, self.head, self.gaps, self.tail = letters, exact, head, gaps, _tail(tail)
         self.needs_at = _BEFORE_AT in tail  # an e-mail form: only before an "@"
         self.needs_capital = bool(exact) and exact[0][1].isupper()  # a capital initial: "H. Marsh"
-        self.solid = all(_EMPTY_GAP_OK[gap] for gap in gaps)  # may be written as one word, nothing between letters
+        self.must = tuple(i for i, gap in enumerate(gaps) if not _EMPTY_GAP_OK[gap])  # gaps that hold something
+        self.solid = not self.must  # may be written as one word, nothing between letters
 
 
 _GAP_IDS: dict[str, int] = {}
@@ -633,6 +666,8 @@ class _Index:
     that fits is the match.
     """
 
+    by_words = True  # match through the words-only copy where a text allows (tests compare both ways)
+
     def __init__(self, ordered: "list[tuple]") -> None:
         # most texts have no "@" (e-mail forms cannot match) and most words no capital (nor can
         # an initial): the letters where a variant may be cut, and the words it may start with,
@@ -677,8 +712,14 @@ class _Index:
         at = "@" in text
         tables = self.tables[at, False], self.tables[at, True]
         starts = tables[1][3]
-        if not self.heads and (text.isascii() or not _NON_ASCII_WORD.search(text)):
-            return self._ascii_matches(text, tables)
+        if self.by_words and not self.heads:
+            if _ascii_words(text):
+                # letters and digits, everything else (curly quotes, dashes, "£") a space: all in C
+                folded = text.encode("ascii", "replace").translate(_ASCII_WORDS).decode("ascii").lower()
+                return self._word_matches(text, folded, tables)
+            folded = text.translate(_WORD_FOLD_TABLE)  # accented letters as their ASCII letter
+            if _UNFOLDED not in folded:
+                return self._word_matches(text, folded, tables)
         if text.isascii() or not _NON_ASCII_WORD.search(text):
             # letters and digits, everything else (curly quotes, dashes, "£") a space: all in C
             cased = text.encode("ascii", "replace").translate(_ASCII_WORDS).decode("ascii")
@@ -753,14 +794,13 @@ class _Index:
                 resume = hit[1]
         return found_matches
 
-    def _ascii_matches(self, text: str, tables: tuple) -> "list[tuple[int, int, str | None]]":
-        """:meth:`matches` for a text whose letters are all ASCII, with no Python step per
-        word: the words are split and met with the words that may start a match (or are a
-        title) in C; each such word is found in the text with ``str.find`` and ``list.index``;
-        only there are the following words read and the variants they spell tried, exactly as
-        :meth:`matches` tries them."""
-        cased = text.encode("ascii", "replace").translate(_ASCII_WORDS).decode("ascii")
-        folded = cased.lower()
+    def _word_matches(self, text: str, folded: str, tables: tuple) -> "list[tuple[int, int, str | None]]":
+        """:meth:`matches` with no Python step per word, where ``folded`` is the text with
+        each letter or digit as its lower-case ASCII letter or digit and everything else a
+        space (same length): the words are split and met with the words that may start a
+        match (or are a title) in C; each such word is found with ``str.find`` and
+        ``list.index``; only there are the following words read and the variants they spell
+        tried, exactly as :meth:`matches` tries them."""
         words = folded.split()
         wanted = tables[1][4]
         if wanted.isdisjoint(words):
@@ -788,8 +828,11 @@ class _Index:
             if start < resume:
                 continue
             word = words[j]
-            table = tables[cased[start].isupper()]
-            candidates = self._candidates(table, words, j) if word in table[3] else None
+            table = tables[text[start].isupper()]
+            if word in table[3] and (word not in table[5] or (j + 1 < len(words) and words[j + 1] in table[6])):
+                candidates = self._candidates(table, words, j)
+            else:  # not a first word here, or one that needs a second ("I" of I. Lin) and has none
+                candidates = None
             titled = word in _TITLE_KEYS and j + 1 < len(words)
             if not candidates and not (titled and words[j + 1] in starts):
                 continue
@@ -798,7 +841,7 @@ class _Index:
             if titled:
                 title = _TITLE_ONLY.match(text, start)
                 if title:
-                    table_after = tables[cased[spans[j + 1][0]].isupper()]
+                    table_after = tables[text[spans[j + 1][0]].isupper()]
                     end = self._first(table_after, text, folded, words, spans, j + 1, title.end())
                     if end is not None:
                         hit = (start, end, title.group())
@@ -871,6 +914,8 @@ class _Index:
                         return None
                 tail = shape.tail.match(text, e)
                 return tail.end() if tail else None
+        if _Index.by_words and _PUA not in folded[spans[j][0] : spans[last][1]]:
+            return _Index._fits_words(shape, text, spans, j, last)
         positions: list[int] = []
         for s, e in map(spans.__getitem__, range(j, last + 1)):
             chunk = folded[s:e]
@@ -886,6 +931,35 @@ class _Index:
             if not _gap_fits(gaps[i], text[positions[i] + 1 : positions[i + 1]]):
                 return None
         tail = shape.tail.match(text, positions[-1] + 1)
+        return tail.end() if tail else None
+
+    @staticmethod
+    def _fits_words(shape: _Shape, text: str, spans: list, j: int, last: int) -> "int | None":
+        """:meth:`_fits` where no combining accent stands in words ``j``..``last``: the
+        letters are the words' characters, so between two letters of one word stands nothing
+        and only the gaps between words are read."""
+        gaps = shape.gaps
+        start, end = spans[j]
+        count = end - start  # letters before the next word
+        between = []  # index of each gap that falls between two words
+        for k in range(j + 1, last + 1):
+            s, e = spans[k]
+            if not _gap_fits(gaps[count - 1], text[end:s]):
+                return None
+            between.append(count - 1)
+            count += e - s
+            end = e
+        for i in shape.must:
+            if i not in between:  # a gap that must hold something, inside a word
+                return None
+        for i, ch in shape.exact:
+            k, before = j, 0
+            while i - before >= spans[k][1] - spans[k][0]:
+                before += spans[k][1] - spans[k][0]
+                k += 1
+            if text[spans[k][0] + i - before] != ch:
+                return None
+        tail = shape.tail.match(text, end)
         return tail.end() if tail else None
 
 
