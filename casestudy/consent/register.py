@@ -180,18 +180,18 @@ def import_register(db: sqlite_utils.Database, path: Path, actor: str, check_ics
             consent["withdrawn_date"] = before["withdrawn_date"]
             kept_withdrawals.append(pid)
         old = stored_participants.get(pid)
-        participants.append(participant)
-        if old is not None:
-            changed_fields = sorted(k for k, v in participant.items() if old.get(k) != v)
-            if changed_fields:
-                audit(
-                    db,
-                    actor,
-                    "participant.change",
-                    pid,
-                    fields=changed_fields,  # which fields; the values of ``name`` are never logged
-                    **{k: participant[k] for k in changed_fields if k != "name"},
-                )
+        changed_fields = sorted(k for k, v in participant.items() if old.get(k) != v) if old is not None else []
+        if old is None or changed_fields:  # an unchanged participant is not written again
+            participants.append(participant)
+        if changed_fields:
+            audit(
+                db,
+                actor,
+                "participant.change",
+                pid,
+                fields=changed_fields,  # which fields; the values of ``name`` are never logged
+                **{k: participant[k] for k in changed_fields if k != "name"},
+            )
         if before is None:
             new_consents.append({**consent, "source_path": str(path), "updated_at": now()})
             audit(db, actor, "consent.add", pid, **_public(consent))

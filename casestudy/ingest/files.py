@@ -22,7 +22,7 @@ from casestudy.consent import register as consent
 from casestudy.ingest import indicators
 from casestudy.consent import pseudonyms
 from casestudy.ingest import readers
-from casestudy.db import audit, human_coder, insert_row, insert_rows, now
+from casestudy.db import audit, fetch_rows, human_coder, insert_row, insert_rows, now, update_row
 from casestudy.errors import CasestudyError
 from casestudy.tables import iso_date, read_table
 
@@ -602,7 +602,7 @@ class Ingestor:
         (e.g. ``wave 1 → 2; date 2024-05-02 → 2024-06-01``), empty when nothing did."""
         if not any(job.meta.get(k) for k in ("ics", "collaborative", "wave", "date", "title")):
             return ""
-        current = self.db["sources"].get(source_id)
+        current = fetch_rows(self.db, "SELECT * FROM sources WHERE id = ?", [source_id])[0]
         updates = {
             "ics_id": self._ics_id(job.meta) or current["ics_id"],
             "collaborative_id": self._collaborative_id(job.meta) or current["collaborative_id"],
@@ -614,7 +614,7 @@ class Ingestor:
         changed = {k: v for k, v in updates.items() if current[k] != v}
         if not changed:
             return ""
-        self.db["sources"].update(source_id, changed)
+        update_row(self.db, "sources", source_id, changed)
         audit(self.db, self.actor, "source.metadata", str(source_id), **changed)
         return "; ".join(self._describe_change(k, current[k], v) for k, v in changed.items())
 
@@ -696,7 +696,7 @@ class Ingestor:
         db.execute(f"DELETE FROM codings WHERE excerpt_id IN ({old_ids})", [source_id])
         db.execute(f"DELETE FROM memos WHERE excerpt_id IN ({old_ids})", [source_id])
         db.execute("DELETE FROM excerpts WHERE source_id = ?", [source_id])
-        db["sources"].update(source_id, record)
+        update_row(db, "sources", source_id, record)
         self._insert_excerpts(source_id, excerpts)
         by_hash = self._excerpt_ids_by_hash(source_id)
         codings = _follow_text(kept_codings, by_hash)
