@@ -12,7 +12,7 @@ Targets: every page < 500 ms; prepare_publish_db about linear in the rows
 It prints figures, not pass/fail: the machine's load average is printed with them.
 
     .venv/bin/python benchmarks/bench_datasette.py [--rows 1000000] [--out db/bench-publish.db] [--rebuild]
-        [--scale 250000,500000] [--repeat 3]
+        [--scale 250000,500000] [--repeat 3] [--study-words 1000000]
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ EXCERPT_PAGES = [
     ("excerpt evidence, wave=1 & status=suggested", "wave=1&status=suggested"),
     ("excerpt evidence, one RQ & status=accepted", "rqs__arraycontains=RQ3&status=accepted"),
     ("excerpt evidence, national (ics is null) & wave=2", "ics__isnull=1&wave=2"),
-    ("excerpt evidence, one RQ, 2nd page", "rqs__arraycontains=RQ3&_next=2000"),
+    ("excerpt evidence, one RQ, a later page", "rqs__arraycontains=RQ3&_next=2000%2C2000"),  # as its "next" link
     ("excerpt evidence, prefix search", "_search=delegat*"),
     ("excerpt evidence, phrase + ics", "_search=%22lead+provider%22&ics=Kellbridge"),
 ]
@@ -200,19 +200,60 @@ def raw_database(out: Path, rows: int, rebuild: bool) -> Path:
     return raw
 
 
+def publish_study(words: int, folder: Path) -> None:
+    """Generate a study of ``words`` words (benchmarks/generate_study.py, text formats), ingest and code it
+    with the CLI, then time ``casestudy publish``: building the consent-safe file, and preparing it."""
+    from click.testing import CliRunner
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generate_study import generate
+
+    from casestudy.cli.main import cli
+    from casestudy.consent import prepare, publish
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    generate(folder / "study", words=words, plain=True)
+    work = folder / "work.db"
+    for args in (["ingest", str(folder / "study"), "--db", str(work)], ["code", "--db", str(work)]):
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    steps: dict = {}
+    real = prepare.prepare_publish_db
+    publish_prepare = lambda path, conn=None: real(path, conn=conn, timings=steps)  # noqa: E731
+    prepare.prepare_publish_db = publish_prepare
+    try:
+        start, cpu = time.perf_counter(), time.process_time()
+        counts = publish.publish(work, folder / "publish.db")
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        prepare.prepare_publish_db = real
+    prepared = sum(w for w, _ in steps.values())
+    print(f"publish, {words:,}-word study ({counts['excerpts']:,} excerpts, {counts['evidence']:,} codings): "
+          f"{wall:.1f} s wall, {cpu:.1f} s CPU, of which prepare_publish_db {prepared:.1f} s  [{load()}]")
+    for step, (w, c) in sorted(steps.items(), key=lambda kv: -kv[1][1])[:6]:
+        print(f"    {w:7.1f} s wall {c:7.1f} s CPU  {step}")
+
+
 def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="evidence rows of the synthetic publish database (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "db" / "bench-publish.db")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", default="", help="also prepare these smaller sizes (comma-separated row counts)")
+    parser.add_argument("--study-words", type=int, default=0,
+                        help="also generate a study of this many words, ingest, code and time its publish")
     args = parser.parse_args(argv)
     print(load())
+    if args.study_words:
+        publish_study(args.study_words, args.out.with_name(f"{args.out.stem}-study"))
+    if not args.rows:  # --rows 0: the study's publish only
+        return 0
     sizes = sorted({int(n) for n in args.scale.split(",") if n.strip()} | {args.rows})
     per_rows = {}
     for rows in sizes:
