@@ -678,6 +678,7 @@ class _Index:
         whole = {which: set() for which in keys}  # variants that may be written as one word
         seconds = {which: set() for which in keys}  # what the second word of a match may be
         self.heads = False
+        seen: set[tuple] = set()
         for rank, (letters, exact, head, gaps, tail, cut_at) in enumerate(ordered):
             shape = _Shape(letters, exact, _head(head), gaps, tail)
             self.heads = self.heads or shape.head is not None
@@ -687,10 +688,13 @@ class _Index:
             else:
                 same.append((rank, shape))
             which = (shape.needs_at, shape.needs_capital)
-            cuts[which].update(letters[:n] for n in cut_at)  # a word of the text may end after these letters
             # the first word of a match ends at a cut before the first gap that must hold something
             # (the separator after the initial of "H. Marsh": "h", never "hm")
-            solid = next((i for i, gap in enumerate(gaps) if not _EMPTY_GAP_OK[gap]), None)
+            solid = shape.must[0] if shape.must else None
+            if (which, letters, cut_at, solid) in seen:
+                continue  # the same words as a variant before it (another gap or tail): nothing new below
+            seen.add((which, letters, cut_at, solid))
+            cuts[which].update(letters[:n] for n in cut_at)  # a word of the text may end after these letters
             firsts = [n for n in cut_at if solid is None or n <= solid + 1]
             keys[which].update(letters[:n] for n in firsts)
             ends = (*cut_at, len(letters))
