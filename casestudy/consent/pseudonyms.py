@@ -806,13 +806,7 @@ class _Index:
         ``list.index``; only there are the following words read and the variants they spell
         tried, exactly as :meth:`matches` tries them."""
         words = folded.split()
-        wanted = tables[1][4]
-        if wanted.isdisjoint(words):
-            return []
-        present = wanted.intersection(words)
-        alone = present & tables[1][5]
-        if alone and tables[1][6].isdisjoint(words):  # "I", "A" (of I. Lin, A. Shah) but no second word
-            present -= alone
+        present = tables[1][4].intersection(words)  # one pass over the words: the sets are large, each look-up costs
         if not present:
             return []
         padded = f" {folded} "
