@@ -45,7 +45,10 @@ words, gives at each word the few variants the following words spell; each is ch
 gap by gap (a handful of distinct small regular expressions, compiled once for every
 name list) in the order the one alternation of every variant used to try them: a title
 first, more words first, then the longer pattern. Building costs a few dict entries per
-variant, and a text costs a dict lookup per word (``docs/performance.md``). The same
+variant and is done when the first text needs it (:class:`Deferred`). Where every letter
+of a text folds to an ASCII letter (accented names included) its words are split and met
+with the possible first words in C, and Python runs only where one stands
+(:meth:`_Index._word_matches`; ``docs/performance.md``). The same
 rules as that alternation (``tests/pseudonyms_reference.py``, kept as the test oracle)
 give the same output (``tests/test_pseudonyms_differential.py``), except in decomposed
 (NFD) text where an accent mark stands inside a longer word: ``Jose`` is no longer found in
