@@ -180,3 +180,35 @@ def test_cross_validated_floors():
             assert result[name]["combined"]["coded_rate"] <= 1.8, quality.cv_report(result)
     if "seeds (CV)" in result:
         assert result["seeds (CV)"]["combined"]["macro_f1"] >= 0.60, quality.cv_report(result)
+
+
+def test_character_ngram_block_is_scikit_learns_char_wb(featurizer):
+    """The model's second block is exactly scikit-learn's ``char_wb`` 3-5-gram sublinear
+    tf-idf (smooth idf, l2) over the excerpt's lemmas: same vocabulary, same values."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    model = learned.train(SMALL, featurizer)
+    lemmas = lambda docs: [" ".join(d.lemmas) for d in docs]  # noqa: E731
+    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, lowercase=False)
+    reference.fit(lemmas(featurizer.terms(e.text) for e in SMALL))
+    assert model.char_vocabulary == reference.vocabulary_
+    texts = ["The hospitals' income was sub-contracted to the partners, and the partners' partners.",
+             "Underfunding, underfunded, funding: the money again.", "Zzz qqq.", ""]
+    docs = [featurizer.terms(t) for t in texts]
+    ours = model.char_matrix(docs).toarray()
+    theirs = reference.transform(lemmas(docs)).toarray()
+    assert ours.shape == theirs.shape and abs(ours - theirs).max() < 1e-5
+    assert ours[0].any() and not ours[2].any() and not ours[3].any()
+
+
+def test_character_ngrams_carry_evidence_to_words_never_trained_on(engine, featurizer):
+    """'Subfunding' is in no training example, but its n-grams are those of 'funding' and
+    'underfunded': it raises RQ4 above an excerpt without it, and the explanation names it."""
+    model = learned.train(SMALL, featurizer)
+    text = "Subfunding again."
+    terms = featurizer.terms(text)
+    assert "subfunding" in terms and "subfunding" not in model.vocabulary
+    assert model.probabilities(terms)["RQ4"] > model.probabilities(featurizer.terms("Again."))["RQ4"] + 0.05
+    assert dict(model.contributions(terms, "RQ4", top=10)).get("subfunding", 0) > 0
+    words, offsets = coding.Coder(engine, model, featurizer).explain(text, terms, "RQ4")
+    assert words[:1] == ["Subfunding"] and offsets[:1] == [[0, 10]]

@@ -508,7 +508,9 @@ class Coder:
         self.held_back = 0  # pattern suggestions the model vetoed
 
     def suggest(self, text: str, matches: list[Match], terms: list[str] | None = None,
-                probability: dict[str, float] | None = None) -> list[Suggestion]:
+                probability: dict[str, float] | None = None, features: tuple | None = None) -> list[Suggestion]:
+        """The excerpt's suggestions. ``terms``, ``probability`` and ``features`` (the
+        model's feature blocks and this excerpt's row in them) may come from a batch."""
         engine, model = self.engine, self.model
         pattern_coder = engine.book.coder
         if model is None:
@@ -531,20 +533,25 @@ class Coder:
                     score = 1.0 - (1.0 - m.score) * (1.0 - p)
                     out.append(Suggestion(m.code_id, rq, pattern_coder, round(score, 3), m.terms, m.offsets, round(p, 3)))
             elif p >= ALONE:
-                words, offsets = self.explain(text, terms, rq)
+                words, offsets = self.explain(text, terms, rq, features)
                 out.append(Suggestion(rq, rq, model.coder, round(p, 3), words, offsets, round(p, 3)))
         return out
 
-    def explain(self, text: str, terms: list[str], rq: str) -> tuple[list[str], list[list[int]]]:
+    def explain(self, text: str, terms: list[str], rq: str,
+                features: tuple | None = None) -> tuple[list[str], list[list[int]]]:
         """The excerpt's own words that carried the model's judgement for ``rq`` (most first),
         with their character offsets in ``text``."""
-        top = [t for t, _ in self.model.contributions(terms, rq, top=EXPLAIN_TOP)]
+        blocks, row = features if features is not None else (None, 0)
+        top = [t for t, _ in self.model.contributions(terms, rq, top=EXPLAIN_TOP, blocks=blocks, row=row)]
         words = self.featurizer.words(text)
+        at: dict[str, list[int]] = defaultdict(list)  # lemma → where it stands, first first
+        for i, (lemma, _, _) in enumerate(words):
+            at[lemma].append(i)
         out_terms, out_offsets = [], []
         for term in top:
             parts = term.split(" ")
-            for i in range(len(words) - len(parts) + 1):
-                if all(words[i + k][0] == parts[k] for k in range(len(parts))):
+            for i in at.get(parts[0], ()):
+                if all(i + k < len(words) and words[i + k][0] == parts[k] for k in range(1, len(parts))):
                     start, end = words[i][1], words[i + len(parts) - 1][2]
                     out_terms.append(text[start:end])
                     out_offsets.append([start, end])
@@ -557,9 +564,10 @@ class Coder:
                 yield self.suggest(text, matches)
             return
         docs = [self.featurizer.terms(text) for text in texts]
-        probabilities = self.model.probabilities_many(docs)
-        for text, matches, terms, probability in zip(texts, self.engine.match_many(texts), docs, probabilities):
-            yield self.suggest(text, matches, terms, probability)
+        blocks = self.model.blocks(docs)
+        probabilities = self.model.probabilities_many(docs, blocks)
+        for row, (text, matches, terms, probability) in enumerate(zip(texts, self.engine.match_many(texts), docs, probabilities)):
+            yield self.suggest(text, matches, terms, probability, (blocks, row))
 
 
 # --- offsets for display_text -------------------------------------------------------

@@ -1,8 +1,10 @@
 """Learned suggestions: a local text classifier per research question.
 
-One logistic regression per RQ (scikit-learn, liblinear, fixed seed) on sublinear TF-IDF
-features: the excerpt's lemmas (stop words left out) and adjacent lemma pairs. It is
-trained on
+One logistic regression per RQ (scikit-learn, liblinear, fixed seed) on two blocks of
+sublinear TF-IDF features, each l2-normalised: the excerpt's lemmas (stop words left out)
+and adjacent lemma pairs; and the character 3- to 5-grams of each lemma, padded with a
+space at each end (scikit-learn's ``char_wb``), which let "sub-contracted",
+"subcontractor" and "contracting" share evidence. It is trained on
 
 * the codebook's own words: each RQ's name and description, each theme's name,
   description, inclusion note and example (positive for its RQ);
@@ -34,17 +36,22 @@ from casestudy.coding.codebook import RQS, Codebook
 
 # Chosen by cross-validation over the shipped labelled sets (benchmarks/quality.py --cv).
 SETTINGS = {
-    "features": "lemma unigrams (no stop words) + lemma bigrams; sublinear tf-idf, l2",
-    "C": 4.0,
+    "features": "lemma unigrams (no stop words) + lemma bigrams; sublinear tf-idf, l2; "
+                "+ a block of char 3-5-grams of each lemma (char_wb), sublinear tf-idf, l2",
+    "char_ngrams": [3, 5],
+    "C": 8.0,
+    "solver": "liblinear (dual)",
     "class_weight": "balanced",
     "codebook_weight": 1.0,
     "study_weight": 8.0,
     "min_df": 1,
     "seed": 0,
 }
-MODEL_FORMAT = "1"
+MODEL_FORMAT = "2"
 
 _WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
+# a word's final "'s", removed before the words are read (a possessive counts as its word)
+_POSSESSIVE = re.compile(r"(?<=[a-z0-9])'s(?![a-z0-9]|['\-][a-z0-9])")
 # English function words (a short fixed list, so the features do not change with a library version)
 STOP = frozenset(
     """a about above after again against all am an and any are as at be because been before being below
@@ -61,8 +68,36 @@ STOP = frozenset(
 # --- features --------------------------------------------------------------------------
 
 
+class Terms(list):
+    """An excerpt's word features (a list of lemma terms), carrying every lemma of the
+    excerpt in order (``lemmas``), which the character n-gram block is made from."""
+
+    __slots__ = ("lemmas",)
+
+    def __init__(self, terms=(), lemmas=()):
+        super().__init__(terms)
+        self.lemmas = list(lemmas)
+
+
+def char_ngrams(word: str, low: int, high: int) -> list[str]:
+    """The character n-grams of one word padded with a space at each end, as scikit-learn's
+    ``char_wb`` analyser makes them (a padded word shorter than n counts once)."""
+    padded = f" {word} "
+    out = []
+    for n in range(low, high + 1):
+        offset = 0
+        out.append(padded[offset:offset + n])
+        while offset + n < len(padded):
+            offset += 1
+            out.append(padded[offset:offset + n])
+        if offset == 0:
+            break
+    return out
+
+
 class Featurizer:
-    """Text → lemma terms (unigrams without stop words, and adjacent bigrams)."""
+    """Text → lemma terms (unigrams without stop words, and adjacent bigrams), with the
+    excerpt's lemmas for the character n-gram block."""
 
     def __init__(self, lemma_of: dict[str, str]):
         self.lemma_of = lemma_of  # the coding engine's lemma table (lookup table + codebook overrides)
@@ -79,18 +114,100 @@ class Featurizer:
             out.append((get(w, w), m.start(), m.end()))
         return out
 
-    def terms(self, text: str) -> list[str]:
-        lower = text.lower().replace("\u2019", "'")
+    def terms(self, text: str) -> Terms:
+        lower = _POSSESSIVE.sub("", text.lower().replace("\u2019", "'"))
         get = self.lemma_of.get
-        lemmas = []
-        for w in _WORD.findall(lower):
-            if w.endswith("'s"):
-                w = w[:-2]
-            lemmas.append(get(w, w))
+        lemmas = [get(w, w) for w in _WORD.findall(lower)]
         stop = STOP
-        out = [w for w in lemmas if w not in stop and len(w) > 1 and not w.isdigit()]
-        out.extend(f"{a} {b}" for a, b in zip(lemmas, lemmas[1:]) if not (a in stop and b in stop))
-        return out
+        content = [w not in stop for w in lemmas]
+        out = [w for w, keep in zip(lemmas, content) if keep and len(w) > 1 and not w.isdigit()]
+        out += [a + " " + b for a, b, ka, kb in zip(lemmas, lemmas[1:], content, content[1:]) if ka or kb]
+        return Terms(out, lemmas)
+
+
+# --- feature matrices ------------------------------------------------------------------
+
+
+def _sublinear_l2(X, idf, merged: bool = False):
+    """Counts → (1 + log count) × idf, each row scaled to unit length (CSR, in place).
+    ``merged``: no row holds a column twice (so duplicates need not be summed)."""
+    import numpy as np
+
+    if not merged:
+        X.sum_duplicates()
+    X.data = (1.0 + np.log(X.data)) * idf[X.indices]
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    norms = np.sqrt(np.bincount(rows, weights=X.data * X.data, minlength=X.shape[0]))
+    norms[norms == 0] = 1.0
+    X.data /= norms[rows]
+    return X
+
+
+def word_counts(docs: list[list[str]], vocabulary: dict[str, int], idf):
+    """The word block of ``docs`` (lists of terms) over ``vocabulary``."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    get = vocabulary.get
+    cols: list[int] = []
+    indptr = [0]  # the rows built straight as CSR
+    for terms in docs:
+        cols += [j for j in map(get, terms) if j is not None]
+        indptr.append(len(cols))
+    X = csr_matrix((np.ones(len(cols)), np.asarray(cols, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+                   shape=(len(docs), len(vocabulary)))
+    return _sublinear_l2(X, idf)
+
+
+def char_counts(lemma_docs: list[list[str]], vocabulary: dict[str, int], idf, grams: dict, low: int, high: int):
+    """The character n-gram block of ``lemma_docs`` over ``vocabulary``: (excerpt × word
+    counts) @ (word × n-gram counts), so each distinct word's n-grams are worked out once
+    (kept in ``grams``) and the rest is sparse arithmetic."""
+    from collections import Counter
+
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    words: dict[str, int] = {}
+    ids: list[int] = []
+    indptr = [0]
+    number = words.setdefault
+    for lemmas in lemma_docs:
+        ids += [number(word, len(words)) for word in lemmas]  # a word repeated is summed by the product
+        indptr.append(len(ids))
+    T = csr_matrix((np.ones(len(ids)), np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+                   shape=(len(lemma_docs), len(words)))
+    u_cols: list[int] = []
+    u_data: list[int] = []
+    u_ptr = [0]
+    for word in words:
+        known = grams.get(word)
+        if known is None:
+            found = Counter(j for j in map(vocabulary.get, char_ngrams(word, low, high)) if j is not None)
+            known = grams[word] = (list(found), list(found.values()))
+        u_cols += known[0]
+        u_data += known[1]
+        u_ptr.append(len(u_cols))
+    U = csr_matrix((np.asarray(u_data, dtype=float), np.asarray(u_cols, dtype=np.int64), np.asarray(u_ptr, dtype=np.int64)),
+                   shape=(len(words), len(vocabulary)))
+    return _sublinear_l2((T @ U).tocsr(), idf, merged=True)  # columns unsorted within a row
+
+
+def _row(M, i: int):
+    """Row ``i`` of a CSR matrix as (columns, values) arrays."""
+    a, b = M.indptr[i], M.indptr[i + 1]
+    return M.indices[a:b], M.data[a:b]
+
+
+def _vocabulary(docs, units) -> tuple[dict[str, int], list[float]]:
+    """Every unit (term or n-gram) met in ``docs`` → column (sorted), and its smooth idf."""
+    df: dict[str, int] = {}
+    for doc in docs:
+        for t in units(doc):
+            df[t] = df.get(t, 0) + 1
+    ordered = sorted(df)
+    n = len(docs)
+    return {t: j for j, t in enumerate(ordered)}, [math.log((1 + n) / (1 + df[t])) + 1.0 for t in ordered]
 
 
 # --- training examples -----------------------------------------------------------------
@@ -183,8 +300,12 @@ class Model:
     n_examples: int = 0
     n_decisions: int = 0
     settings: dict = field(default_factory=dict)
+    char_vocabulary: dict[str, int] = field(default_factory=dict)  # character n-gram → column
+    char_idf: list[float] = field(default_factory=list)
+    char_weights: list[list[float]] = field(default_factory=list)  # per RQ, one weight per n-gram
     _arrays: tuple | None = None
     _inverse: list | None = None
+    _grams: dict | None = None  # lemma → (n-gram columns, counts), filled as words are met
 
     @property
     def coder(self) -> str:
@@ -194,69 +315,101 @@ class Model:
         if self._arrays is None:
             import numpy as np
 
-            self._arrays = (np.asarray(self.idf), np.asarray(self.weights).T.copy(), np.asarray(self.bias))
+            char = (np.asarray(self.char_idf), np.asarray(self.char_weights).T.copy()) if self.char_vocabulary else (None, None)
+            self._arrays = (np.asarray(self.idf), np.asarray(self.weights).T.copy(), np.asarray(self.bias)) + char
         return self._arrays
 
-    def vectorise(self, terms: list[str]):
-        """(feature indices, tf-idf values), l2-normalised."""
-        import numpy as np
+    def word_matrix(self, docs: list[list[str]]):
+        """The word block: one l2-normalised sublinear tf-idf row per excerpt's terms."""
+        return word_counts(docs, self.vocabulary, self._numpy()[0])
 
-        vocabulary = self.vocabulary
-        counts: dict[int, int] = {}
-        for t in terms:
-            j = vocabulary.get(t)
-            if j is not None:
-                counts[j] = counts.get(j, 0) + 1
-        if not counts:
-            return np.zeros(0, dtype=int), np.zeros(0)
-        idf = self._numpy()[0]
-        index = np.fromiter(counts.keys(), dtype=int, count=len(counts))
-        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))) * idf[index]
-        values /= np.sqrt((values * values).sum())
-        return index, values
+    def char_matrix(self, docs: list[Terms]):
+        """The character n-gram block of the excerpts' lemmas (None for a model without it)."""
+        if not self.char_vocabulary:
+            return None
+        if self._grams is None:
+            self._grams = {}
+        low, high = self.settings.get("char_ngrams", SETTINGS["char_ngrams"])
+        return char_counts([d.lemmas for d in docs], self.char_vocabulary, self._numpy()[3], self._grams, low, high)
 
-    def probabilities(self, terms: list[str]) -> dict[str, float]:
+    def blocks(self, docs: list[Terms]) -> tuple:
+        """The excerpts' feature blocks (word block, character block or None), one row each."""
+        return self.word_matrix(docs), self.char_matrix(docs)
+
+    def logits(self, docs: list[Terms], blocks: tuple | None = None):
+        """bias + word block · weights + char block · weights, one row per excerpt."""
+        _, weights, bias, _, char_weights = self._numpy()
+        W, C = self.blocks(docs) if blocks is None else blocks
+        Z = W @ weights + bias
+        if C is not None:
+            Z = Z + C @ char_weights
+        return Z
+
+    def probabilities(self, terms: Terms) -> dict[str, float]:
         """P(the excerpt bears on RQn) for each RQ."""
+        return self.probabilities_many([terms])[0]
+
+    def probabilities_many(self, docs: list[Terms], blocks: tuple | None = None) -> list[dict[str, float]]:
+        """:meth:`probabilities` for many excerpts' terms at once (sparse products); pass
+        ``blocks`` (from :meth:`blocks`) to reuse the features for :meth:`contributions`."""
         import numpy as np
 
-        _, weights, bias = self._numpy()
-        index, values = self.vectorise(terms)
-        z = bias + (values @ weights[index] if len(index) else 0.0)
-        p = 1.0 / (1.0 + np.exp(-z))
-        return {rq: float(p[k]) for k, rq in enumerate(RQS)}
-
-    def probabilities_many(self, docs: list[list[str]]) -> list[dict[str, float]]:
-        """:meth:`probabilities` for many excerpts' terms at once (one sparse product)."""
-        import numpy as np
-        from scipy.sparse import csr_matrix
-
-        idf, weights, bias = self._numpy()
-        get = self.vocabulary.get
-        cols: list[int] = []
-        indptr = [0]  # the rows built straight as CSR (no row list); sum_duplicates makes it canonical
-        for terms in docs:
-            cols += [j for j in map(get, terms) if j is not None]
-            indptr.append(len(cols))
-        X = csr_matrix((np.ones(len(cols)), np.asarray(cols, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
-                       shape=(len(docs), len(idf)))
-        X.sum_duplicates()
-        X.data = (1.0 + np.log(X.data)) * idf[X.indices]
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        Z = (X @ weights) / norms[:, None] + bias
-        P = 1.0 / (1.0 + np.exp(-Z))
+        P = 1.0 / (1.0 + np.exp(-self.logits(docs, blocks)))
         return [dict(zip(RQS, row)) for row in P.tolist()]
 
-    def contributions(self, terms: list[str], rq: str, top: int = 6) -> list[tuple[str, float]]:
-        """The terms that pushed the excerpt most towards ``rq`` (term, contribution)."""
-        index, values = self.vectorise(terms)
-        if not len(index):
-            return []
+    def contributions(self, terms: Terms, rq: str, top: int = 6, blocks: tuple | None = None,
+                      row: int = 0) -> list[tuple[str, float]]:
+        """The terms that pushed the excerpt most towards ``rq`` (term, contribution): each
+        word or word pair's own weight × value, a word also getting its share of the
+        character n-grams it contains (an n-gram's contribution split among the excerpt's
+        words that contain it, by count). ``blocks`` and ``row``: the excerpt's features
+        already worked out for a batch (else they are worked out here)."""
+        import numpy as np
+
+        if blocks is None:
+            blocks, row = self.blocks([terms]), 0
+        W, C = blocks
         k = RQS.index(rq)
-        weights = self._numpy()[1][index, k] * values
-        inverse = self.terms_by_index()
-        order = sorted(range(len(index)), key=lambda i: -weights[i])
-        return [(inverse[int(index[i])], round(float(weights[i]), 4)) for i in order[:top] if weights[i] > 0]
+        weights, char_weights = self._numpy()[1], self._numpy()[4]
+        total: dict[str, float] = {}
+        columns, values = _row(W, row)
+        if len(columns):
+            inverse = self.terms_by_index()
+            for j, value in zip(columns.tolist(), (values * weights[columns, k]).tolist()):
+                total[inverse[j]] = value
+        if C is not None:
+            columns, values = _row(C, row)
+            if len(columns):
+                order = np.argsort(columns)
+                columns, values = columns[order], values[order]
+                for lemma, value in self._gram_shares(terms, columns, values * char_weights[columns, k]):
+                    total[lemma] = total.get(lemma, 0.0) + value
+        ranked = sorted(total.items(), key=lambda item: (-item[1], item[0]))
+        return [(term, round(float(value), 4)) for term, value in ranked[:top] if value > 0]
+
+    def _gram_shares(self, terms: Terms, columns, gram_value) -> list[tuple[str, float]]:
+        """Each content word's share of the n-gram contributions ``gram_value`` (one per
+        column of ``columns``, sorted): split among the words containing the n-gram, by count."""
+        import numpy as np
+
+        lemmas = sorted({w for w in terms.lemmas if w not in STOP and len(w) > 1 and not w.isdigit()})
+        if not lemmas:
+            return []
+        cols: list[int] = []
+        counts: list[int] = []
+        owner: list[int] = []
+        for o, lemma in enumerate(lemmas):
+            c, n = self._grams[lemma]
+            cols += c
+            counts += n
+            owner += [o] * len(c)
+        if not cols:
+            return []
+        at = np.searchsorted(columns, cols)  # every n-gram of the excerpt's words is in its row
+        n = np.asarray(counts, dtype=float)
+        holders = np.bincount(at, weights=n, minlength=len(columns))
+        share = np.divide(gram_value, holders, out=np.zeros(len(columns)), where=holders > 0)
+        return list(zip(lemmas, np.bincount(owner, weights=n * share[at], minlength=len(lemmas)).tolist()))
 
     def terms_by_index(self) -> list[str]:
         if self._inverse is None:
@@ -267,7 +420,8 @@ class Model:
         return json.dumps(
             {"format": MODEL_FORMAT, "version": self.version, "kind": self.kind, "vocabulary": self.vocabulary,
              "idf": self.idf, "weights": self.weights, "bias": self.bias, "n_examples": self.n_examples,
-             "n_decisions": self.n_decisions, "settings": self.settings},
+             "n_decisions": self.n_decisions, "settings": self.settings, "char_vocabulary": self.char_vocabulary,
+             "char_idf": self.char_idf, "char_weights": self.char_weights},
             separators=(",", ":"), sort_keys=True,
         )
 
@@ -277,6 +431,7 @@ class Model:
         data.pop("format", None)
         data.pop("_arrays", None)
         data.pop("_inverse", None)
+        data.pop("_grams", None)
         return cls(**data)
 
 
@@ -292,46 +447,52 @@ def train(examples: list[Example], featurizer: Featurizer, *, kind: str = "defau
           settings: dict | None = None) -> Model:
     """Fit one logistic regression per RQ on the examples that know that RQ."""
     import numpy as np
-    from scipy.sparse import csr_matrix
+    from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
 
     settings = dict(SETTINGS if settings is None else settings)
     version = data_version(examples, settings)
     docs = [featurizer.terms(e.text) for e in examples]
-    df: dict[str, int] = {}
-    for terms in docs:
-        for t in set(terms):
-            df[t] = df.get(t, 0) + 1
-    min_df = int(settings.get("min_df", 1))
-    vocabulary = {t: j for j, t in enumerate(sorted(t for t, n in df.items() if n >= min_df))}
-    n = len(docs)
-    idf = np.array([math.log((1 + n) / (1 + df[t])) + 1.0 for t in sorted(vocabulary, key=vocabulary.get)])
-    rows, cols = [], []
-    for i, terms in enumerate(docs):
-        found = [j for j in map(vocabulary.get, terms) if j is not None]
-        cols.extend(found)
-        rows.extend([i] * len(found))
-    X = csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(n, len(vocabulary)))
-    X.sum_duplicates()
-    X.data = (1.0 + np.log(X.data)) * idf[X.indices]
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    X = csr_matrix(X.multiply(1.0 / norms[:, None]))
-    weights, bias = [], []
+    vocabulary, idf = _vocabulary(docs, set)
+    blocks = [word_counts(docs, vocabulary, np.asarray(idf))]
+    char_vocabulary, char_idf = {}, []
+    if settings.get("char_ngrams"):
+        low, high = settings["char_ngrams"]
+        grams: dict[str, list[str]] = {}
+
+        def units(doc):
+            out = set()
+            for word in set(doc.lemmas):
+                if word not in grams:
+                    grams[word] = char_ngrams(word, low, high)
+                out.update(grams[word])
+            return out
+
+        char_vocabulary, char_idf = _vocabulary(docs, units)
+        blocks.append(char_counts([d.lemmas for d in docs], char_vocabulary, np.asarray(char_idf), {}, low, high))
+    X = csr_matrix(hstack(blocks))
+    width = len(vocabulary)
+    weights, bias, char_weights = [], [], []
     for rq in RQS:
         idx = [i for i, e in enumerate(examples) if rq in e.labels]
         y = np.array([examples[i].labels[rq] for i in idx])
         if len(idx) == 0 or y.min() == y.max():  # nothing to learn from: a flat, low prior
-            weights.append([0.0] * len(vocabulary))
+            coef = np.zeros(X.shape[1])
             bias.append(-3.0 if (len(idx) == 0 or y.max() == 0) else 3.0)
-            continue
-        clf = LogisticRegression(C=float(settings["C"]), class_weight=settings.get("class_weight") or None,
-                                 solver="liblinear", random_state=int(settings.get("seed", 0)), max_iter=1000)
-        clf.fit(X[idx], y, sample_weight=np.array([examples[i].weight for i in idx]))
-        weights.append([round(float(w), 6) for w in clf.coef_[0]])
-        bias.append(round(float(clf.intercept_[0]), 6))
+        else:
+            clf = LogisticRegression(C=float(settings["C"]), class_weight=settings.get("class_weight") or None,
+                                     solver="liblinear", dual=True,  # dual: fast with more features than examples
+                                     random_state=int(settings.get("seed", 0)), max_iter=1000)
+            clf.fit(X[idx], y, sample_weight=np.array([examples[i].weight for i in idx]))
+            coef = clf.coef_[0]
+            bias.append(round(float(clf.intercept_[0]), 6))
+        weights.append([round(float(w), 6) for w in coef[:width]])
+        if char_vocabulary:
+            char_weights.append([round(float(w), 6) for w in coef[width:]])
     return Model(version=version, kind=kind, vocabulary=vocabulary, idf=[round(float(x), 6) for x in idf],
-                 weights=weights, bias=bias, n_examples=len(examples), n_decisions=n_decisions, settings=settings)
+                 weights=weights, bias=bias, n_examples=len(examples), n_decisions=n_decisions, settings=settings,
+                 char_vocabulary=char_vocabulary, char_idf=[round(float(x), 6) for x in char_idf],
+                 char_weights=char_weights)
 
 
 # --- the study's model: human decisions, stored models ---------------------------------
@@ -431,7 +592,8 @@ def _trained_or_cached(examples: list[Example], featurizer: Featurizer) -> Model
         return train(examples, featurizer, kind="default")
     key = modelcache.fingerprint(
         Path(__file__), SETTINGS,
-        ((e.text, sorted(e.labels.items()), e.weight, featurizer.terms(e.text)) for e in examples), list(RQS),
+        ((e.text, sorted(e.labels.items()), e.weight, terms, terms.lemmas)
+         for e, terms in ((e, featurizer.terms(e.text)) for e in examples)), list(RQS),
     )
     text = modelcache.get(key)
     if text is not None:
