@@ -76,6 +76,20 @@ def served_study(tmp_path_factory):
     return serve_pipeline.build_study(tmp_path_factory.mktemp("served-study"))
 
 
+@pytest.fixture(scope="module")
+def pub(served_study):
+    """The served study's publish database."""
+    return served_study[1]
+
+
+@pytest.fixture(scope="module")
+def ds(pub):
+    """A Datasette over ``pub`` (the real plugin and metadata), for in-process requests."""
+    from casestudy.browse import serve
+
+    return serve.build_datasette(pub)
+
+
 # --- workspace fixtures ---------------------------------------------------------------
 
 

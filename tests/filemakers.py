@@ -366,6 +366,15 @@ def rows(path: "str | Path", sql: str, *params) -> list[dict]:
         conn.close()
 
 
+def sql(path: "str | Path", query: str, *params) -> list[tuple]:
+    """The rows of ``query`` (tuples) in the SQLite file at ``path``, opened read-only."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(query, params).fetchall()
+    finally:
+        conn.close()
+
+
 def dump_db(path: "str | Path") -> list[str]:
     """Every schema object and row of a SQLite database, as SQL lines (for before/after checks)."""
     conn = sqlite3.connect(str(path))

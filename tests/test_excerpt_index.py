@@ -19,26 +19,9 @@ from casestudy import db as dblib
 from casestudy.browse import plugin, serve
 from casestudy.consent import prepare, publish
 from casestudy.consent import register as consent
+from filemakers import sql
 
 SCALAR = prepare.SCALAR_FACETS
-
-
-def sql(path, query, *params):
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
-
-
-@pytest.fixture(scope="module")
-def pub(served_study):
-    return served_study[1]
-
-
-@pytest.fixture(scope="module")
-def ds(pub):
-    return serve.build_datasette(pub)
 
 
 def test_its_rows_are_the_evidence_views_rows(served_study):

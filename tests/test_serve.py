@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from casestudy.browse import serve
 from casestudy.cli.main import cli
 from casestudy.errors import CasestudyError
+from filemakers import sql
 
 REPO = Path(__file__).resolve().parent.parent
 P09_CANARY = "The orange folder on my desk is where the merger plans went to die."
@@ -35,24 +36,6 @@ def get_json(ds, url):
     response = get(ds, url)
     assert response.status_code == 200, (url, response.text[:500])
     return response.json()
-
-
-def sql(path, query, *params):
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
-
-
-@pytest.fixture(scope="module")
-def pub(served_study):
-    return served_study[1]
-
-
-@pytest.fixture(scope="module")
-def ds(pub):
-    return serve.build_datasette(pub)
 
 
 # --- the home page and metadata -------------------------------------------------------------
