@@ -740,6 +740,18 @@ def _m008_learned_models(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m009_name_matcher(db: sqlite_utils.Database) -> None:
+    """The name matcher's tables for the current names (casestudy.consent.pseudonyms:
+    ``prepare``, ``load``), so that a command loads them instead of building them. One row,
+    keyed by a digest of the names and of the matcher's code; it holds real names, like
+    ``pseudonyms``, and is never copied into the publish database."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS name_matcher (
+             digest TEXT PRIMARY KEY, built_at TEXT NOT NULL, names INTEGER NOT NULL, tables BLOB NOT NULL
+           )"""
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "initial schema", _m001_initial),
     (2, "coded_excerpts: incremental coding per codebook version", _m002_coded_excerpts),
@@ -749,6 +761,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (6, "study settings: study fields and waves", _m006_study_settings),
     (7, "workspace: coding spans, every human decision, blind double-coding assignments", _m007_workspace),
     (8, "learned_models: the learned suggestion models", _m008_learned_models),
+    (9, "name_matcher: the name matcher's tables, stored when the names change", _m009_name_matcher),
 ]
 
 

@@ -204,11 +204,13 @@ def consent_import(file, coder, db_path, new_ics):
     row's ICS is checked against the study settings (`casestudy study show`).
     """
     from casestudy import study as study_lib
+    from casestudy.consent import pseudonyms
 
     db = dblib.open_db(db_path)
     with dblib.transaction(db):
         registry = study_lib.Registry(db, coder, new_ics=new_ics)
         counts = consent_lib.import_register(db, file, coder, check_ics=registry.ics)
+        pseudonyms.prepare(db)  # the name matcher's tables for the new names: later commands only load them
     click.echo(f"{counts['participants']} participants: {counts['added']} added, {counts['changed']} changed.")
     for pid in counts.get("kept_withdrawals", []):
         click.echo(f"Warning: {file}: {pid} has withdrawn; the withdrawal is kept (the file has no withdrawal date)", err=True)

@@ -45,7 +45,9 @@ words, gives at each word the few variants the following words spell; each is ch
 gap by gap (a handful of distinct small regular expressions, compiled once for every
 name list) in the order the one alternation of every variant used to try them: a title
 first, more words first, then the longer pattern. Building costs a few dict entries per
-variant and is done when the first text needs it (:class:`Deferred`). Where every letter
+variant and is done when the names change: a consent register or names-list import stores
+the tables in the working database (:func:`prepare`), and later commands load them
+(:func:`load`; :class:`Deferred` makes them when the first text needs them). Where every letter
 of a text folds to an ASCII letter (accented names included) its words are split and met
 with the possible first words in C, and Python runs only where one stands
 (:meth:`_Index._word_matches`; ``docs/performance.md``). The same
@@ -66,6 +68,7 @@ import functools
 import gc
 import json
 import re
+import sqlite3
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -603,10 +606,11 @@ class _Shape:
     """A variant as the index matches it: its letters, the expressions of the gaps between
     them (ids in :data:`_GAPS`), what may come before its first letter and after its last."""
 
-    __slots__ = ("letters", "exact", "head", "gaps", "tail", "needs_at", "needs_capital", "must", "solid")
+    __slots__ = ("letters", "exact", "head", "gaps", "tail", "needs_at", "needs_capital", "must", "solid", "tail_source")
 
     def __init__(self, letters: str, exact: tuple, head: "re.Pattern | None", gaps: tuple, tail: str):
         self.letters, self.exact, self.head, self.gaps, self.tail = letters, exact, head, gaps, _tail(tail)
+        self.tail_source = tail
         self.needs_at = _BEFORE_AT in tail  # an e-mail form: only before an "@"
         self.needs_capital = bool(exact) and exact[0][1].isupper()  # a capital initial: "H. Marsh"
         self.must = tuple(i for i, gap in enumerate(gaps) if not _EMPTY_GAP_OK[gap])  # gaps that hold something
@@ -705,14 +709,23 @@ class _Index:
             if solid is None:
                 keys[which].add(letters)
                 whole[which].add(letters)
-        self.tables = {}
-        for at, capital in keys:
-            allowed = [w for w in keys if (at or not w[0]) and (capital or not w[1])]
-            table_cuts = frozenset().union(*(cuts[w] for w in allowed))
-            starts = frozenset().union(*(keys[w] for w in allowed))
-            incomplete = starts - frozenset().union(*(whole[w] for w in allowed))  # never a match on its own
-            self.tables[at, capital] = (at, capital, table_cuts, starts, starts | _TITLE_KEYS, incomplete,
-                                        frozenset().union(*(seconds[w] for w in allowed)))
+        # per case (before an "@", with a capital): first words, cuts, whole words, second words
+        self.sets = {which: (frozenset(keys[which]), frozenset(cuts[which]), frozenset(whole[which]),
+                             frozenset(seconds[which])) for which in keys}
+        self.tables = self._tables(self.sets)
+
+    @staticmethod
+    def _tables(sets: dict) -> dict:
+        """For each case (``at``, ``capital``), what every variant allowed in it may start with, be cut at, …"""
+        tables = {}
+        for at, capital in sets:
+            allowed = [sets[w] for w in sets if (at or not w[0]) and (capital or not w[1])]
+            starts = frozenset().union(*(keys for keys, _, _, _ in allowed))
+            table_cuts = frozenset().union(*(cuts for _, cuts, _, _ in allowed))
+            incomplete = starts - frozenset().union(*(whole for _, _, whole, _ in allowed))  # never a match on its own
+            tables[at, capital] = (at, capital, table_cuts, starts, starts | _TITLE_KEYS, incomplete,
+                                   frozenset().union(*(seconds for _, _, _, seconds in allowed)))
+        return tables
 
     def matches(self, text: str) -> "list[tuple[int, int, str | None]]":
         """``(start, end, title)`` of each match, in order."""
@@ -855,6 +868,41 @@ class _Index:
                 resume = hit[1]
         return found
 
+    def _shapes_of(self, letters: str, stored: tuple) -> "list[tuple[int, _Shape]]":
+        """The variants spelled ``letters``, from their stored form (:meth:`stored`)."""
+        gap_ids = self.gap_ids
+        shapes = [(rank, _Shape(letters, exact, _head(head), tuple([gap_ids[g] for g in gaps]), tail))
+                  for rank, exact, head, gaps, tail in stored]
+        self.by_letters[letters] = shapes
+        return shapes
+
+    def stored(self) -> dict:
+        """The index as plain dicts, tuples, strings, numbers and frozensets (for :mod:`marshal`):
+        each variant as (rank, exact letters, the source of its head, its gaps as bytes: each
+        a number into ``gaps``, the source of its tail)."""
+        gaps: dict[str, int] = {}  # each gap expression's source, numbered in the order met
+        by_letters = {}
+        for letters, variants in self.by_letters.items():
+            if variants.__class__ is tuple:  # loaded and never met: back to sources, then numbers
+                variants = self._shapes_of(letters, variants)
+            by_letters[letters] = tuple(
+                (rank, shape.exact, shape.head.pattern if shape.head is not None else "",
+                 bytes(gaps.setdefault(_GAPS[g].pattern, len(gaps)) for g in shape.gaps), shape.tail_source)
+                for rank, shape in variants)
+        sets = {f"{int(at)}{int(capital)}": parts for (at, capital), parts in self.sets.items()}
+        return {"by_letters": by_letters, "gaps": tuple(gaps), "sets": sets, "heads": self.heads}
+
+    @classmethod
+    def from_stored(cls, data: dict) -> "_Index":
+        """The index :meth:`stored` gave, with no variant made into a shape until a text needs it."""
+        index = cls.__new__(cls)
+        index.by_letters = data["by_letters"]
+        index.gap_ids = [_gap_id(source) for source in data["gaps"]]
+        index.heads = data["heads"]
+        index.sets = {(which[0] == "1", which[1] == "1"): parts for which, parts in data["sets"].items()}
+        index.tables = cls._tables(index.sets)
+        return index
+
     def _candidates(self, table: tuple, words: list[str], j: int) -> list[tuple[int, _Shape, int]]:
         """(rank, variant, last word) of every variant whose letters words ``j``, ``j+1``, … spell."""
         at, capital, cuts = table[0], table[1], table[2]
@@ -862,7 +910,10 @@ class _Index:
         found: list[tuple[int, _Shape, int]] = []
         letters, last = words[j], j
         while True:
-            for rank, shape in by_letters.get(letters, ()):
+            variants = by_letters.get(letters, ())
+            if variants.__class__ is tuple and variants:  # as stored (:func:`loads`): made into shapes when first met
+                variants = self._shapes_of(letters, variants)
+            for rank, shape in variants:
                 if (at or not shape.needs_at) and (capital or not shape.needs_capital):
                     found.append((rank, shape, last))
             last += 1
@@ -969,8 +1020,11 @@ class Pseudonymiser:
     """Replaces every listed name in a text; build once, apply to many texts."""
 
     index: "_Index | None"
-    lookup: dict[str, _Entry]
+    lookup: dict[str, tuple]  # a variant's letters -> (pseudonyms, single word, the pseudonym it is the full name of)
     protected: frozenset = frozenset()
+    # which of the words a match may hold are English words (1) or very common ones (2): the
+    # English vocabulary itself is read only for a word not here (:meth:`_word_kind`)
+    kinds: dict = field(default_factory=dict)
 
     def __call__(self, text: str) -> str:
         return self.apply(text)[0]
@@ -1001,32 +1055,44 @@ class Pseudonymiser:
         entry = self.lookup.get(key(written))
         if entry is None:  # pragma: no cover - every variant has a key
             return AMBIGUOUS
-        pseudonym = entry.exact or (next(iter(entry.pseudonyms)) if len(entry.pseudonyms) == 1 else AMBIGUOUS)
+        named, single, exact = entry
+        pseudonym = exact or (named[0] if len(named) == 1 else AMBIGUOUS)
         if title or text.startswith("@", end):
             return pseudonym  # a title + name ("Dr Okafor") or an e-mail address is always a name
-        if not entry.single:
+        if not single:
             # a full name is a name, unless every word of it is also an English word and it is
             # not written as a name: "we will hope to" is not Will Hope, "Will Hope" is
             return pseudonym if self._capitalised_or_not_words(written) else None
         return pseudonym if self._is_name_here(text, start, end, written) else None
 
-    @staticmethod
-    def _capitalised_or_not_words(written: str) -> bool:
+    def _capitalised_or_not_words(self, written: str) -> bool:
         """Whether a match of several words is a name: it is not made only of English
         words, or every word is written with a capital."""
         words = re.findall(r"[^\W\d_]+", fold(written))
-        return not only_english_words(words) or all(w[0].isupper() for w in words)
+        return not self._only_english_words(words) or all(w[0].isupper() for w in words)
+
+    def _only_english_words(self, words: "list[str]") -> bool:
+        """:func:`only_english_words`, through :attr:`kinds`."""
+        folded = [fold(w).lower() for w in words]
+        return len(folded) >= 2 and all(self._word_kind(w) and w not in PARTICLES and w != "l" for w in folded)
+
+    def _word_kind(self, plain: str) -> int:
+        """1 if ``plain`` is an English word, 2 if a very common one, 3 both, 0 neither."""
+        kind = self.kinds.get(plain)
+        if kind is None:
+            kind = _kind_of(plain)
+        return kind
 
     def _is_name_here(self, text: str, start: int, end: int, written: str) -> bool:
         """Whether a single word that matches a listed name is used as that name here."""
         word = fold(written).lower()
         letters = [c for c in written if c.isalpha()]
         capitalised = bool(letters) and letters[0].isupper()
-        english, common = _english_words()
         plain = re.sub(r"[^a-z]", "", word)
         if plain in self.protected:
             return False
-        if plain not in english and plain not in common:
+        kind = self._word_kind(plain)
+        if not kind:
             return True  # only ever a name: any case
         if not capitalised:
             return False
@@ -1038,9 +1104,31 @@ class Pseudonymiser:
             previous = re.search(r"([^\W\d_]+)[\s,]*$", text[max(0, start - 20) : start])
             if previous and previous.group(1).lower() in _TIME_WORDS:
                 return False
-        if plain in common and _sentence_initial(text, start):
+        if kind & 2 and _sentence_initial(text, start):
             return False
         return True
+
+
+def _kind_of(plain: str) -> int:
+    """1 if ``plain`` is an English word, 2 if a very common one, 3 both, 0 neither."""
+    english, common = _english_words()
+    return (plain in english) | 2 * (plain in common)
+
+
+def _word_kinds(shapes: "dict[tuple, tuple]") -> dict[str, int]:
+    """:func:`_kind_of` of every word a match of these variants may be written with: its
+    letters between any two places where the text may split it (the whole, each word, the
+    words run together), digits left out."""
+    kinds: dict[str, int] = {}
+    for part, (cuts, _, _) in shapes.items():
+        letters = part[0]
+        ends = (0, *cuts, len(letters))
+        for i, a in enumerate(ends):
+            for b in ends[i + 1 :]:
+                plain = letters[a:b]
+                if plain not in kinds and plain.isalpha() and plain.isascii():
+                    kinds[plain] = _kind_of(plain)
+    return kinds
 
 
 def _sentence_initial(text: str, start: int) -> bool:
@@ -1065,7 +1153,7 @@ def build(names: dict[str, str], protected: "set[str] | frozenset | None" = None
 
 
 def _build(names: dict[str, str], protected: "set[str] | frozenset | None") -> Pseudonymiser:
-    lookup: dict[str, _Entry] = {}
+    entries: dict[str, _Entry] = {}
     shapes: dict[tuple, tuple] = {}  # variant -> (its cuts, words, length of its expression), first seen first
     for full, pseudonym in names.items():
         if not full or not full.strip():
@@ -1075,9 +1163,9 @@ def _build(names: dict[str, str], protected: "set[str] | frozenset | None") -> P
         for k, part, n_words, single in _variants(full):
             if not k:
                 continue
-            entry = lookup.get(k)
+            entry = entries.get(k)
             if entry is None:
-                entry = lookup[k] = _Entry()
+                entry = entries[k] = _Entry()
             entry.pseudonyms.add(pseudonym)
             entry.single = entry.single or single
             if k == full_key and not single:
@@ -1087,9 +1175,11 @@ def _build(names: dict[str, str], protected: "set[str] | frozenset | None") -> P
     if not shapes:
         return Pseudonymiser(None, {})
     protected_keys = frozenset(key(w) for w in (protected or ()) if len(key(w)) >= 2)
+    lookup = {k: (tuple(sorted(e.pseudonyms)), e.single, e.exact) for k, e in entries.items()}
     # the order of the one alternation this replaces: more words first, then the longer expression
     ordered = sorted(shapes.items(), key=lambda item: (-item[1][1], -item[1][2]))
-    return Pseudonymiser(_Index([(*shape, cut_at) for shape, (cut_at, _, _) in ordered]), lookup, protected_keys)
+    return Pseudonymiser(_Index([(*shape, cut_at) for shape, (cut_at, _, _) in ordered]), lookup, protected_keys,
+                         _word_kinds(shapes))
 
 
 def names_from_db(db: sqlite_utils.Database) -> dict[str, str]:
@@ -1110,17 +1200,26 @@ def protected_words(db: sqlite_utils.Database) -> set[str]:
 
 
 class Deferred(Pseudonymiser):
-    """A pseudonymiser built on the first text it is given, not before: importing a
-    consent register and then a names list into a study with no text yet builds nothing,
-    and ingesting sources after them builds once."""
+    """A pseudonymiser made on the first text it is given, not before: importing a
+    consent register and then a names list into a study with no text yet makes nothing,
+    and ingesting sources after them makes it once. Made means loaded from the tables the
+    working database keeps for these names (:func:`prepare`), or else built (and, with
+    ``store``, those tables written)."""
 
-    def __init__(self, names: dict[str, str], protected: frozenset) -> None:  # noqa: D107 - no dataclass fields yet
+    def __init__(self, names: dict[str, str], protected: frozenset, db: "sqlite_utils.Database | None" = None,
+                 digest: str = "", store: bool = False) -> None:  # noqa: D107 - no dataclass fields yet
         self._names, self._protected = names, protected
+        self._db, self._digest, self._store = db, digest, store
         self._built: "Pseudonymiser | None" = None
 
     def built(self) -> Pseudonymiser:
         if self._built is None:
-            self._built = build(self._names, self._protected)
+            made = load(self._db, self._digest) if self._db is not None else None
+            if made is None:
+                made = build(self._names, self._protected)
+                if self._store and self._db is not None:
+                    save(self._db, self._digest, made, len(self._names))
+            self._built, self._db = made, None
         return self._built
 
     def apply(self, text: str) -> tuple[str, list[tuple[int, int, int, int]]]:
@@ -1131,22 +1230,165 @@ class Deferred(Pseudonymiser):
     index = property(lambda self: self.built().index)
     lookup = property(lambda self: self.built().lookup)
     protected = property(lambda self: self.built().protected)
+    kinds = property(lambda self: self.built().kinds)
 
 
-_LAST_BUILT: dict[tuple, Deferred] = {}
+_LAST_BUILT: dict[str, Deferred] = {}
 
 
-def from_db(db: sqlite_utils.Database) -> Pseudonymiser:
-    """The pseudonymiser of the database's names, built when the first text needs it; the
-    last one is reused while the names and protected words are the same (ingest asks for
-    it after every name list)."""
+def from_db(db: sqlite_utils.Database, store: bool = False) -> Pseudonymiser:
+    """The pseudonymiser of the database's names, made when the first text needs it:
+    loaded from the tables :func:`prepare` stored for these names, or else built (and,
+    with ``store``, stored). The last one is reused while the names and protected words
+    are the same (ingest asks for it after every name list)."""
     names = names_from_db(db)
     protected = frozenset(protected_words(db))
-    wanted = (tuple(names.items()), protected)
-    if wanted not in _LAST_BUILT:
+    digest = names_digest(names, protected)
+    last = _LAST_BUILT.get(digest)
+    if last is None or (last._built is None and last._db is not db):
         _LAST_BUILT.clear()
-        _LAST_BUILT[wanted] = Deferred(names, protected)
-    return _LAST_BUILT[wanted]
+        last = _LAST_BUILT[digest] = Deferred(names, protected, db, digest, store)
+    elif store and last._built is None:
+        last._store = True
+    return last
+
+
+def prepare(db: sqlite_utils.Database) -> bool:
+    """Store, in the working database (table ``name_matcher``), the tables of the
+    pseudonymiser of its current names, unless those are there already; True if it
+    stored them. Called when the names change (a consent register, a names list), so that
+    every later command only loads them."""
+    names = names_from_db(db)
+    protected = frozenset(protected_words(db))
+    digest = names_digest(names, protected)
+    if _stored_digest(db) == digest:
+        return False
+    last = _LAST_BUILT.get(digest)
+    if last is None or last._built is None:
+        last = Deferred(names, protected, digest=digest)
+        last._built = build(names, protected)
+        _LAST_BUILT.clear()
+        _LAST_BUILT[digest] = last
+    return save(db, digest, last._built, len(names))
+
+
+# --- the matcher's tables, kept in the working database ----------------------------
+#
+# Building the matcher for thousands of names takes most of a second; its tables depend
+# only on the names, the protected words, this module's code and the English word lists.
+# They are stored (plain dicts, tuples, strings and frozensets, by marshal: no code, no
+# objects of ours) in the working database, which is private to its user and holds the
+# real names already, keyed by a digest of all of those; a command whose digest differs
+# builds them again. They are never copied into the publish database.
+
+_STORE_FORMAT = 2
+
+
+def _word_list_files() -> "list[Path]":
+    """The files of the English words that building reads (spaCy's stop words, spacy-lookups-data)."""
+    import importlib.util
+
+    files = []
+    for package, relative in (("spacy", ("lang", "en", "stop_words.py")),
+                              ("spacy_lookups_data", ("data", "en_lemma_index.json.gz"))):
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):  # pragma: no cover - not installed
+            spec = None
+        if spec is not None and spec.origin:
+            files.append(Path(spec.origin).parent.joinpath(*relative))
+    return files
+
+
+@functools.lru_cache(maxsize=1)
+def matcher_version() -> str:
+    """What stored tables depend on besides the names: this module's code, the format,
+    the Python version (marshal's format) and the English word lists."""
+    import hashlib
+    import marshal
+    import sys
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(f"format {_STORE_FORMAT} python {sys.version_info[:2]} marshal {marshal.version}".encode())
+    for path in _word_list_files():
+        size = path.stat().st_size if path.is_file() else -1
+        digest.update(f"{path.name} {size}".encode())
+    return digest.hexdigest()
+
+
+def names_digest(names: dict[str, str], protected: "frozenset | set") -> str:
+    """The key of the stored tables for these names (in this order) and protected words."""
+    import hashlib
+
+    digest = hashlib.sha256(matcher_version().encode())
+    digest.update(json.dumps([list(names.items()), sorted(protected)], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def dumps(matcher: Pseudonymiser) -> bytes:
+    """A built pseudonymiser's tables, for :func:`loads`."""
+    import marshal
+
+    index = matcher.index.stored() if matcher.index is not None else None
+    return marshal.dumps({"format": _STORE_FORMAT, "index": index, "lookup": matcher.lookup,
+                          "protected": frozenset(matcher.protected), "kinds": matcher.kinds})
+
+
+def loads(blob: bytes) -> Pseudonymiser:
+    """The pseudonymiser :func:`dumps` stored; ValueError if ``blob`` is not one of this format."""
+    import marshal
+
+    collecting = gc.isenabled()
+    gc.disable()  # tens of thousands of small tuples at once: the collector would rescan them many times
+    try:
+        data = marshal.loads(blob)
+    except (EOFError, TypeError) as error:
+        raise ValueError(f"not a stored name matcher: {error}") from None
+    finally:
+        if collecting:
+            gc.enable()
+    if not isinstance(data, dict) or data.get("format") != _STORE_FORMAT:
+        raise ValueError("not a stored name matcher of this format")
+    index = _Index.from_stored(data["index"]) if data["index"] is not None else None
+    return Pseudonymiser(index, data["lookup"], data["protected"], data["kinds"])
+
+
+def _stored_digest(db: sqlite_utils.Database) -> "str | None":
+    try:
+        row = db.execute("SELECT digest FROM name_matcher").fetchone()
+    except sqlite3.OperationalError:  # a database without the table (not migrated)
+        return None
+    return row[0] if row else None
+
+
+def load(db: sqlite_utils.Database, digest: str) -> "Pseudonymiser | None":
+    """The stored pseudonymiser of ``digest``, or None if the database holds none (or another)."""
+    try:
+        row = db.execute("SELECT tables FROM name_matcher WHERE digest = ?", [digest]).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    if row is None:
+        return None
+    try:
+        return loads(row[0])
+    except (ValueError, KeyError, TypeError):  # written by another version: built again
+        return None
+
+
+def save(db: sqlite_utils.Database, digest: str, matcher: Pseudonymiser, names: int) -> bool:
+    """Store ``matcher``'s tables as those of ``digest`` (the only row kept); False if the
+    database has no place for them (not migrated, or opened read-only)."""
+    from datetime import datetime, timezone
+
+    blob = dumps(matcher)
+    try:
+        with db.atomic():
+            db.execute("DELETE FROM name_matcher")
+            db.execute("INSERT INTO name_matcher (digest, built_at, names, tables) VALUES (?, ?, ?, ?)",
+                       [digest, datetime.now(timezone.utc).isoformat(timespec="seconds"), names, blob])
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 def set_names(db: sqlite_utils.Database, names: dict[str, str], origin: str, participant_ids: dict[str, str] | None = None) -> bool:
@@ -1204,7 +1446,7 @@ def refresh_display_text(db: sqlite_utils.Database, source_ids: list[int] | None
     """Recompute ``excerpts.display_text`` and ``display_heading`` (all excerpts, or those of
     some sources), pseudonymise ``sources.title`` again, and recompute every coding's
     ``display_terms``, with the current names."""
-    pseudonymise = from_db(db)
+    pseudonymise = from_db(db, store=True)
     where, params = "", []
     if source_ids is not None:
         if not source_ids:

@@ -257,17 +257,19 @@ class Ingestor:
         self.notes: list[str] = []  # what ingest inferred and the user should know
         self.actor = actor
         self._pseudonymise: pseudonyms.Pseudonymiser | None = None
+        self._names_changed = False
         self.registry = study.Registry(db, actor, new_ics=new_ics, new_collaborative=new_collaborative)
         self.report = Report()
 
     @property
     def pseudonymise(self) -> pseudonyms.Pseudonymiser:
         if self._pseudonymise is None:
-            self._pseudonymise = pseudonyms.from_db(self.db)
+            self._pseudonymise = pseudonyms.from_db(self.db, store=True)
         return self._pseudonymise
 
     def _forget_names(self) -> None:
         """The register or a name list changed: build the pseudonymiser and name lookups again."""
+        self._names_changed = True
         self._pseudonymise = None
         self._names_cache = None
         self._speakers_cache = None
@@ -293,6 +295,8 @@ class Ingestor:
                 progress(job)
         report.notes.extend(self.safe_message(note) for note in self.notes)
         report.notes.extend(self.registry.notes)
+        if self._names_changed:  # the matcher's tables for the new names: later commands only load them
+            pseudonyms.prepare(self.db)
         return report
 
     def safe_message(self, problem: str) -> str:
