@@ -199,17 +199,6 @@ def _row(M, i: int):
     return M.indices[a:b], M.data[a:b]
 
 
-def _vocabulary(docs, units) -> tuple[dict[str, int], list[float]]:
-    """Every unit (term or n-gram) met in ``docs`` → column (sorted), and its smooth idf."""
-    df: dict[str, int] = {}
-    for doc in docs:
-        for t in units(doc):
-            df[t] = df.get(t, 0) + 1
-    ordered = sorted(df)
-    n = len(docs)
-    return {t: j for j, t in enumerate(ordered)}, [math.log((1 + n) / (1 + df[t])) + 1.0 for t in ordered]
-
-
 # --- training examples -----------------------------------------------------------------
 
 
@@ -443,52 +432,93 @@ def data_version(examples: list[Example], settings: dict) -> str:
     return digest.hexdigest()[:12]
 
 
+def _counted(docs: list[list[str]]):
+    """(document × unit counts as CSR, one column per distinct unit in first-met order, no
+    row holding a column twice; the units in that order)."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    number: dict[str, int] = {}
+    ids: list[int] = []
+    indptr = [0]
+    new = number.setdefault
+    for units in docs:
+        ids += [new(u, len(number)) for u in units]
+        indptr.append(len(ids))
+    X = csr_matrix((np.ones(len(ids)), np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+                   shape=(len(docs), len(number)))
+    X.sum_duplicates()
+    return X, list(number)
+
+
+def _fitted_block(X, units: list[str]) -> tuple[dict[str, int], list[float]]:
+    """Give the counts ``X`` (columns = ``units``) sorted columns, then sublinear tf-idf
+    (smooth idf) and unit rows, in place; return the vocabulary and idf, as scikit-learn's
+    TfidfVectorizer would fit them."""
+    import numpy as np
+
+    df = np.bincount(X.indices, minlength=len(units))
+    order = sorted(range(len(units)), key=units.__getitem__)
+    rank = np.empty(len(units), dtype=np.int64)
+    rank[order] = np.arange(len(units))
+    X.indices = rank[X.indices]
+    X.has_sorted_indices = False
+    idf = np.log((1 + X.shape[0]) / (1 + df[order])) + 1.0
+    _sublinear_l2(X, idf, merged=True)
+    return {units[j]: k for k, j in enumerate(order)}, idf.tolist()
+
+
+def _training_features(docs: list[Terms], settings: dict):
+    """The training matrix (word block, then the character block if ``settings`` asks for
+    it) with each block's vocabulary and idf: (X, vocabulary, idf, char_vocabulary, char_idf)."""
+    from scipy.sparse import csr_matrix, hstack
+
+    W, terms = _counted(docs)
+    vocabulary, idf = _fitted_block(W, terms)
+    blocks, char_vocabulary, char_idf = [W], {}, []
+    if settings.get("char_ngrams"):
+        low, high = settings["char_ngrams"]
+        words, lemmas = _counted([d.lemmas for d in docs])  # excerpt × distinct word
+        grams, numbered = _counted([char_ngrams(w, low, high) for w in lemmas])  # word × n-gram
+        C = (words @ grams).tocsr()  # excerpt × n-gram counts, no column twice in a row
+        char_vocabulary, char_idf = _fitted_block(C, numbered)
+        blocks.append(C)
+    return csr_matrix(hstack(blocks)), vocabulary, idf, char_vocabulary, char_idf
+
+
+def _fit_rq(X, examples: list[Example], rq: str, settings: dict) -> tuple:
+    """One RQ's logistic regression on the examples that know the RQ: (weights, bias)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    idx = [i for i, e in enumerate(examples) if rq in e.labels]
+    y = np.array([examples[i].labels[rq] for i in idx])
+    if len(idx) == 0 or y.min() == y.max():  # nothing to learn from: a flat, low prior
+        return np.zeros(X.shape[1]), (-3.0 if (len(idx) == 0 or y.max() == 0) else 3.0)
+    clf = LogisticRegression(C=float(settings["C"]), class_weight=settings.get("class_weight") or None,
+                             solver="liblinear", dual=True,  # dual: fast with more features than examples
+                             random_state=int(settings.get("seed", 0)), max_iter=1000)
+    clf.fit(X[idx], y, sample_weight=np.array([examples[i].weight for i in idx]))
+    return clf.coef_[0], round(float(clf.intercept_[0]), 6)
+
+
 def train(examples: list[Example], featurizer: Featurizer, *, kind: str = "default", n_decisions: int = 0,
           settings: dict | None = None) -> Model:
-    """Fit one logistic regression per RQ on the examples that know that RQ."""
-    import numpy as np
-    from scipy.sparse import csr_matrix, hstack
-    from sklearn.linear_model import LogisticRegression
+    """Fit one logistic regression per RQ on the examples that know that RQ (the six fits
+    run on up to six threads: liblinear frees the GIL, and each fit is seeded alone, so the
+    model is the same on any machine)."""
+    from concurrent.futures import ThreadPoolExecutor
 
     settings = dict(SETTINGS if settings is None else settings)
     version = data_version(examples, settings)
     docs = [featurizer.terms(e.text) for e in examples]
-    vocabulary, idf = _vocabulary(docs, set)
-    blocks = [word_counts(docs, vocabulary, np.asarray(idf))]
-    char_vocabulary, char_idf = {}, []
-    if settings.get("char_ngrams"):
-        low, high = settings["char_ngrams"]
-        grams: dict[str, list[str]] = {}
-
-        def units(doc):
-            out = set()
-            for word in set(doc.lemmas):
-                if word not in grams:
-                    grams[word] = char_ngrams(word, low, high)
-                out.update(grams[word])
-            return out
-
-        char_vocabulary, char_idf = _vocabulary(docs, units)
-        blocks.append(char_counts([d.lemmas for d in docs], char_vocabulary, np.asarray(char_idf), {}, low, high))
-    X = csr_matrix(hstack(blocks))
+    X, vocabulary, idf, char_vocabulary, char_idf = _training_features(docs, settings)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(RQS), os.cpu_count() or 1))) as pool:
+        fits = list(pool.map(lambda rq: _fit_rq(X, examples, rq, settings), RQS))
     width = len(vocabulary)
-    weights, bias, char_weights = [], [], []
-    for rq in RQS:
-        idx = [i for i, e in enumerate(examples) if rq in e.labels]
-        y = np.array([examples[i].labels[rq] for i in idx])
-        if len(idx) == 0 or y.min() == y.max():  # nothing to learn from: a flat, low prior
-            coef = np.zeros(X.shape[1])
-            bias.append(-3.0 if (len(idx) == 0 or y.max() == 0) else 3.0)
-        else:
-            clf = LogisticRegression(C=float(settings["C"]), class_weight=settings.get("class_weight") or None,
-                                     solver="liblinear", dual=True,  # dual: fast with more features than examples
-                                     random_state=int(settings.get("seed", 0)), max_iter=1000)
-            clf.fit(X[idx], y, sample_weight=np.array([examples[i].weight for i in idx]))
-            coef = clf.coef_[0]
-            bias.append(round(float(clf.intercept_[0]), 6))
-        weights.append([round(float(w), 6) for w in coef[:width]])
-        if char_vocabulary:
-            char_weights.append([round(float(w), 6) for w in coef[width:]])
+    weights = [[round(float(w), 6) for w in coef[:width]] for coef, _ in fits]
+    char_weights = [[round(float(w), 6) for w in coef[width:]] for coef, _ in fits] if char_vocabulary else []
+    bias = [b for _, b in fits]
     return Model(version=version, kind=kind, vocabulary=vocabulary, idf=[round(float(x), 6) for x in idf],
                  weights=weights, bias=bias, n_examples=len(examples), n_decisions=n_decisions, settings=settings,
                  char_vocabulary=char_vocabulary, char_idf=[round(float(x), 6) for x in char_idf],
