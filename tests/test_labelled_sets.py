@@ -23,6 +23,7 @@ BALANCED = {
     "survey": (30, SURVEY_KINDS, False),
     "survey_heldout_excerpts": (10, SURVEY_KINDS, False),
     "voices": (25, SPOKEN_KINDS, True),
+    "voices_heldout_excerpts": (8, SPOKEN_KINDS, True),
 }
 
 
