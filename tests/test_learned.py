@@ -57,8 +57,9 @@ SMALL = [
 
 def test_training_is_deterministic_and_versioned(featurizer):
     one = learned.train(SMALL, featurizer)
-    two = learned.train(list(SMALL), featurizer)
-    assert one.version == two.version and one.to_json() == two.to_json()
+    for _ in range(12):  # liblinear's random generator is one per process: a race shows only now and then
+        two = learned.train(list(SMALL), featurizer)
+        assert one.version == two.version and one.to_json() == two.to_json()
     assert one.coder == f"learned:{one.version}"
     more = learned.train(SMALL + [_ex("Income is shared out between the members.", "RQ4")], featurizer)
     assert more.version != one.version  # the version is a hash of the training data ...

@@ -504,17 +504,14 @@ def _fit_rq(X, examples: list[Example], rq: str, settings: dict) -> tuple:
 
 def train(examples: list[Example], featurizer: Featurizer, *, kind: str = "default", n_decisions: int = 0,
           settings: dict | None = None) -> Model:
-    """Fit one logistic regression per RQ on the examples that know that RQ (the six fits
-    run on up to six threads: liblinear frees the GIL, and each fit is seeded alone, so the
-    model is the same on any machine)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Fit one logistic regression per RQ on the examples that know that RQ. The fits run
+    one after another: liblinear draws from one C random generator per process, so fits in
+    threads would not give the same model twice."""
     settings = dict(SETTINGS if settings is None else settings)
     version = data_version(examples, settings)
     docs = [featurizer.terms(e.text) for e in examples]
     X, vocabulary, idf, char_vocabulary, char_idf = _training_features(docs, settings)
-    with ThreadPoolExecutor(max_workers=max(1, min(len(RQS), os.cpu_count() or 1))) as pool:
-        fits = list(pool.map(lambda rq: _fit_rq(X, examples, rq, settings), RQS))
+    fits = [_fit_rq(X, examples, rq, settings) for rq in RQS]
     width = len(vocabulary)
     weights = [[round(float(w), 6) for w in coef[:width]] for coef, _ in fits]
     char_weights = [[round(float(w), 6) for w in coef[width:]] for coef, _ in fits] if char_vocabulary else []
