@@ -66,3 +66,33 @@ def test_words_only_copy_keeps_every_position():
     assert pseudonyms._UNFOLDED in "Ægir".translate(table)  # Æ: two letters, no one ASCII letter
     assert pseudonyms._UNFOLDED in "Jose\u0301".translate(table)  # a combining accent
     assert pseudonyms._UNFOLDED in "αβγ".translate(table)
+
+
+def test_text_with_only_common_punctuation_beyond_ascii_goes_the_fast_way(monkeypatch):
+    """Curly quotes, dashes, £, … and no-break spaces are not letters: such a text is matched
+    through the words-only copy at once, and finds what the general way finds."""
+    for ch in pseudonyms._NOT_WORD:
+        assert not ch.isalnum() and not pseudonyms._NON_ASCII_LETTER.search(ch) and not pseudonyms._MARK.search(ch), ch
+    matcher = pseudonyms.build({"Helen Marsh": "[P01]", "Dr Ruth Okafor": "[P02]", "Siobhán O'Neill": "[P03]"}, set())
+    texts = ["“Marsh’s plan” – said Dr\u00a0Okafor… £4m", "O’Neill—Marsh • Okafor’s « view »", "Siobhan O’Neill’s 10×"]
+    for text in texts:
+        assert pseudonyms._ascii_words(text)
+        fast, general = both_ways(matcher.index, text, monkeypatch)
+        assert fast == general and fast, text
+    assert not pseudonyms._ascii_words("Siobhán’s")  # an accented letter: the words-only copy folds it
+    assert not pseudonyms._ascii_words("Jose\u0301’s")  # an accent mark: the general way
+
+
+def test_a_word_judged_once_is_judged_again_in_each_place():
+    """What a match written some way is (a name, not one, or it depends on the words around
+    it) is kept by written form; the words around it are still read every time."""
+    import pseudonyms_reference as reference
+
+    names = {"May Okafor": "[P01]", "Will Nwosu": "[P02]", "April Hope": "[P03]", "Grace Marsh": "[P04]"}
+    matcher = pseudonyms.build(names, set())
+    oracle = reference.build(names, set())
+    texts = ["May said so.", "We met May.", "in May 2025", "since May", "May 3 was late", "last May, May agreed",
+             "Will agreed. Will wrote.", "we will see", "Grace said", "grace and favour", "April Hope", "april hope",
+             "in April", "April said", "3 April", "Hope is here. I spoke to Hope.", "may.okafor@nhs.net"]
+    for text in texts + texts[::-1] + texts:
+        assert matcher.apply(text) == oracle.apply(text), text

@@ -547,14 +547,22 @@ _RUN = re.compile(r"([^\W_](?:[^\W_]|\ue000)*)")  # a word of the folded copy: l
 _LETTER_RUN = re.compile(r"([^\W_]+)")  # the same where the text has no combining accent
 # an ASCII text's letters and digits, every other character a space
 _ASCII_WORDS = bytes(c if (65 <= c <= 90 or 97 <= c <= 122 or 48 <= c <= 57) else 32 for c in range(256))
+_ASCII_LOWER_WORDS = bytes(c + 32 if 65 <= c <= 90 else c for c in _ASCII_WORDS)  # the same, letters in lower case
 _NON_ASCII_WORD = re.compile(r"[^\W_\x00-\x7f]|" + _MARKS[:-1])  # a letter or digit that is not ASCII, or an accent
 _NON_ASCII_LETTER = re.compile(r"[^\W_\x00-\x7f]")  # the same in two searches, each 3x faster than the alternation
 _MARK = re.compile(_MARKS[:-1])
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# characters beyond ASCII that are neither a letter, a digit nor an accent mark, and common in
+# English text: a text whose only such characters are these is matched the fast way at once
+_NOT_WORD = frozenset("\u00a0\u200b\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a3\u20ac\u2022\u00b7\u00ab\u00bb\u00b0\u00d7")
+
+
 def _ascii_words(text: str) -> bool:
     """Whether every letter and digit of ``text`` is ASCII and it holds no combining accent."""
-    return text.isascii() or not (_NON_ASCII_LETTER.search(text) or _MARK.search(text))
+    return (text.isascii() or _NOT_WORD.issuperset(_NON_ASCII.findall(text))
+            or not (_NON_ASCII_LETTER.search(text) or _MARK.search(text)))
 
 
 _PLUS_ONE = (1).__add__
@@ -606,11 +614,15 @@ class _Shape:
     """A variant as the index matches it: its letters, the expressions of the gaps between
     them (ids in :data:`_GAPS`), what may come before its first letter and after its last."""
 
-    __slots__ = ("letters", "exact", "head", "gaps", "tail", "needs_at", "needs_capital", "must", "solid", "tail_source")
+    __slots__ = ("letters", "exact", "head", "gaps", "tail", "needs_at", "needs_capital", "must", "solid", "tail_source",
+                 "plain_tail")
 
     def __init__(self, letters: str, exact: tuple, head: "re.Pattern | None", gaps: tuple, tail: str):
         self.letters, self.exact, self.head, self.gaps, self.tail = letters, exact, head, gaps, _tail(tail)
         self.tail_source = tail
+        # nothing but accents may follow the last letter: where a text holds no accent mark
+        # and the letter ends a word, the tail matches there and then
+        self.plain_tail = tail in ("", _MARKS)
         self.needs_at = _BEFORE_AT in tail  # an e-mail form: only before an "@"
         self.needs_capital = bool(exact) and exact[0][1].isupper()  # a capital initial: "H. Marsh"
         self.must = tuple(i for i, gap in enumerate(gaps) if not _EMPTY_GAP_OK[gap])  # gaps that hold something
@@ -734,8 +746,8 @@ class _Index:
         starts = tables[1][3]
         if self.by_words and not self.heads:
             if _ascii_words(text):
-                # letters and digits, everything else (curly quotes, dashes, "£") a space: all in C
-                folded = text.encode("ascii", "replace").translate(_ASCII_WORDS).decode("ascii").lower()
+                # letters and digits in lower case, everything else (curly quotes, dashes, "£") a space: all in C
+                folded = text.encode("ascii", "replace").translate(_ASCII_LOWER_WORDS).decode("ascii")
                 return self._word_matches(text, folded, tables)
             folded = text.translate(_WORD_FOLD_TABLE)  # accented letters as their ASCII letter
             if _UNFOLDED not in folded:
@@ -818,36 +830,32 @@ class _Index:
         """:meth:`matches` with no Python step per word, where ``folded`` is the text with
         each letter or digit as its lower-case ASCII letter or digit and everything else a
         space (same length): the words are split and met with the words that may start a
-        match (or are a title) in C; each such word is found with ``str.find`` and
-        ``list.index``; only there are the following words read and the variants they spell
-        tried, exactly as :meth:`matches` tries them."""
+        match (or are a title) in C, and so are the places of those words in the list; each
+        is found in the text with ``str.find`` from the one before. Only there are the
+        following words read and the variants they spell tried, exactly as :meth:`matches`
+        tries them."""
         words = folded.split()
         present = tables[1][4].intersection(words)  # one pass over the words: the sets are large, each look-up costs
         if not present:
             return []
         padded = f" {folded} "
-        hits = []  # (where the word starts, its index in words)
-        for word in present:
-            needle, step, at, j = f" {word} ", len(word) + 1, padded.find(f" {word} "), -1
-            while at >= 0:
-                j = words.index(word, j + 1)
-                hits.append((at, j))
-                at = padded.find(needle, at + step)
-        if len(hits) > 1:
-            hits.sort()
         starts = tables[1][3]
+        n_words = len(words)
         found: list[tuple[int, int, str | None]] = []
-        resume = 0
-        for start, j in hits:
+        resume = after = 0
+        for j in compress(range(n_words), map(present.__contains__, words)):
+            word = words[j]
+            # the next place this word stands as a word: no word met with ``present`` lies between
+            start = padded.find(f" {word} ", after)
+            after = start + len(word) + 1
             if start < resume:
                 continue
-            word = words[j]
             table = tables[text[start].isupper()]
-            if word in table[3] and (word not in table[5] or (j + 1 < len(words) and words[j + 1] in table[6])):
+            if word in table[3] and (word not in table[5] or (j + 1 < n_words and words[j + 1] in table[6])):
                 candidates = self._candidates(table, words, j)
-            else:  # not a first word here, or one that needs a second ("I" of I. Lin) and has none
+            else:  # not a first word here ("a" of "A. Shah" in lower case), or one that needs a second and has none
                 candidates = None
-            titled = word in _TITLE_KEYS and j + 1 < len(words)
+            titled = word in _TITLE_KEYS and j + 1 < n_words
             if not candidates and not (titled and words[j + 1] in starts):
                 continue
             spans = _FoundSpans(folded, words, j, start)
@@ -856,11 +864,11 @@ class _Index:
                 title = _TITLE_ONLY.match(text, start)
                 if title:
                     table_after = tables[text[spans[j + 1][0]].isupper()]
-                    end = self._first(table_after, text, folded, words, spans, j + 1, title.end())
+                    end = self._first(table_after, text, folded, words, spans, j + 1, title.end(), fits=self._fits_fast)
                     if end is not None:
                         hit = (start, end, title.group())
             if hit is None and candidates:
-                end = self._first(table, text, folded, words, spans, j, start, candidates)
+                end = self._first(table, text, folded, words, spans, j, start, candidates, fits=self._fits_fast)
                 if end is not None:
                     hit = (start, end, None)
             if hit is not None:
@@ -925,19 +933,37 @@ class _Index:
         return found
 
     def _first(self, table: tuple, text: str, folded: str, words: list[str], spans: list, j: int, at: int,
-               candidates: "list | None" = None) -> "int | None":
+               candidates: "list | None" = None, fits=None) -> "int | None":
         """The end of the first variant (in the alternation's order) that matches from
-        ``at`` with its first letter in word ``j``."""
-        if at > spans[j][0]:
+        ``at`` with its first letter in word ``j`` (``fits``: :meth:`_fits`, or
+        :meth:`_fits_fast` where ``folded`` is a words-only copy)."""
+        begin = spans[j][0]
+        if at > begin:
             return None
         for _, shape, last in self._candidates(table, words, j) if candidates is None else candidates:
-            if at < spans[j][0] or shape.head is not None:
-                if shape.head is None or not shape.head.fullmatch(text, at, spans[j][0]):
+            if at < begin or shape.head is not None:
+                if shape.head is None or not shape.head.fullmatch(text, at, begin):
                     continue
-            end = self._fits(shape, text, folded, spans, j, last)
+            end = fits(shape, text, spans, j, last) if fits is not None else self._fits(shape, text, folded, spans, j, last)
             if end is not None:
                 return end
         return None
+
+    @staticmethod
+    def _fits_fast(shape: _Shape, text: str, spans, j: int, last: int) -> "int | None":
+        """:meth:`_fits` where the text holds no accent mark and words ``j``..``last`` are
+        words of its words-only copy (each ends where a letter or digit is followed by
+        neither)."""
+        if j == last and shape.solid:  # one word of the text, no gap in it to check: the usual case
+            s, e = spans[j]
+            for i, ch in shape.exact:
+                if text[s + i] != ch:
+                    return None
+            if shape.plain_tail:
+                return e
+            tail = shape.tail.match(text, e)
+            return tail.end() if tail else None
+        return _Index._fits_words(shape, text, spans, j, last)
 
     def _with_head(self, table: tuple, text: str, folded: str, words: list[str], spans: list, j: int, resume: int):
         """A variant whose pattern may start before its first letter (a name written with a
@@ -1011,6 +1037,8 @@ class _Index:
                 k += 1
             if text[spans[k][0] + i - before] != ch:
                 return None
+        if shape.plain_tail:  # no accent mark in these words, and the last ends a word
+            return end
         tail = shape.tail.match(text, end)
         return tail.end() if tail else None
 
@@ -1025,6 +1053,7 @@ class Pseudonymiser:
     # which of the words a match may hold are English words (1) or very common ones (2): the
     # English vocabulary itself is read only for a word not here (:meth:`_word_kind`)
     kinds: dict = field(default_factory=dict)
+    _judged: dict = field(default_factory=dict, repr=False, compare=False)  # :meth:`_judge`'s, by written form
 
     def __call__(self, text: str) -> str:
         return self.apply(text)[0]
@@ -1033,8 +1062,11 @@ class Pseudonymiser:
         """The pseudonymised text and the replaced spans ``(old_start, old_end, new_start, new_end)``."""
         if not text or self.index is None:
             return text, []
+        found = self.index.matches(text)
+        if not found:  # most texts
+            return text, []
         out, spans, last, shift = [], [], 0, 0
-        for start, end, title in self.index.matches(text):
+        for start, end, title in found:
             new = self._replacement(text, start, end, title)
             if new is None:
                 continue
@@ -1052,18 +1084,36 @@ class Pseudonymiser:
         written = text[start:end]
         if title:
             written = written[len(title) :]
+        judged = self._judged.get(written)
+        if judged is None:
+            judged = self._judge(written)
+        pseudonym, rule = judged
+        if rule is True or title or text.startswith("@", end):
+            return pseudonym  # a title + name ("Dr Okafor") or an e-mail address is always a name
+        if rule is False:
+            return None
+        return pseudonym if self._fits_context(text, start, end, *rule) else None
+
+    def _judge(self, written: str) -> tuple:
+        """What a match written ``written`` is, wherever it stands: (its pseudonym, True if
+        a name, False if not, or (a month or weekday, a very common word) when that depends
+        on the words around it). Kept for the next match written the same way."""
         entry = self.lookup.get(key(written))
         if entry is None:  # pragma: no cover - every variant has a key
-            return AMBIGUOUS
-        named, single, exact = entry
-        pseudonym = exact or (named[0] if len(named) == 1 else AMBIGUOUS)
-        if title or text.startswith("@", end):
-            return pseudonym  # a title + name ("Dr Okafor") or an e-mail address is always a name
-        if not single:
-            # a full name is a name, unless every word of it is also an English word and it is
-            # not written as a name: "we will hope to" is not Will Hope, "Will Hope" is
-            return pseudonym if self._capitalised_or_not_words(written) else None
-        return pseudonym if self._is_name_here(text, start, end, written) else None
+            judged = (AMBIGUOUS, True)
+        else:
+            named, single, exact = entry
+            pseudonym = exact or (named[0] if len(named) == 1 else AMBIGUOUS)
+            if not single:
+                # a full name is a name, unless every word of it is also an English word and it is
+                # not written as a name: "we will hope to" is not Will Hope, "Will Hope" is
+                judged = (pseudonym, self._capitalised_or_not_words(written))
+            else:
+                judged = (pseudonym, self._single_word_rule(written))
+        if len(self._judged) >= _MAX_CACHE:
+            self._judged.clear()
+        self._judged[written] = judged
+        return judged
 
     def _capitalised_or_not_words(self, written: str) -> bool:
         """Whether a match of several words is a name: it is not made only of English
@@ -1085,6 +1135,13 @@ class Pseudonymiser:
 
     def _is_name_here(self, text: str, start: int, end: int, written: str) -> bool:
         """Whether a single word that matches a listed name is used as that name here."""
+        rule = self._single_word_rule(written)
+        return rule if isinstance(rule, bool) else self._fits_context(text, start, end, *rule)
+
+    def _single_word_rule(self, written: str) -> "bool | tuple[bool, bool]":
+        """A single word that matches a listed name: True if it is that name wherever it
+        stands, False if never, else (a month or weekday, a very common word): the words
+        around it decide (:meth:`_fits_context`)."""
         word = fold(written).lower()
         letters = [c for c in written if c.isalpha()]
         capitalised = bool(letters) and letters[0].isupper()
@@ -1096,7 +1153,13 @@ class Pseudonymiser:
             return True  # only ever a name: any case
         if not capitalised:
             return False
-        if plain in MONTHS_DAYS:
+        month, common = plain in MONTHS_DAYS, bool(kind & 2)
+        return (month, common) if month or common else True
+
+    @staticmethod
+    def _fits_context(text: str, start: int, end: int, month: bool, common: bool) -> bool:
+        """Whether a capitalised English word that is a listed name is that name here."""
+        if month:
             before, after = text[max(0, start - 8) : start], text[end : end + 3]
             if re.search(r"\d(?:st|nd|rd|th)?\s*$", before) or re.match(r"\s*\d", after):
                 return False
@@ -1104,7 +1167,7 @@ class Pseudonymiser:
             previous = re.search(r"([^\W\d_]+)[\s,]*$", text[max(0, start - 20) : start])
             if previous and previous.group(1).lower() in _TIME_WORDS:
                 return False
-        if kind & 2 and _sentence_initial(text, start):
+        if common and _sentence_initial(text, start):
             return False
         return True
 
@@ -1226,6 +1289,11 @@ class Deferred(Pseudonymiser):
         if not text:
             return text, []
         return self.built().apply(text)
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        return (self._built or self.built()).apply(text)[0]
 
     index = property(lambda self: self.built().index)
     lookup = property(lambda self: self.built().lookup)
