@@ -137,10 +137,18 @@ def fold(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
 
 
+_NOT_KEY = re.compile(r"[^a-z0-9]")
+_NOT_LETTER = re.compile(r"[^a-z]")
+_LETTERS = re.compile(r"[^\W\d_]+")
+_NUMBER_BEFORE = re.compile(r"\d(?:st|nd|rd|th)?\s*$")  # "3 May", "3rd May"
+_NUMBER_AFTER = re.compile(r"\s*\d")  # "May 2025"
+_WORD_BEFORE = re.compile(r"([^\W\d_]+)[\s,]*$")  # "in May"
+
+
 @functools.lru_cache(maxsize=65_536)
 def key(text: str) -> str:
     """The letters of a name, folded and lower case: the lookup key of every variant."""
-    return re.sub(r"[^a-z0-9]", "", fold(text).casefold())
+    return _NOT_KEY.sub("", fold(text).casefold())
 
 
 @functools.lru_cache(maxsize=1)
@@ -1062,7 +1070,10 @@ class Pseudonymiser:
         """The pseudonymised text and the replaced spans ``(old_start, old_end, new_start, new_end)``."""
         if not text or self.index is None:
             return text, []
-        found = self.index.matches(text)
+        return self._replaced(text, self.index.matches(text))
+
+    def _replaced(self, text: str, found: "list[tuple[int, int, str | None]]") -> tuple[str, list[tuple[int, int, int, int]]]:
+        """``text`` with each match in ``found`` that is a name here replaced, and the spans."""
         if not found:  # most texts
             return text, []
         out, spans, last, shift = [], [], 0, 0
@@ -1118,7 +1129,7 @@ class Pseudonymiser:
     def _capitalised_or_not_words(self, written: str) -> bool:
         """Whether a match of several words is a name: it is not made only of English
         words, or every word is written with a capital."""
-        words = re.findall(r"[^\W\d_]+", fold(written))
+        words = _LETTERS.findall(fold(written))
         return not self._only_english_words(words) or all(w[0].isupper() for w in words)
 
     def _only_english_words(self, words: "list[str]") -> bool:
@@ -1145,7 +1156,7 @@ class Pseudonymiser:
         word = fold(written).lower()
         letters = [c for c in written if c.isalpha()]
         capitalised = bool(letters) and letters[0].isupper()
-        plain = re.sub(r"[^a-z]", "", word)
+        plain = _NOT_LETTER.sub("", word)
         if plain in self.protected:
             return False
         kind = self._word_kind(plain)
@@ -1161,10 +1172,10 @@ class Pseudonymiser:
         """Whether a capitalised English word that is a listed name is that name here."""
         if month:
             before, after = text[max(0, start - 8) : start], text[end : end + 3]
-            if re.search(r"\d(?:st|nd|rd|th)?\s*$", before) or re.match(r"\s*\d", after):
+            if _NUMBER_BEFORE.search(before) or _NUMBER_AFTER.match(after):
                 return False
             # "in April", "by Monday", "since June", "last May": the month or the day, not the person
-            previous = re.search(r"([^\W\d_]+)[\s,]*$", text[max(0, start - 20) : start])
+            previous = _WORD_BEFORE.search(text[max(0, start - 20) : start])
             if previous and previous.group(1).lower() in _TIME_WORDS:
                 return False
         if common and _sentence_initial(text, start):
@@ -1246,9 +1257,11 @@ def _build(names: dict[str, str], protected: "set[str] | frozenset | None") -> P
 
 
 def names_from_db(db: sqlite_utils.Database) -> dict[str, str]:
-    if "pseudonyms" not in db.table_names():
+    try:  # in the table's order, as sqlite-utils' rows gave them (the order decides ties between names)
+        rows = db.execute("SELECT name, pseudonym FROM pseudonyms ORDER BY rowid").fetchall()
+    except sqlite3.OperationalError:  # no such table
         return {}
-    return {row["name"]: row["pseudonym"] for row in db["pseudonyms"].rows if row["name"]}
+    return {name: pseudonym for name, pseudonym in rows if name}
 
 
 def protected_words(db: sqlite_utils.Database) -> set[str]:
