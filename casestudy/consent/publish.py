@@ -24,13 +24,16 @@ refused-quotation participant; an excerpt or memo that still holds one is withhe
 (:data:`WITHHELD_LEAK`) and a full name found anywhere stops the build.
 
 The file is built in a temporary file beside ``out_path`` and renamed over it in one
-step, so a reader never sees half a database. ``ensure_published`` rebuilds only when
+step, so a reader never sees half a database. Rows are streamed into it in batches as
+they are made, table by table; a later table reads what it needs of an earlier one back
+from the file, so memory holds only what is small per source or participant. ``ensure_published`` rebuilds only when
 the working database's content fingerprint changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -38,6 +41,7 @@ import sqlite3
 import tempfile
 import time
 import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlite_utils
@@ -395,7 +399,122 @@ def ensure_published(working_db_path: "str | Path", out_path: "str | Path") -> b
     return True
 
 
+_BATCH = 1000  # rows written with one executemany, and ids looked up with one query
+
+
+class _Rows:
+    """Rows of one published table, written ``_BATCH`` at a time with one ``executemany``."""
+
+    def __init__(self, out: sqlite_utils.Database, table: str):
+        self.out, self.table, self.pending, self.count = out, table, [], 0
+
+    def add(self, row: dict) -> None:
+        self.pending.append(row)
+        self.count += 1
+        if len(self.pending) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        dblib.insert_rows(self.out, self.table, self.pending)
+        self.pending = []
+
+
+def _chunks(rows, size: "int | None" = None):
+    """``rows`` (any iterable) in lists of ``size``: a cursor read a batch at a time."""
+    rows = iter(rows)
+    while chunk := list(itertools.islice(rows, size or _BATCH)):
+        yield chunk
+
+
+def _placeholders(values) -> str:
+    return ", ".join("?" * len(values))
+
+
+@dataclass
+class _Context:
+    """What the tables of one build share: small per participant, per source or per code, never per excerpt.
+
+    The excerpts themselves are written to ``out`` as they are made, and read back from it
+    (with their replaced spans, kept in the TEMP table ``excerpt_spans``) by the tables
+    that need them.
+    """
+
+    db: sqlite_utils.Database
+    out: sqlite_utils.Database
+    pseudonymise: pseudonyms.Pseudonymiser
+    guard: LeakGuard
+    rules: disclosure.Rules
+    no_quotes: set[str]  # consented participants who refused verbatim quotation
+    roles: dict[str, str]  # participant id -> role as registered (disclosure control reads it)
+    sources: dict[int, dict]  # published source id -> its row (``owner``: the participant, withheld or not)
+    excerpts_by_participant: dict[str, int] = field(default_factory=dict)
+    participants: dict[str, dict] = field(default_factory=dict)  # published participant id -> row
+    colours: dict[str, str] = field(default_factory=dict)  # code id -> colour
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def clean(self, text: "str | None") -> tuple["str | None", list]:
+        """``text`` pseudonymised, and the spans replaced (for mapping offsets)."""
+        if text is None:
+            return None, []
+        return self.pseudonymise.apply(text)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def check_names(self, table: str, row: dict, fields: tuple[str, ...]) -> None:
+        """Stop the build when a full name survived pseudonymisation in one of ``fields``."""
+        for f in fields:
+            if row.get(f) and self.guard.name_in(row[f]):
+                raise CasestudyError(
+                    f"publish stopped: a name from the register or a name list survived pseudonymisation in "
+                    f"{table} {row.get('id', row.get('coding_id'))} ({f}); nothing was written"
+                )
+
+
 def _build(db: sqlite_utils.Database, path: Path) -> dict:
+    """Write the publish database to ``path``, table by table, rows streamed in batches.
+
+    Tables are filled in the order the name check has always reported them (indicators,
+    excerpts, sources, codes, participants, memos, evidence), each row checked as it is
+    written; a build stopped half-way is deleted by ``publish``.
+    """
+    out = sqlite_utils.Database(path)
+    try:
+        ctx = _context(db, out)
+        _write_info(ctx)
+        _create_tables(out)
+        _write_indicators(ctx)
+        _write_excerpts(ctx)
+        _write_sources(ctx)
+        _write_codes(ctx)
+        _write_participants(ctx)
+        _write_memos(ctx)
+        _write_evidence(ctx)
+        _write_framework(ctx)
+        _write_summaries(ctx)
+        _write_agreement_ratings(ctx)
+        _finish(out)
+    finally:
+        out.close()
+    c = ctx.counts
+    return {
+        "sources": len(ctx.sources),
+        "excerpts": c.get("excerpts", 0),
+        "evidence": c.get("evidence", 0),
+        "participants": len(ctx.participants),
+        "codes": c.get("codes", 0),
+        "memos": c.get("memos", 0),
+        "framework": c.get("framework", 0),
+        "withheld_quotes": c.get("withheld_quotes", 0),
+        "leaks_withheld": c.get("leaks_withheld", 0),
+        "disclosures_generalised": c.get("disclosures_generalise", 0),
+        "disclosures_flagged": c.get("disclosures_flag", 0),
+        "indicators": c.get("indicators", 0),
+    }
+
+
+def _context(db: sqlite_utils.Database, out: sqlite_utils.Database) -> _Context:
+    """Who may be published, the pseudonymiser, the leak guard and the published sources."""
     allowed = {row[0] for row in db.execute(ALLOWED_PARTICIPANTS)}
     # Names of people who withdrew or never consented to interview become "[name]" when
     # others mention them: their IDs are not published anywhere.
@@ -403,19 +522,27 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
     for name, pid in db.execute("SELECT name, participant_id FROM pseudonyms WHERE participant_id IS NOT NULL"):
         if pid not in allowed and name in names:
             names[name] = pseudonyms.AMBIGUOUS
-    pseudonymise = pseudonyms.build(names, pseudonyms.protected_words(db))
-    out = sqlite_utils.Database(path)
     out.execute("PRAGMA journal_mode = DELETE")
     # a temporary file, renamed into place only when complete: no disk sync per batch written (with
     # sqlite-utils committing every batch, they were half the time of a 1M-word publish); VACUUM syncs it
     out.execute("PRAGMA synchronous = OFF")
-    no_quotes = {
-        row[0]
-        for row in db.execute(QUOTES_REFUSED)
-    } & allowed
+    ctx = _Context(
+        db=db,
+        out=out,
+        pseudonymise=pseudonyms.build(names, pseudonyms.protected_words(db)),
+        guard=_leak_guard(db),
+        rules=disclosure.Rules.load(disclosure_rules_path(db)),
+        no_quotes={row[0] for row in db.execute(QUOTES_REFUSED)} & allowed,
+        roles=dict(db.execute("SELECT id, role FROM participants").fetchall()),
+        sources=_published_sources(db, allowed),
+    )
+    _title_sources(ctx)
+    return ctx
 
-    # -- sources: documents, and transcripts of consented, non-withdrawn participants
-    sources = []
+
+def _published_sources(db: sqlite_utils.Database, allowed: set[str]) -> dict[int, dict]:
+    """Documents, and transcripts of consented, non-withdrawn participants, by id (metadata only)."""
+    sources = {}
     for row in db.query(
         """SELECT s.id, s.kind, s.format, s.title, i.name AS ics, col.name AS collaborative,
                   s.wave, s.date, s.pages, s.words, s.participant_id
@@ -425,14 +552,14 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
     ):
         if row["kind"] == "transcript" and row["participant_id"] not in allowed:
             continue
-        if row["kind"] != "transcript":
-            row["participant_id"] = None
-        sources.append(row)
-    source_ids = {s["id"] for s in sources}
-    source_by_id = {s["id"]: s for s in sources}
+        row["owner"] = row.pop("participant_id") if row["kind"] == "transcript" else None
+        sources[row["id"]] = row
+    return sources
 
-    # -- the leak guard: names, and the words that may not be published
-    forbidden_texts = [
+
+def _leak_guard(db: sqlite_utils.Database) -> LeakGuard:
+    """The guard over every name, and every word that may not be published (read as a stream)."""
+    forbidden_texts = (
         text
         for (text,) in db.execute(
             f"""SELECT e.text FROM excerpts e JOIN sources s ON s.id = e.source_id
@@ -441,341 +568,27 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
                   OR (e.participant_id IS NOT NULL AND e.participant_id NOT IN ({ALLOWED_PARTICIPANTS}))
                   OR e.participant_id IN ({QUOTES_REFUSED}))"""
         )
-    ]
-    guard = LeakGuard(list(pseudonyms.names_from_db(db)), forbidden_texts)
-    leaks_withheld = 0
-    rules = disclosure.Rules.load(disclosure_rules_path(db))
-    roles = dict(db.execute("SELECT id, role FROM participants").fetchall())
-    disclosures: list[dict] = []
+    )
+    return LeakGuard(list(pseudonyms.names_from_db(db)), forbidden_texts)
 
-    def clean(text: str | None) -> tuple[str | None, list]:
-        if text is None:
-            return None, []
-        new, spans = pseudonymise.apply(text)
-        return new, spans
 
-    # -- excerpts
-    excerpts, spans_by_id = [], {}
-    offsets_in_source: dict[int, int] = {}
-    for row in db.query(
-        "SELECT id, source_id, seq, text, speaker_role, participant_id, is_interviewer, turn, page, heading, start_time "
-        "FROM excerpts ORDER BY source_id, seq"
-    ):
-        source = source_by_id.get(row["source_id"])
-        if source is None:
-            continue
-        if source["kind"] == "transcript":
-            owner = source["participant_id"]
-            if row["is_interviewer"]:
-                role, pid = "interviewer", None
-            elif row["participant_id"] == owner:
-                role, pid = "participant", owner
-            else:
-                continue  # a turn that belongs to nobody we may show
-            quotable = 0 if owner in no_quotes else 1
-        else:
-            role, pid, quotable = row["speaker_role"], None, 1
-            if row["is_interviewer"]:
-                continue
-        if quotable:
-            text, spans = clean(row["text"])
-            chain = [spans]
-            if role == "participant":  # disclosure control: the speaker naming their own post
-                text, more, found = rules.apply(text, clean(roles.get(pid))[0])
-                chain.append(more)
-                disclosures += [{"excerpt_id": row["id"], "rule": f.rule, "action": f.action} for f in found]
-            spans = chain
-            if guard.words_in(text):
-                text, spans, quotable = WITHHELD_LEAK, None, 0
-                leaks_withheld += 1
-        else:
-            text, spans = (WITHHELD_CONTEXT if role == "interviewer" else WITHHELD_QUOTE), None
-        spans_by_id[row["id"]] = spans
-        start = offsets_in_source.get(row["source_id"], 0)
-        offsets_in_source[row["source_id"]] = start + len(text) + 2
-        excerpts.append(
-            {
-                "id": row["id"],
-                "source_id": row["source_id"],
-                "seq": row["seq"],
-                "text": text,
-                "speaker_role": role,
-                "participant_id": pid,
-                "turn": row["turn"],
-                "page": row["page"],
-                "heading": clean(row["heading"])[0],
-                "start_time": row["start_time"],
-                "char_start": start,
-                "char_end": start + len(text),
-                "quotable": quotable,
-            }
-        )
-    excerpt_by_id = {e["id"]: e for e in excerpts}
-
-    # -- codes
-    codes = [
-        dict(row)
-        for row in db.query(
-            "SELECT id, rq, parent_id, name, description, inclusion, exclusion, example, colour, codable, sort, "
-            "codebook_version FROM codes ORDER BY rq, sort, id"
-        )
-    ]
-    for code in codes:
-        for key in ("description", "inclusion", "exclusion", "example"):
-            code[key] = clean(code[key])[0]
-    colour = {c["id"]: c["colour"] for c in codes}
-
-    # -- evidence: the working db's evidence view, restricted again to published excerpts
-    evidence = []
-    for row in db.query(
-        # the raw terms, pseudonymised below with the publish names (the view's are the working db's)
-        "SELECT ev.*, c.offsets AS raw_offsets, c.terms AS raw_terms FROM evidence ev JOIN codings c ON c.id = ev.coding_id "
-        "ORDER BY ev.coding_id"
-    ):
-        excerpt = excerpt_by_id.get(row["excerpt_id"])
-        if excerpt is None or excerpt["speaker_role"] == "interviewer":
-            continue
-        source = source_by_id[row["source_id"]]
-        quotable = excerpt["quotable"]
-        offsets = []
-        spans = spans_by_id.get(row["excerpt_id"])
-        if quotable and spans is not None:
-            try:
-                raw = json.loads(row["raw_offsets"] or "[]")
-            except ValueError:
-                raw = []
-            for pair in raw:
-                if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(v, int) for v in pair):
-                    offsets.append(
-                        [disclosure.map_offset(pair[0], spans), disclosure.map_offset(pair[1], spans, end=True)]
-                    )
-        # a coding of part of its excerpt (workspace span): the span in the published text, and its words
-        span_start = span_end = quote = None
-        if quotable and spans is not None and row.get("span_start") is not None and row.get("span_end") is not None:
-            span_start = disclosure.map_offset(row["span_start"], spans)
-            span_end = disclosure.map_offset(row["span_end"], spans, end=True)
-            if 0 <= span_start < span_end <= len(excerpt["text"]):
-                quote = excerpt["text"][span_start:span_end]
-            else:
-                span_start = span_end = None
-        evidence.append(
-            {
-                "coding_id": row["coding_id"],
-                "excerpt_id": row["excerpt_id"],
-                "text": excerpt["text"],
-                "decided_by": row.get("decided_by"),
-                "span_start": span_start,
-                "span_end": span_end,
-                "quote": quote,
-                "rq": row["rq"],
-                "code": row["code"],
-                "code_id": row["code_id"],
-                "status": row["status"],
-                "coder": row["coder"],
-                "terms": pseudonyms.display_terms(row["raw_terms"] or "[]", pseudonymise) if quotable else "[]",
-                "score": row["score"],
-                "offsets": json.dumps(offsets),
-                "colour": colour.get(row["code_id"]),
-                "source_id": row["source_id"],
-                "source_kind": source["kind"],
-                "source_title": None,  # filled below, after titles are pseudonymised
-                "ics": row["ics"],
-                "collaborative": row["collaborative"],
-                "wave": row["wave"],
-                "date": row["date"],
-                "page": row["page"],
-                "heading": excerpt["heading"],
-                "turn": row["turn"],
-                "speaker_role": excerpt["speaker_role"],
-                "participant_id": excerpt["participant_id"],
-                "participant_role": None,
-                "org_type": None,
-                "quotable": quotable,
-            }
-        )
-
-    # -- each published coding's dates, reviewer and span (offsets in the published text), for REFI-QDA exports
-    published_codings = {ev["coding_id"]: ev for ev in evidence}
-    coding_details = []
-    for row in db.query("SELECT id AS coding_id, created_at, reviewed_by, reviewed_at, span_start, span_end FROM codings ORDER BY id"):
-        ev = published_codings.get(row["coding_id"])
-        if ev is None:
-            continue
-        spans = spans_by_id.get(ev["excerpt_id"])
-        a, b = row.pop("span_start"), row.pop("span_end")
-        if ev["quotable"] and spans is not None and isinstance(a, int) and isinstance(b, int) and a < b:
-            row["span_start"], row["span_end"] = disclosure.map_offset(a, spans), disclosure.map_offset(b, spans, end=True)
-        coding_details.append(row)
-
-    # -- participants: consented, not withdrawn; no names
-    participants = []
-    excerpt_counts: dict[str, int] = {}
-    for e in excerpts:
-        if e["participant_id"]:
-            excerpt_counts[e["participant_id"]] = excerpt_counts.get(e["participant_id"], 0) + 1
-    waves: dict[str, set] = {}
-    for s in sources:
-        if s["participant_id"] and s["wave"] is not None:
-            waves.setdefault(s["participant_id"], set()).add(s["wave"])
-    for row in db.query(
-        f"""SELECT p.id, p.role, p.org_type, i.name AS ics FROM participants p LEFT JOIN ics i ON i.id = p.ics_id
-            WHERE p.id IN ({ALLOWED_PARTICIPANTS}) ORDER BY p.id"""
-    ):
-        participants.append(
-            {
-                "id": row["id"],
-                "role": clean(row["role"])[0],
-                "org_type": row["org_type"],
-                "ics": row["ics"],
-                "waves": ",".join(str(w) for w in sorted(waves.get(row["id"], ()))) or None,
-                "excerpts": excerpt_counts.get(row["id"], 0),
-            }
-        )
-    participant_by_id = {p["id"]: p for p in participants}
-    for ev in evidence:
-        p = participant_by_id.get(ev["participant_id"])
-        if p:
-            ev["participant_role"], ev["org_type"] = p["role"], p["org_type"]
-
-    # -- sources: pseudonymised titles, published text, excerpt counts
-    per_source: dict[int, list[str]] = {}
-    for e in excerpts:
-        per_source.setdefault(e["source_id"], []).append(e["text"])
-    published_sources = []
-    for s in sources:
-        title = clean(s["title"])[0]
-        if title and guard.name_in(title):
+def _title_sources(ctx: _Context) -> None:
+    """Each source's published title and participant: pseudonymised, and never linked to a
+    participant who refused quotation (the consent page promises nobody's record is published)."""
+    for s in ctx.sources.values():
+        title = ctx.clean(s["title"])[0]
+        if title and ctx.guard.name_in(title):
             title = f"{s['kind']} {s['id']}"
-        published_sources.append(
-            {
-                "id": s["id"],
-                "kind": s["kind"],
-                "format": s["format"],
-                "title": title,
-                "ics": s["ics"],
-                "collaborative": s["collaborative"],
-                "wave": s["wave"],
-                "date": s["date"],
-                "pages": s["pages"],
-                "words": s["words"],
-                "participant_id": s["participant_id"],
-                "excerpts": len(per_source.get(s["id"], [])),
-                "text": "\n\n".join(per_source.get(s["id"], [])),
-            }
-        )
-    title_by_id = {s["id"]: s["title"] for s in published_sources}
-    for ev in evidence:
-        ev["source_title"] = title_by_id.get(ev["source_id"])
-
-    # -- memos: only on published excerpts / codes / sources; never on withheld text
-    memos = []
-    published_codes = {c["id"] for c in codes}
-    for row in db.query("SELECT id, excerpt_id, code_id, source_id, author, text, created_at FROM memos ORDER BY id"):
-        if row["excerpt_id"] is not None:
-            excerpt = excerpt_by_id.get(row["excerpt_id"])
-            if excerpt is None or not excerpt["quotable"]:
-                continue
-        if row["source_id"] is not None:
-            source = source_by_id.get(row["source_id"])
-            if source is None or (source["participant_id"] in no_quotes):
-                continue
-        if row["code_id"] is not None and row["code_id"] not in published_codes:
-            continue
-        text = clean(row["text"])[0]
-        if guard.words_in(text):
-            leaks_withheld += 1
-            continue
-        memos.append({**dict(row), "text": text})
-
-    # -- framework: counts per (rq, code, ics, wave)
-    framework: dict[tuple, dict] = {}
-    for ev in evidence:
-        key = (ev["rq"], ev["code_id"], ev["code"], ev["ics"], ev["wave"])
-        cell = framework.setdefault(key, {"excerpts": set(), "participants": set(), "sources": set(), "accepted": set()})
-        cell["excerpts"].add(ev["excerpt_id"])
-        if ev["participant_id"]:
-            cell["participants"].add(ev["participant_id"])
-        cell["sources"].add(ev["source_id"])
-        if ev["status"] == "accepted":
-            cell["accepted"].add(ev["excerpt_id"])
-    framework_rows = [
-        {
-            "rq": rq,
-            "code_id": code_id,
-            "code": code,
-            "ics": ics,
-            "wave": wave,
-            "excerpts": len(c["excerpts"]),
-            "participants": len(c["participants"]),
-            "sources": len(c["sources"]),
-            "accepted": len(c["accepted"]),
-        }
-        for (rq, code_id, code, ics, wave), c in sorted(framework.items(), key=lambda kv: tuple(str(x) for x in kv[0]))
-    ]
-
-    # -- withheld quotations: counted (above) but never linked to who refused (the consent
-    #    page promises that nobody's consent record is published): no participant ID, role or
-    #    organisation type on their rows, no ID in their interviews' titles, and not listed
-    for ev in evidence:
-        if ev["participant_id"] in no_quotes:
-            ev["participant_id"] = ev["participant_role"] = ev["org_type"] = None
-    for e in excerpts:
-        if e["participant_id"] in no_quotes:
-            e["participant_id"] = None
-    for s in published_sources:
-        if s["participant_id"] in no_quotes:
+        s["participant_id"] = s["owner"]
+        if s["owner"] in ctx.no_quotes:
             s["participant_id"] = None
-            s["title"] = f"Interview (quotation withheld), wave {s['wave']}" if s["wave"] is not None else "Interview (quotation withheld)"
-    title_by_id = {s["id"]: s["title"] for s in published_sources}
-    for ev in evidence:
-        ev["source_title"] = title_by_id.get(ev["source_id"])
-    participants = [p for p in participants if p["id"] not in no_quotes]
+            title = f"Interview (quotation withheld), wave {s['wave']}" if s["wave"] is not None else "Interview (quotation withheld)"
+        s["published_title"] = title
 
-    # -- consent summary: counts only
-    consent_rows = [
-        dict(row)
-        for row in db.query(
-            """SELECT coalesce(i.name, '(no ICS)') AS ics, count(*) AS participants,
-                      sum(CASE WHEN cs.interview = 1 THEN 1 ELSE 0 END) AS interview_consent,
-                      sum(CASE WHEN cs.quotes = 0 OR cs.quotes IS NULL THEN 1 ELSE 0 END) AS quotation_refused,
-                      sum(CASE WHEN cs.withdrawn_date IS NOT NULL THEN 1 ELSE 0 END) AS withdrawn
-               FROM participants p LEFT JOIN consents cs ON cs.participant_id = p.id
-               LEFT JOIN ics i ON i.id = p.ics_id GROUP BY 1 ORDER BY 1"""
-        )
-    ]
 
-    # -- routine indicators: aggregate, non-personal figures, published as they are (no file paths);
-    #    free text (source, notes) is pseudonymised and checked like everything else
-    indicator_rows = []
-    if "indicators" in db.table_names():
-        for row in db.query(
-            """SELECT n.id, i.name AS ics, col.name AS collaborative, n.indicator, n.period, n.period_start, n.year,
-                      n.wave, n.value, n.unit, n.source, n.notes
-               FROM indicators n JOIN ics i ON i.id = n.ics_id LEFT JOIN collaboratives col ON col.id = n.collaborative_id
-               ORDER BY n.indicator, i.name, col.name, n.period_start, n.id"""
-        ):
-            row["source"], row["notes"] = clean(row["source"])[0], clean(row["notes"])[0]
-            indicator_rows.append(row)
-
-    # -- the final check: no full name anywhere in what we are about to write
-    for table, rows, fields in (
-        ("indicators", indicator_rows, ("collaborative", "indicator", "unit", "source", "notes")),
-        ("excerpts", excerpts, ("text", "heading")),
-        ("sources", published_sources, ("title", "text")),
-        ("codes", codes, ("name", "description", "inclusion", "exclusion", "example")),
-        ("participants", participants, ("role",)),
-        ("memos", memos, ("text",)),
-        ("evidence", evidence, ("terms",)),
-    ):
-        for r in rows:
-            for f in fields:
-                if r.get(f) and guard.name_in(r[f]):
-                    raise CasestudyError(
-                        f"publish stopped: a name from the register or a name list survived pseudonymisation in "
-                        f"{table} {r.get('id', r.get('coding_id'))} ({f}); nothing was written"
-                    )
-
-    # -- write
+def _write_info(ctx: _Context) -> None:
+    """``publish_info`` (what was built from what; counts added by ``publish``) and the study settings."""
+    db, out = ctx.db, ctx.out
     info = {
         "built_at": dblib.now(),
         "format": PUBLISH_FORMAT,
@@ -794,43 +607,415 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
     from casestudy import study  # the study settings, for every page and export that describes the study
 
     study.write_published(out, study.load(db))
+
+
+def _create_tables(out: sqlite_utils.Database) -> None:
+    """Every published table, empty; and the TEMP tables a later step reads back."""
     out["sources"].create(_SOURCE_COLUMNS, pk="id")
-    out["sources"].insert_all(published_sources)
     out["codes"].create(_CODE_COLUMNS, pk="id")
-    out["codes"].insert_all(codes)
     out["participants"].create(_PARTICIPANT_COLUMNS, pk="id")
-    out["participants"].insert_all(participants)
     out["excerpts"].create(_EXCERPT_COLUMNS, pk="id", foreign_keys=[("source_id", "sources", "id")])
-    out["excerpts"].insert_all(excerpts, batch_size=500)
     out["evidence"].create(
         _EVIDENCE_COLUMNS,
         pk="coding_id",
         foreign_keys=[("excerpt_id", "excerpts", "id"), ("source_id", "sources", "id"), ("code_id", "codes", "id")],
     )
-    out["evidence"].insert_all(evidence, batch_size=500)
     out["coding_details"].create(_CODING_DETAIL_COLUMNS, pk="coding_id")
-    out["coding_details"].insert_all(coding_details, batch_size=500)
     out["memos"].create(_MEMO_COLUMNS, pk="id")
-    out["memos"].insert_all(memos)
     out["framework"].create(_FRAMEWORK_COLUMNS)
-    out["framework"].insert_all(framework_rows)
     out["consent_summary"].create(_CONSENT_SUMMARY_COLUMNS, pk="ics")
-    out["consent_summary"].insert_all(consent_rows)
     out.execute(_INDICATORS_TABLE)
-    out["indicators"].insert_all(indicator_rows, batch_size=500)
     out["review_summary"].create(_REVIEW_SUMMARY_COLUMNS)
-    out["review_summary"].insert_all(dict(row) for row in db.query(REVIEW_SUMMARY))
-    # every human decision as agreement input (casestudy.coding.agreement), on published excerpts only
     out["agreement_ratings"].create(_AGREEMENT_COLUMNS)
-    if "agreement_ratings" in db.view_names():
-        published_ids = {e["id"] for e in excerpts if e["speaker_role"] != "interviewer"}
-        where = {e["id"]: source_by_id[e["source_id"]] for e in excerpts if e["id"] in published_ids}
-        out["agreement_ratings"].insert_all(
-            ({**dict(r), "ics": where[r["excerpt_id"]]["ics"], "wave": where[r["excerpt_id"]]["wave"]}
-             for r in db.query("SELECT excerpt_id, coder, automatic, code_id, value FROM agreement_ratings")
-             if r["excerpt_id"] in where),
-            batch_size=1000,
-        )
+    out["disclosure"].create(_DISCLOSURE_COLUMNS)
+    # the replaced spans of the excerpts whose text changed (none: offsets map to themselves)
+    out.execute("CREATE TEMP TABLE excerpt_spans (excerpt_id INTEGER PRIMARY KEY, spans TEXT NOT NULL)")
+
+
+def _write_indicators(ctx: _Context) -> None:
+    """Routine indicators: aggregate, non-personal figures, published as they are (no file
+    paths); free text (source, notes) pseudonymised and checked like everything else."""
+    if "indicators" not in ctx.db.table_names():
+        return
+    rows = _Rows(ctx.out, "indicators")
+    for row in ctx.db.query(
+        """SELECT n.id, i.name AS ics, col.name AS collaborative, n.indicator, n.period, n.period_start, n.year,
+                  n.wave, n.value, n.unit, n.source, n.notes
+           FROM indicators n JOIN ics i ON i.id = n.ics_id LEFT JOIN collaboratives col ON col.id = n.collaborative_id
+           ORDER BY n.indicator, i.name, col.name, n.period_start, n.id"""
+    ):
+        row["source"], row["notes"] = ctx.clean(row["source"])[0], ctx.clean(row["notes"])[0]
+        ctx.check_names("indicators", row, ("collaborative", "indicator", "unit", "source", "notes"))
+        rows.add(row)
+    rows.flush()
+    ctx.counts["indicators"] = rows.count
+
+
+def _write_excerpts(ctx: _Context) -> None:
+    """Every excerpt that may be published, as it is made: pseudonymised, disclosure-controlled
+    and checked for names and forbidden words; what disclosure control found; the spans replaced."""
+    excerpts, findings, spans_rows = _Rows(ctx.out, "excerpts"), _Rows(ctx.out, "disclosure"), _Rows(ctx.out, "excerpt_spans")
+    offsets_in_source: dict[int, int] = {}
+    for row in ctx.db.query(
+        "SELECT id, source_id, seq, text, speaker_role, participant_id, is_interviewer, turn, page, heading, start_time "
+        "FROM excerpts ORDER BY source_id, seq"
+    ):
+        source = ctx.sources.get(row["source_id"])
+        if source is None:
+            continue
+        who = _speaker(ctx, source, row)
+        if who is None:
+            continue
+        role, pid, quotable = who
+        text, spans, quotable = _published_text(ctx, row, role, pid, quotable, findings)
+        if quotable and any(spans):
+            spans_rows.add({"excerpt_id": row["id"], "spans": json.dumps(spans)})
+        start = offsets_in_source.get(row["source_id"], 0)
+        offsets_in_source[row["source_id"]] = start + len(text) + 2
+        excerpt = {
+            "id": row["id"],
+            "source_id": row["source_id"],
+            "seq": row["seq"],
+            "text": text,
+            "speaker_role": role,
+            "participant_id": pid,
+            "turn": row["turn"],
+            "page": row["page"],
+            "heading": ctx.clean(row["heading"])[0],
+            "start_time": row["start_time"],
+            "char_start": start,
+            "char_end": start + len(text),
+            "quotable": quotable,
+        }
+        ctx.check_names("excerpts", excerpt, ("text", "heading"))
+        if pid:
+            ctx.excerpts_by_participant[pid] = ctx.excerpts_by_participant.get(pid, 0) + 1
+        if pid in ctx.no_quotes:  # counted above, never linked to who refused
+            excerpt["participant_id"] = None
+        if not quotable:
+            ctx.count("withheld_quotes")
+        excerpts.add(excerpt)
+    for rows in (excerpts, findings, spans_rows):
+        rows.flush()
+    ctx.counts["excerpts"] = excerpts.count
+
+
+def _speaker(ctx: _Context, source: dict, row: dict) -> "tuple[str, str | None, int] | None":
+    """(speaker role, participant id, quotable) of an excerpt; None for a turn nobody may see."""
+    if source["kind"] == "transcript":
+        owner = source["owner"]
+        if row["is_interviewer"]:
+            role, pid = "interviewer", None
+        elif row["participant_id"] == owner:
+            role, pid = "participant", owner
+        else:
+            return None  # a turn that belongs to nobody we may show
+        return role, pid, 0 if owner in ctx.no_quotes else 1
+    if row["is_interviewer"]:
+        return None
+    return row["speaker_role"], None, 1
+
+
+def _published_text(ctx: _Context, row: dict, role: str, pid, quotable: int, findings: _Rows) -> tuple[str, list, int]:
+    """(text, chain of replaced spans, quotable) of one excerpt: pseudonymised and, for a
+    participant's own words, disclosure-controlled; withheld when it holds forbidden words."""
+    if not quotable:
+        return (WITHHELD_CONTEXT if role == "interviewer" else WITHHELD_QUOTE), [], 0
+    text, spans = ctx.clean(row["text"])
+    chain = [spans]
+    if role == "participant":  # disclosure control: the speaker naming their own post
+        text, more, found = ctx.rules.apply(text, ctx.clean(ctx.roles.get(pid))[0])
+        chain.append(more)
+        for f in found:
+            findings.add({"excerpt_id": row["id"], "rule": f.rule, "action": f.action})
+            ctx.count(f"disclosures_{f.action}")
+    if ctx.guard.words_in(text):
+        ctx.count("leaks_withheld")
+        return WITHHELD_LEAK, [], 0
+    return text, chain, 1
+
+
+def _write_sources(ctx: _Context) -> None:
+    """Published sources: titles, metadata, excerpt counts and the published text (read back
+    from the excerpts written, one source at a time)."""
+    rows = _Rows(ctx.out, "sources")
+    texts = itertools.groupby(
+        ctx.out.execute("SELECT source_id, text FROM excerpts ORDER BY source_id, seq"), key=lambda r: r[0]
+    )
+    following = next(texts, None)
+    for s in ctx.sources.values():  # in id order, as the excerpts
+        parts = []
+        if following is not None and following[0] == s["id"]:
+            parts = [text for _, text in following[1]]
+            following = next(texts, None)
+        row = {
+            "id": s["id"],
+            "kind": s["kind"],
+            "format": s["format"],
+            "title": s["published_title"],
+            "ics": s["ics"],
+            "collaborative": s["collaborative"],
+            "wave": s["wave"],
+            "date": s["date"],
+            "pages": s["pages"],
+            "words": s["words"],
+            "participant_id": s["participant_id"],
+            "excerpts": len(parts),
+            "text": "\n\n".join(parts),
+        }
+        ctx.check_names("sources", row, ("title", "text"))
+        rows.add(row)
+    rows.flush()
+
+
+def _write_codes(ctx: _Context) -> None:
+    """The codebook, its free text pseudonymised."""
+    rows = _Rows(ctx.out, "codes")
+    for code in ctx.db.query(
+        "SELECT id, rq, parent_id, name, description, inclusion, exclusion, example, colour, codable, sort, "
+        "codebook_version FROM codes ORDER BY rq, sort, id"
+    ):
+        for key in ("description", "inclusion", "exclusion", "example"):
+            code[key] = ctx.clean(code[key])[0]
+        ctx.check_names("codes", code, ("name", "description", "inclusion", "exclusion", "example"))
+        ctx.colours[code["id"]] = code["colour"]
+        rows.add(code)
+    rows.flush()
+    ctx.counts["codes"] = rows.count
+
+
+def _write_participants(ctx: _Context) -> None:
+    """Consented, non-withdrawn participants who did not refuse quotation: no names."""
+    waves: dict[str, set] = {}
+    for s in ctx.sources.values():
+        if s["owner"] and s["wave"] is not None:
+            waves.setdefault(s["owner"], set()).add(s["wave"])
+    rows = _Rows(ctx.out, "participants")
+    for row in ctx.db.query(
+        f"""SELECT p.id, p.role, p.org_type, i.name AS ics FROM participants p LEFT JOIN ics i ON i.id = p.ics_id
+            WHERE p.id IN ({ALLOWED_PARTICIPANTS}) ORDER BY p.id"""
+    ):
+        if row["id"] in ctx.no_quotes:
+            continue
+        participant = {
+            "id": row["id"],
+            "role": ctx.clean(row["role"])[0],
+            "org_type": row["org_type"],
+            "ics": row["ics"],
+            "waves": ",".join(str(w) for w in sorted(waves.get(row["id"], ()))) or None,
+            "excerpts": ctx.excerpts_by_participant.get(row["id"], 0),
+        }
+        ctx.check_names("participants", participant, ("role",))
+        ctx.participants[row["id"]] = participant
+        rows.add(participant)
+    rows.flush()
+
+
+def _published_excerpts(ctx: _Context, ids) -> dict[int, dict]:
+    """Published excerpts among ``ids`` (read back from the publish db): text, role, quotable,
+    and the chain of spans that maps raw offsets into the published text."""
+    ids = list(set(ids))
+    found = {}
+    for chunk in _chunks(ids):
+        for eid, source_id, text, role, pid, heading, quotable, spans in ctx.out.execute(
+            "SELECT e.id, e.source_id, e.text, e.speaker_role, e.participant_id, e.heading, e.quotable, sp.spans "
+            f"FROM excerpts e LEFT JOIN temp.excerpt_spans sp ON sp.excerpt_id = e.id WHERE e.id IN ({_placeholders(chunk)})",
+            chunk,
+        ):
+            found[eid] = {
+                "source_id": source_id, "text": text, "speaker_role": role, "participant_id": pid, "heading": heading,
+                "quotable": quotable, "spans": json.loads(spans) if spans else [],
+            }
+    return found
+
+
+def _write_memos(ctx: _Context) -> None:
+    """Memos on published excerpts, codes and sources only; never on withheld text."""
+    rows = _Rows(ctx.out, "memos")
+    for chunk in _chunks(ctx.db.query("SELECT id, excerpt_id, code_id, source_id, author, text, created_at FROM memos ORDER BY id")):
+        excerpts = _published_excerpts(ctx, [m["excerpt_id"] for m in chunk if m["excerpt_id"] is not None])
+        for memo in chunk:
+            if memo["excerpt_id"] is not None:
+                excerpt = excerpts.get(memo["excerpt_id"])
+                if excerpt is None or not excerpt["quotable"]:
+                    continue
+            if memo["source_id"] is not None:
+                source = ctx.sources.get(memo["source_id"])
+                if source is None or source["owner"] in ctx.no_quotes:
+                    continue
+            if memo["code_id"] is not None and memo["code_id"] not in ctx.colours:
+                continue
+            memo["text"] = ctx.clean(memo["text"])[0]
+            if ctx.guard.words_in(memo["text"]):
+                ctx.count("leaks_withheld")
+                continue
+            ctx.check_names("memos", memo, ("text",))
+            rows.add(memo)
+    rows.flush()
+    ctx.counts["memos"] = rows.count
+
+
+def _write_evidence(ctx: _Context) -> None:
+    """One row per published coding (the working db's evidence view, restricted again to the
+    published excerpts), and its dates, reviewer and span for REFI-QDA (``coding_details``)."""
+    evidence, details = _Rows(ctx.out, "evidence"), _Rows(ctx.out, "coding_details")
+    codings = ctx.db.query(
+        # the raw terms, pseudonymised with the publish names (the view's are the working db's)
+        "SELECT ev.*, c.offsets AS raw_offsets, c.terms AS raw_terms, c.created_at AS detail_created_at, "
+        "c.reviewed_by AS detail_reviewed_by, c.reviewed_at AS detail_reviewed_at, c.span_start AS detail_span_start, "
+        "c.span_end AS detail_span_end FROM evidence ev JOIN codings c ON c.id = ev.coding_id ORDER BY ev.coding_id"
+    )
+    for chunk in _chunks(codings):
+        excerpts = _published_excerpts(ctx, [row["excerpt_id"] for row in chunk])
+        for row in chunk:
+            excerpt = excerpts.get(row["excerpt_id"])
+            if excerpt is None or excerpt["speaker_role"] == "interviewer":
+                continue
+            ev = _evidence_row(ctx, row, excerpt)
+            ctx.check_names("evidence", ev, ("terms",))
+            evidence.add(ev)
+            details.add(_coding_detail_row(row, excerpt))
+    evidence.flush()
+    details.flush()
+    ctx.counts["evidence"] = evidence.count
+
+
+def _mapped_offsets(raw: "str | None", spans: list) -> list[list[int]]:
+    """The matched terms' raw offsets (JSON pairs) in the published text."""
+    try:
+        pairs = json.loads(raw or "[]")
+    except ValueError:
+        pairs = []
+    return [
+        [disclosure.map_offset(pair[0], spans), disclosure.map_offset(pair[1], spans, end=True)]
+        for pair in pairs
+        if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(v, int) for v in pair)
+    ]
+
+
+def _evidence_row(ctx: _Context, row: dict, excerpt: dict) -> dict:
+    """A published coding: the excerpt's published text, mapped offsets and span, pseudonymised terms."""
+    quotable, spans = excerpt["quotable"], excerpt["spans"]
+    # a coding of part of its excerpt (workspace span): the span in the published text, and its words
+    span_start = span_end = quote = None
+    if quotable and row.get("span_start") is not None and row.get("span_end") is not None:
+        span_start = disclosure.map_offset(row["span_start"], spans)
+        span_end = disclosure.map_offset(row["span_end"], spans, end=True)
+        if 0 <= span_start < span_end <= len(excerpt["text"]):
+            quote = excerpt["text"][span_start:span_end]
+        else:
+            span_start = span_end = None
+    source = ctx.sources[row["source_id"]]
+    participant = ctx.participants.get(excerpt["participant_id"]) or {}
+    return {
+        "coding_id": row["coding_id"],
+        "excerpt_id": row["excerpt_id"],
+        "text": excerpt["text"],
+        "decided_by": row.get("decided_by"),
+        "span_start": span_start,
+        "span_end": span_end,
+        "quote": quote,
+        "rq": row["rq"],
+        "code": row["code"],
+        "code_id": row["code_id"],
+        "status": row["status"],
+        "coder": row["coder"],
+        "terms": pseudonyms.display_terms(row["raw_terms"] or "[]", ctx.pseudonymise) if quotable else "[]",
+        "score": row["score"],
+        "offsets": json.dumps(_mapped_offsets(row["raw_offsets"], spans) if quotable else []),
+        "colour": ctx.colours.get(row["code_id"]),
+        "source_id": row["source_id"],
+        "source_kind": source["kind"],
+        "source_title": source["published_title"],
+        "ics": row["ics"],
+        "collaborative": row["collaborative"],
+        "wave": row["wave"],
+        "date": row["date"],
+        "page": row["page"],
+        "heading": excerpt["heading"],
+        "turn": row["turn"],
+        "speaker_role": excerpt["speaker_role"],
+        "participant_id": excerpt["participant_id"],
+        "participant_role": participant.get("role"),
+        "org_type": participant.get("org_type"),
+        "quotable": quotable,
+    }
+
+
+def _coding_detail_row(row: dict, excerpt: dict) -> dict:
+    """A published coding's dates, reviewer and span (offsets in the published text)."""
+    a, b = row["detail_span_start"], row["detail_span_end"]
+    span = [None, None]
+    if excerpt["quotable"] and isinstance(a, int) and isinstance(b, int) and a < b:
+        spans = excerpt["spans"]
+        span = [disclosure.map_offset(a, spans), disclosure.map_offset(b, spans, end=True)]
+    return {
+        "coding_id": row["coding_id"],
+        "created_at": row["detail_created_at"],
+        "reviewed_by": row["detail_reviewed_by"],
+        "reviewed_at": row["detail_reviewed_at"],
+        "span_start": span[0],
+        "span_end": span[1],
+    }
+
+
+def _write_framework(ctx: _Context) -> None:
+    """Counts per (rq, code, ics, wave), over the evidence written; participants who refused
+    quotation are counted (their rows carry no ID: their sources' owners, in a TEMP table, do)."""
+    ctx.out.execute("CREATE TEMP TABLE source_owner (source_id INTEGER PRIMARY KEY, participant_id TEXT)")
+    dblib.insert_rows(ctx.out, "source_owner", [{"source_id": s["id"], "participant_id": s["owner"]} for s in ctx.sources.values()])
+    cells = ctx.out.execute(
+        """SELECT ev.rq, ev.code_id, ev.code, ev.ics, ev.wave, count(DISTINCT ev.excerpt_id),
+                  count(DISTINCT nullif(o.participant_id, '')), count(DISTINCT ev.source_id),
+                  count(DISTINCT CASE WHEN ev.status = 'accepted' THEN ev.excerpt_id END)
+           FROM evidence ev LEFT JOIN temp.source_owner o ON o.source_id = ev.source_id
+           GROUP BY ev.rq, ev.code_id, ev.code, ev.ics, ev.wave"""
+    ).fetchall()
+    rows = _Rows(ctx.out, "framework")
+    for cell in sorted(cells, key=lambda c: tuple(str(x) for x in c[:5])):
+        rows.add(dict(zip(_FRAMEWORK_COLUMNS, cell)))
+    rows.flush()
+    ctx.counts["framework"] = rows.count
+
+
+def _write_summaries(ctx: _Context) -> None:
+    """Consent summary (counts only, per ICS) and how the automatic suggestions were reviewed."""
+    db = ctx.db
+    consent = _Rows(ctx.out, "consent_summary")
+    for row in db.query(
+        """SELECT coalesce(i.name, '(no ICS)') AS ics, count(*) AS participants,
+                  sum(CASE WHEN cs.interview = 1 THEN 1 ELSE 0 END) AS interview_consent,
+                  sum(CASE WHEN cs.quotes = 0 OR cs.quotes IS NULL THEN 1 ELSE 0 END) AS quotation_refused,
+                  sum(CASE WHEN cs.withdrawn_date IS NOT NULL THEN 1 ELSE 0 END) AS withdrawn
+           FROM participants p LEFT JOIN consents cs ON cs.participant_id = p.id
+           LEFT JOIN ics i ON i.id = p.ics_id GROUP BY 1 ORDER BY 1"""
+    ):
+        consent.add(row)
+    consent.flush()
+    review = _Rows(ctx.out, "review_summary")
+    for row in db.query(REVIEW_SUMMARY):
+        review.add(row)
+    review.flush()
+
+
+def _write_agreement_ratings(ctx: _Context) -> None:
+    """Every human decision as agreement input (casestudy.coding.agreement), on published excerpts only."""
+    if "agreement_ratings" not in ctx.db.view_names():
+        return
+    rows = _Rows(ctx.out, "agreement_ratings")
+    for chunk in _chunks(ctx.db.query("SELECT excerpt_id, coder, automatic, code_id, value FROM agreement_ratings")):
+        excerpts = _published_excerpts(ctx, [r["excerpt_id"] for r in chunk])
+        for r in chunk:
+            excerpt = excerpts.get(r["excerpt_id"])
+            if excerpt is None or excerpt["speaker_role"] == "interviewer":
+                continue
+            source = ctx.sources[excerpt["source_id"]]
+            rows.add({**r, "ics": source["ics"], "wave": source["wave"]})
+    rows.flush()
+
+
+def _finish(out: sqlite_utils.Database) -> None:
+    """Indexes, full-text search, then VACUUM (which also syncs the file to disk)."""
     for table, columns in (
         ("evidence", ["rq"]),
         ("evidence", ["code_id"]),
@@ -844,30 +1029,15 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         ("indicators", ["ics", "wave"]),
     ):
         out[table].create_index(columns)
-    out["disclosure"].create(_DISCLOSURE_COLUMNS)
-    out["disclosure"].insert_all(disclosures)
     # no stemming, so that a prefix ("delegat*") finds what it says (see consent/prepare.py)
     out["evidence"].enable_fts(["text", "code", "source_title"], tokenize=FTS_TOKENIZE)
     out["excerpts"].enable_fts(["text"], tokenize=FTS_TOKENIZE)
     out["sources"].enable_fts(["title"], tokenize=FTS_TOKENIZE)
     out.conn.commit()
+    out.execute("DROP TABLE temp.excerpt_spans")
+    out.execute("DROP TABLE IF EXISTS temp.source_owner")
     out.execute("PRAGMA synchronous = FULL")
     out.execute("VACUUM")
-    out.close()
-    return {
-        "sources": len(published_sources),
-        "excerpts": len(excerpts),
-        "evidence": len(evidence),
-        "participants": len(participants),
-        "codes": len(codes),
-        "memos": len(memos),
-        "framework": len(framework_rows),
-        "withheld_quotes": sum(1 for e in excerpts if not e["quotable"]),
-        "leaks_withheld": leaks_withheld,
-        "disclosures_generalised": sum(1 for d in disclosures if d["action"] == "generalise"),
-        "disclosures_flagged": sum(1 for d in disclosures if d["action"] == "flag"),
-        "indicators": len(indicator_rows),
-    }
 
 
 _SOURCE_COLUMNS = {
