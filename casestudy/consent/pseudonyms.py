@@ -73,6 +73,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import accumulate, compress
+from operator import itemgetter
 from pathlib import Path
 
 import sqlite_utils
@@ -574,6 +575,7 @@ def _ascii_words(text: str) -> bool:
 
 
 _PLUS_ONE = (1).__add__
+_RANK = itemgetter(0)
 class _AsciiSpans:
     """Word ``j``'s (start, end) from where each word starts."""
 
@@ -633,13 +635,15 @@ class _Shape:
         self.plain_tail = tail in ("", _MARKS)
         self.needs_at = _BEFORE_AT in tail  # an e-mail form: only before an "@"
         self.needs_capital = bool(exact) and exact[0][1].isupper()  # a capital initial: "H. Marsh"
-        self.must = tuple(i for i, gap in enumerate(gaps) if not _EMPTY_GAP_OK[gap])  # gaps that hold something
+        # gaps that hold something (in C: shapes are made as texts first meet them)
+        self.must = tuple(compress(range(len(gaps)), map(_GAP_MUST.__getitem__, gaps)))
         self.solid = not self.must  # may be written as one word, nothing between letters
 
 
 _GAP_IDS: dict[str, int] = {}
 _GAPS: list[re.Pattern] = []  # each distinct gap expression, compiled once (a handful in all)
 _EMPTY_GAP_OK: list[bool] = []
+_GAP_MUST: list[bool] = []  # not _EMPTY_GAP_OK
 _GAP_FITS: dict[tuple[int, str], bool] = {}  # (gap id, the text between two letters) -> fits
 
 
@@ -649,6 +653,7 @@ def _gap_id(source: str) -> int:
         found = _GAP_IDS[source] = len(_GAPS)
         _GAPS.append(re.compile(source, re.IGNORECASE))
         _EMPTY_GAP_OK.append(_GAPS[-1].fullmatch("") is not None)
+        _GAP_MUST.append(not _EMPTY_GAP_OK[-1])
     return found
 
 
@@ -937,7 +942,7 @@ class _Index:
                 break
             letters += words[last]
         if len(found) > 1:
-            found.sort(key=lambda c: c[0])
+            found.sort(key=_RANK)
         return found
 
     def _first(self, table: tuple, text: str, folded: str, words: list[str], spans: list, j: int, at: int,
