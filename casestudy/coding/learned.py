@@ -168,15 +168,7 @@ def char_counts(lemma_docs: list[list[str]], vocabulary: dict[str, int], idf, gr
     import numpy as np
     from scipy.sparse import csr_matrix
 
-    words: dict[str, int] = {}
-    ids: list[int] = []
-    indptr = [0]
-    number = words.setdefault
-    for lemmas in lemma_docs:
-        ids += [number(word, len(words)) for word in lemmas]  # a word repeated is summed by the product
-        indptr.append(len(ids))
-    T = csr_matrix((np.ones(len(ids)), np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
-                   shape=(len(lemma_docs), len(words)))
+    T, words = _counted(lemma_docs)  # excerpt × distinct word
     u_cols: list[int] = []
     u_data: list[int] = []
     u_ptr = [0]
