@@ -268,4 +268,6 @@ def test_publish_refuses_a_run_together_surname_the_pseudonymiser_missed(work, t
     result = run("publish", out, "--db", work)
     assert result.exit_code == 1
     assert "publish stopped" in result.output and not out.exists()
+    # stopped half-way through the excerpts it was writing: its temporary file is gone too
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".pub.db.")] == []
     assert names_in(result.output) == []

@@ -427,6 +427,7 @@ def _chunks(rows, size: "int | None" = None):
 
 
 def _placeholders(values) -> str:
+    """``?, ?, ?``: one parameter per value, for ``IN (...)``."""
     return ", ".join("?" * len(values))
 
 
@@ -459,6 +460,7 @@ class _Context:
         return self.pseudonymise.apply(text)
 
     def count(self, key: str, n: int = 1) -> None:
+        """Add ``n`` to one of the build's counts."""
         self.counts[key] = self.counts.get(key, 0) + n
 
     def check_names(self, table: str, row: dict, fields: tuple[str, ...]) -> None:
