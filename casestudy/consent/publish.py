@@ -155,13 +155,16 @@ _STOP = {
 }
 
 
-def _shingles(text: str) -> set[tuple[str, ...]]:
+def _shingles(text: str) -> set[int]:
+    """The runs of ``_SHINGLE`` words of ``text`` (at least 6 not stop words), each kept as its
+    64-bit hash, not its words (a third of the memory). Runs are only compared, never shown,
+    and a hash collision could only withhold more text, never publish any."""
     words = _fold(text).split()
     found = set()
     for i in range(len(words) - _SHINGLE + 1):
         gram = tuple(words[i : i + _SHINGLE])
         if sum(1 for w in gram if w not in _STOP) >= 6:
-            found.add(gram)
+            found.add(hash(gram))
     return found
 
 
@@ -229,7 +232,7 @@ class LeakGuard:
     surname of several words or parts, also looked for run together (``nibhriain``,
     ``gwenllianprycejones``); a name made only of English words (``Will Hope``) counts
     only when written with capitals, as in the pseudonymiser; ``shingles``:
-    every 12-word run of the excerpts that may not be published verbatim (withdrawn,
+    the hash of every 12-word run of the excerpts that may not be published verbatim (withdrawn,
     unconsented or refused-quotation participants).
     """
 
@@ -239,7 +242,7 @@ class LeakGuard:
         self.names = _by_first_word(tuple(n.split()) for n in spaced)
         self.compact = frozenset(compact)
         self.capitalised = _by_first_word(tuple(form.split()) for form in capitalised)
-        self.shingles: set[tuple[str, ...]] = set()
+        self.shingles: set[int] = set()
         for text in forbidden_texts:
             self.shingles |= _shingles(text)
 
