@@ -301,7 +301,7 @@ def coded_rate(items, predicted) -> tuple[float, float]:
     return (sum(map(len, coded)) / len(coded) if coded else 0.0, sum(map(len, labelled)) / len(labelled) if labelled else 0.0)
 
 
-def cross_validate(bench: Bench, k: int = 5, heldout: bool = False) -> dict:
+def cross_validate(bench: Bench, k: int = 5, heldout: bool = False, only: "set[str] | None" = None) -> dict:
     """Cross-validated predictions for every labelled set, three ways: patterns alone, the
     learned model alone (P >= 0.5) and the two-level coder.
 
@@ -312,6 +312,8 @@ def cross_validate(bench: Bench, k: int = 5, heldout: bool = False) -> dict:
       which has never seen a seed;
     * ``*heldout*`` files, only with ``heldout``: the default model once (they are never
       trained on; look at their figures once, at the end, never while tuning).
+
+    ``only``: score just these shipped sets (every set is still trained on).
     """
     from casestudy.coding import learned
 
@@ -325,6 +327,8 @@ def cross_validate(bench: Bench, k: int = 5, heldout: bool = False) -> dict:
         preds[name] = {"items": items, "patterns": patterns, "model": model, "combined": combined}
 
     for name, items in sets.items():
+        if only is not None and name not in only:
+            continue
         patterns, model_only, combined = [None] * len(items), [None] * len(items), [None] * len(items)
         for f in range(k):
             test = [n for n, i in enumerate(items) if _fold(i["id"], k) == f]

@@ -170,17 +170,19 @@ def test_training_sets_leave_held_out_files_out():
 
 
 def test_cross_validated_floors():
-    """Cross-validated RQ-level figures of the two-level coder (benchmarks/quality.py --cv)."""
+    """Cross-validated RQ-level figures of the two-level coder (benchmarks/quality.py --cv) on
+    two real-register sets and the first one (the others are scored by the benchmark only)."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import quality
 
-    result = quality.cross_validate(quality.Bench(DEFAULT), k=3)
-    for name, floor in (("first", 0.78), ("fresh", 0.75), ("register", 0.70)):
-        if name in result:
-            assert result[name]["combined"]["macro_f1"] >= floor, quality.cv_report(result)
-            assert result[name]["combined"]["coded_rate"] <= 1.8, quality.cv_report(result)
+    floors = {"first": 0.78, "register": 0.80, "voices": 0.72}  # k = 3 figures, some points under k = 5's
+    result = quality.cross_validate(quality.Bench(DEFAULT), k=3, only=set(floors))
+    assert set(floors) <= set(result), quality.cv_report(result)
+    for name, floor in floors.items():
+        assert result[name]["combined"]["macro_f1"] >= floor, quality.cv_report(result)
+        assert result[name]["combined"]["coded_rate"] <= 1.8, quality.cv_report(result)
     if "seeds (CV)" in result:
-        assert result["seeds (CV)"]["combined"]["macro_f1"] >= 0.60, quality.cv_report(result)
+        assert result["seeds (CV)"]["combined"]["macro_f1"] >= 0.68, quality.cv_report(result)
 
 
 def test_character_ngram_block_is_scikit_learns_char_wb(featurizer):
