@@ -192,7 +192,8 @@ def test_character_ngram_block_is_scikit_learns_char_wb(featurizer):
 
     model = learned.train(SMALL, featurizer)
     lemmas = lambda docs: [" ".join(d.lemmas) for d in docs]  # noqa: E731
-    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, lowercase=False)
+    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(learned.SETTINGS["char_ngrams"]), sublinear_tf=True,
+                                lowercase=False)
     reference.fit(lemmas(featurizer.terms(e.text) for e in SMALL))
     assert model.char_vocabulary == reference.vocabulary_
     texts = ["The hospitals' income was sub-contracted to the partners, and the partners' partners.",
