@@ -115,6 +115,7 @@ class Featurizer:
         return out
 
     def terms(self, text: str) -> Terms:
+        """The excerpt's terms and lemmas (a possessive "'s" is read as its word)."""
         lower = _POSSESSIVE.sub("", text.lower().replace("\u2019", "'"))
         get = self.lemma_of.get
         lemmas = [get(w, w) for w in _WORD.findall(lower)]
