@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -44,7 +43,6 @@ SETTINGS = {
     "class_weight": "balanced",
     "codebook_weight": 1.0,
     "study_weight": 8.0,
-    "min_df": 1,
     "seed": 0,
 }
 MODEL_FORMAT = "2"
