@@ -412,12 +412,15 @@ def simulate_decisions(bench: Bench, model, items: list[dict], budget: int) -> t
     return examples, reviewed
 
 
-def learning_curve(bench: Bench, points=CURVE, seed: int = 0) -> dict:
-    """For every labelled set as "a study" (the seeds too, when present): the default model is
-    trained without it; its excerpts are shuffled (fixed seed) and a simulated reviewer makes
-    0, 25, 50, ... decisions on them in that order; the study model (default data + those
-    decisions) then codes the rest of the study, which is scored. A point is left out when the
-    study has too few excerpts left (fewer than 20)."""
+def learning_curve(bench: Bench, points=CURVE, orders: int = 3, only: "set[str] | None" = None) -> dict:
+    """For every labelled set as "a study" (the seeds too, when present; ``only``: just these):
+    the default model is trained without it; a simulated reviewer works through its excerpts
+    in a shuffled order and makes 0, 25, 50, ... decisions; the study model (default data +
+    those decisions) then codes the rest of the study, which is scored. Each point is the
+    mean over ``orders`` orders (seeds 0, 1, ...), with the default model scored on the same
+    rests beside it, so what the decisions added is read against the same excerpts. An order
+    is left out of a point when it leaves fewer than 20 excerpts; a point with no order left
+    is left out."""
     import random
 
     sets = labelled_sets()
@@ -427,30 +430,43 @@ def learning_curve(bench: Bench, points=CURVE, seed: int = 0) -> dict:
         studies["seeds"] = seeds
     out = {}
     for name, items in studies.items():
+        if only is not None and name not in only:
+            continue
         others = [_example(i) for other, its in sets.items() if other != name for i in its]
         default = bench.train(others)
-        order = list(items)
-        random.Random(seed).shuffle(order)
-        row = {}
-        for budget in points:
-            examples, reviewed = simulate_decisions(bench, default, order, budget)
-            rest = order[reviewed:]
-            if len(rest) < 20:
-                continue
-            model = bench.train(others + examples, kind="study") if examples else default
-            table = scores(rest, bench.predict(model, rest))
-            row[budget] = {"macro_f1": table["macro_f1"], "rest": len(rest), "decisions": sum(len(e.labels) for e in examples)}
-        out[name] = row
+        runs: dict[int, list[tuple[float, float, int, int]]] = {budget: [] for budget in points}
+        for seed in range(orders):
+            order = list(items)
+            random.Random(seed).shuffle(order)
+            for budget in points:
+                examples, reviewed = simulate_decisions(bench, default, order, budget)
+                rest = order[reviewed:]
+                if len(rest) < 20:
+                    continue
+                model = bench.train(others + examples, kind="study") if examples else default
+                runs[budget].append((scores(rest, bench.predict(model, rest))["macro_f1"],
+                                     scores(rest, bench.predict(default, rest))["macro_f1"],
+                                     len(rest), sum(len(e.labels) for e in examples)))
+        out[name] = {budget: {"macro_f1": _mean(r[0] for r in got), "default_f1": _mean(r[1] for r in got),
+                              "rest": _mean(r[2] for r in got), "decisions": _mean(r[3] for r in got), "orders": len(got)}
+                     for budget, got in runs.items() if got}
     return out
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
 
 
 def curve_report(curve: dict) -> str:
     lines = ["Learning curve: macro-F1 on the unseen rest of a study after N simulated human decisions",
-             f"  {'study':<22} " + " ".join(f"{n:>12}" for n in CURVE)]
+             "(mean over reviewer orders; in brackets: the study model minus the default model on the same rests)",
+             f"  {'study':<12} " + " ".join(f"{n:>15}" for n in CURVE)]
     for name, row in curve.items():
-        cells = [f"{row[n]['macro_f1']:.3f} ({row[n]['rest']:>3})" if n in row else f"{'-':>12}" for n in CURVE]
-        lines.append(f"  {name:<22} " + " ".join(f"{c:>12}" for c in cells))
-    lines.append("  (in brackets: excerpts left in the study and scored)")
+        cells = [f"{row[n]['macro_f1']:.3f} ({row[n]['macro_f1'] - row[n]['default_f1']:+.3f})" if n in row else "-" for n in CURVE]
+        lines.append(f"  {name:<12} " + " ".join(f"{c:>15}" for c in cells))
+        rests = [f"{row[n]['rest']:.0f}/{row[n]['orders']}" if n in row else "-" for n in CURVE]
+        lines.append(f"  {'  rest/orders':<12} " + " ".join(f"{c:>15}" for c in rests))
     return "\n".join(lines)
 
 
@@ -483,6 +499,7 @@ def main(argv=None) -> int:
     parser.add_argument("--errors", choices=TUNABLE, help="list the excerpts the codebook gets wrong (tuning splits only)")
     parser.add_argument("--cv", action="store_true", help="cross-validated figures of patterns, model and the two-level coder")
     parser.add_argument("--curve", action="store_true", help="the learning curve (simulated human decisions)")
+    parser.add_argument("--orders", type=int, default=3, metavar="N", help="with --curve: reviewer orders averaged per point (default 3)")
     parser.add_argument("--heldout", action="store_true", help="with --cv: also the *heldout* files (final figures only)")
     parser.add_argument("--speed", type=int, metavar="N", help="time training on N simulated decisions (e.g. 10000)")
     args = parser.parse_args(argv)
@@ -497,7 +514,7 @@ def main(argv=None) -> int:
         if args.cv:
             print(cv_report(cross_validate(bench, heldout=args.heldout)))
         if args.curve:
-            print(curve_report(learning_curve(bench)))
+            print(curve_report(learning_curve(bench, orders=args.orders)))
         return 0
     print(report(evaluate(args.codebook, splits=args.splits)))
     return 0

@@ -185,6 +185,28 @@ def test_cross_validated_floors():
         assert result["seeds (CV)"]["combined"]["macro_f1"] >= 0.68, quality.cv_report(result)
 
 
+def test_learning_curve_scores_the_unseen_rest_against_the_default_model():
+    """benchmarks/quality.py --curve: the simulated reviewer's decisions come from the front
+    of each order, the rest is scored by the study model and by the default model beside it."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import quality
+
+    bench = quality.Bench(DEFAULT)
+    items = quality.labelled_sets()["first"]
+    default = bench.train([quality._example(i) for i in items[:40]])
+    examples, reviewed = quality.simulate_decisions(bench, default, items, 25)
+    assert sum(len(e.labels) for e in examples) >= 25 and reviewed >= len(examples)
+    assert {e.origin for e in examples} <= {i["id"] for i in items[:reviewed]}
+    for example in examples:
+        item = next(i for i in items if i["id"] == example.origin)
+        assert {rq for rq, y in example.labels.items() if y} == set(item["rqs"])  # every missed RQ added
+    curve = quality.learning_curve(bench, points=(0, 25), orders=2, only={"first"})
+    row = curve["first"]
+    assert row[0]["macro_f1"] == row[0]["default_f1"] and row[0]["orders"] == 2 and row[0]["decisions"] == 0
+    assert row[25]["decisions"] >= 25 and row[25]["rest"] < row[0]["rest"] == len(items)
+    assert "first" in quality.curve_report(curve)
+
+
 def test_character_ngram_block_is_scikit_learns_char_wb(featurizer):
     """The model's second block is exactly scikit-learn's ``char_wb`` 3-5-gram sublinear
     tf-idf (smooth idf, l2) over the excerpt's lemmas: same vocabulary, same values."""
