@@ -129,6 +129,40 @@ def test_ics_and_wave_columns_add_up_to_all(export_pipeline_dbs, tmp_path):
     assert checked > 40
 
 
+def test_evidence_on_a_question_as_a_whole_has_its_own_row_section_and_matrix_line(export_pipeline_dbs, tmp_path):
+    """The learned model's RQ-level judgements (general talk with no theme of the RQ) are
+    counted in the RQ's total and also shown: a table row, a section with quotes, a matrix line."""
+    import sqlite3
+
+    working, published = export_pipeline_dbs
+    out = tmp_path / "r.docx"
+    export_docx(working, out, publish_db=published)
+    document = docx.Document(str(out))
+    conn = sqlite3.connect(published)
+    expected = dict(conn.execute(
+        """SELECT e.rq, count(DISTINCT e.excerpt_id) FROM evidence e
+           WHERE e.code_id = e.rq AND e.status != 'rejected'
+             AND NOT EXISTS (SELECT 1 FROM evidence t WHERE t.excerpt_id = e.excerpt_id AND t.rq = e.rq
+                             AND t.code_id != t.rq AND t.status != 'rejected')
+           GROUP BY e.rq"""))
+    learned = conn.execute("SELECT count(*) FROM evidence WHERE coder LIKE 'learned:%'").fetchone()[0]
+    conn.close()
+    assert expected and learned  # the sample study has such evidence
+    headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+    for rq in ("RQ1", "RQ2", "RQ3", "RQ4", "RQ5", "RQ6"):
+        table = table_after(document, f"{rq}: themes by ICS and wave")
+        labels = [row.cells[0].text.strip() for row in table.rows]
+        if rq not in expected:
+            assert f"{rq} as a whole (no theme)" not in labels
+            continue
+        assert row_cells(table, f"{rq} as a whole (no theme)")[1] == str(expected[rq])
+        assert labels.index(f"{rq} as a whole (no theme)") == len(labels) - 2  # after the themes, before the total
+        assert f"{rq} as a whole (no theme)" in headings
+        matrix = table_after(document, f"{rq}: framework matrix")
+        assert f"{rq} as a whole (no theme)" in [row.cells[0].text.strip() for row in matrix.rows]
+    assert f"{learned:,} research questions judged as a whole by the learned model" in all_text(out)
+
+
 def test_quotes_are_attributed_by_pseudonym_and_cited(report):
     document = docx.Document(str(report))
     quotes = [p.text for p in document.paragraphs if p.style.name == "Quote"]

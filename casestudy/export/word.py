@@ -186,6 +186,13 @@ def cohen_kappa(a: list[bool], b: list[bool]) -> float | None:
     return (agree - expected) / (1 - expected)
 
 
+RQ_LEVEL_DESCRIPTION = (
+    "Excerpts that bear on the research question as a whole but are coded to none of its themes: judged so by "
+    "the learned model (general talk about the question, in words the codebook's themes do not name) or coded "
+    "to the question itself by a researcher. Reviewing them is where new themes are found."
+)
+
+
 # --- the document --------------------------------------------------------------------
 
 
@@ -218,6 +225,8 @@ class Report:
         self.wave_columns = [(f"W{w}", w) for w in self.waves]
         if any(r.get("wave") is None for r in self.rows):
             self.wave_columns.append(("No wave", None))
+        # (excerpt, RQ) pairs with a theme of the RQ: coding the RQ itself adds nothing to those
+        self.themed = {(r["excerpt_id"], r["rq"]) for r in self.rows if r["code_id"] != r["rq"]}
         self.selection = select_quotes(self.theme_rows())
         statuses = {q.get("status") for q in self.selection.all()}
         self.label_unreviewed = len(statuses) > 1  # mark unreviewed quotes only beside reviewed ones
@@ -230,7 +239,16 @@ class Report:
         by_code: dict[str, list[dict]] = defaultdict(list)
         for row in self.rows:
             by_code[row["code_id"]].append(row)
-        return [(theme["id"], by_code.get(theme["id"], [])) for rq in self.rqs for theme, _ in self.themes_of(rq)]
+        return [(theme["id"], self.section_rows(theme, self.rows) if theme.get("rq_level") else by_code.get(theme["id"], []))
+                for rq in self.rqs for theme, _ in self.sections_of(rq)]
+
+    def section_rows(self, theme: dict, rows: list[dict]) -> list[dict]:
+        """The rows of ``rows`` that a theme's section shows: coded to the theme, or for the
+        question-as-a-whole section, coded to the RQ on an excerpt with none of its themes."""
+        if theme.get("rq_level"):
+            rq = theme["rq"]
+            return [r for r in rows if r["code_id"] == rq and (r["excerpt_id"], rq) not in self.themed]
+        return [r for r in rows if r["code_id"] == theme["id"]]
 
     # styles ----------------------------------------------------------------------
 
@@ -592,10 +610,19 @@ class Report:
             statuses[row.get("status")] += 1
         accepted, suggested = statuses.get("accepted", 0), statuses.get("suggested", 0)
         if not accepted:
-            return (f"None of the {suggested:,} codings counted has been reviewed yet: all are automatic suggestions "
-                    "of the codebook. Rejected suggestions are never counted.")
+            return (f"None of the {suggested:,} codings counted has been reviewed yet: all are automatic suggestions"
+                    f"{self.suggesters()}. Rejected suggestions are never counted.")
         return (f"Counts include every coding not rejected: {accepted:,} accepted by a researcher and {suggested:,} "
                 "automatic suggestions not yet reviewed. Export with --status accepted to count accepted codings only.")
+
+    def suggesters(self) -> str:
+        """`` of the codebook's patterns (n) and of the learned model (m)`` for the unreviewed rows."""
+        patterns = sum(1 for r in self.rows if r.get("status") == "suggested" and str(r.get("coder", "")).startswith("auto:"))
+        learned = sum(1 for r in self.rows if r.get("status") == "suggested" and str(r.get("coder", "")).startswith("learned:"))
+        if not learned:
+            return " of the codebook"
+        return (f": {patterns:,} themes matched by the codebook's patterns and {learned:,} research questions judged "
+                "as a whole by the learned model")
 
     def quote_status_sentence(self) -> str:
         if self.quoted_statuses == {"accepted"}:
@@ -627,6 +654,20 @@ class Report:
             out = [(c, 1) for c in self.codes if c["rq"] == rq and c["id"] != rq]
         return out
 
+    def rq_level(self, rq: str) -> dict | None:
+        """A theme-like section for the evidence coded to ``rq`` itself and to none of its
+        themes (the learned model's judgements on general talk, or a researcher coding the
+        question), or None when there is none."""
+        if not any(r["code_id"] == rq and (r["excerpt_id"], rq) not in self.themed for r in self.rows):
+            return None
+        return {"id": rq, "rq": rq, "parent_id": rq, "rq_level": True, "name": f"{rq} as a whole (no theme)",
+                "description": RQ_LEVEL_DESCRIPTION}
+
+    def sections_of(self, rq: str) -> list[tuple[dict, int]]:
+        """The RQ's themes, then its evidence with no theme (when there is any)."""
+        whole = self.rq_level(rq)
+        return self.themes_of(rq) + ([(whole, 1)] if whole else [])
+
     def subtree(self, code_id: str) -> set[str]:
         ids, frontier = {code_id}, [code_id]
         while frontier:
@@ -651,17 +692,20 @@ class Report:
         lead = doc.add_paragraph()
         if code.get("description"):
             lead.add_run(typeset(code["description"]).rstrip(".") + ". ").italic = True
+        whole = len({r["excerpt_id"] for r in rq_rows if r["code_id"] == rq and (r["excerpt_id"], rq) not in self.themed})
         lead.add_run(
-            f"{spread(e, p, d)} {'are' if e != 1 else 'is'} coded to {plural(len(themes), 'theme')} under {rq}."
+            (f"{spread(e, p, d)} {'are' if e != 1 else 'is'} coded to {plural(len(themes), 'theme')} under {rq}"
+             + (f" or to the question as a whole ({whole} of them)" if whole else "") + ".")
             if rq_rows else f"No evidence is coded to {rq} within the filters of this report."
         )
         self.summary.themes += len(themes)
+        themes = self.sections_of(rq)
         self.summary.excerpts += e
         if not themes:
             return
         self.summary_table(rq, themes, rq_rows)
         for theme, depth in themes:
-            self.theme(theme, depth, [r for r in rq_rows if r["code_id"] == theme["id"]])
+            self.theme(theme, depth, self.section_rows(theme, rq_rows))
         self.framework(rq, themes, rq_rows)
 
     def summary_table(self, rq: str, themes: list[tuple[dict, int]], rq_rows: list[dict]) -> None:
@@ -687,6 +731,9 @@ class Report:
                 _cell_text(cells[1 + i], str(value) if value or i == 0 else "–", align="right", bold=bold and i == 0)
 
         for theme, depth in themes:
+            if theme.get("rq_level"):
+                add(typeset(theme["name"]), self.section_rows(theme, rq_rows), bold=True)
+                continue
             ids = self.subtree(theme["id"]) if depth == 1 else {theme["id"]}
             add(typeset(theme["name"]), [r for r in rq_rows if r["code_id"] in ids], bold=depth == 1, indent=depth - 1)
         add(f"All {rq} evidence", rq_rows, bold=True)
@@ -694,6 +741,8 @@ class Report:
         self.table_note(
             "Excerpts coded to each theme (a theme's row includes its sub-themes); participants and documents they "
             "come from. ICS and wave columns add up to Excerpts; the last row counts each excerpt once."
+            + (f" “{rq} as a whole”: excerpts coded to the question itself and to none of its themes."
+               if any(t.get("rq_level") for t, _ in themes) else "")
             + self.wave_key()
         )
 
@@ -752,7 +801,7 @@ class Report:
         table = doc.add_table(rows=1, cols=1 + len(self.ics_columns))
         _header(table, ["Theme"] + [label for label, _ in self.ics_columns])
         for theme, depth in themes:
-            rows = [r for r in rq_rows if r["code_id"] == theme["id"]]
+            rows = self.section_rows(theme, rq_rows)
             cells = table.add_row().cells
             _cell_text(cells[0], typeset(theme["name"]), bold=True)
             for i, (_, ics) in enumerate(self.ics_columns):
