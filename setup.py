@@ -1,14 +1,18 @@
-"""Build hook: ship the top-level codebook/ inside the package as casestudy/default_codebook/.
+"""Build hooks: ship the top-level codebook/ inside the package as casestudy/default_codebook/,
+and compile the pseudonymiser's word scan (casestudy/consent/_wordscan.c).
 
 The repository keeps the default codebook at the top level (SPEC layout); a wheel needs a
 copy inside the package so `casestudy code` finds it after a non-editable install
-(casestudy.coding.codebook.default_path looks there last). Everything else is in pyproject.toml.
+(casestudy.coding.codebook.default_path looks there last). The word scan is optional: where
+it cannot be compiled (no C compiler or Python headers) the install goes on and
+casestudy.consent.pseudonyms uses its pure-Python way, which gives the same output.
+Everything else is in pyproject.toml.
 """
 
 import shutil
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
@@ -33,4 +37,6 @@ class build_py_with_codebook(build_py):
                 shutil.copy2(path, training / path.name)
 
 
-setup(cmdclass={"build_py": build_py_with_codebook})
+WORD_SCAN = Extension("casestudy.consent._wordscan", ["casestudy/consent/_wordscan.c"], optional=True)
+
+setup(cmdclass={"build_py": build_py_with_codebook}, ext_modules=[WORD_SCAN])

@@ -9,17 +9,57 @@ that are English words, nicknames, shared first names and surnames, titles, ``La
 First``) and random texts that write those names in many shapes (possessives, e-mail
 addresses, run together, initials, any case, line breaks, accents dropped or added) must
 give the same text and the same replaced spans from both.
+
+Every test here (and in the word-path and stored-tables tests, which import :func:`scan_way`)
+runs twice: with the words met in C (``casestudy/consent/_wordscan.c``, compiled by ``pip
+install``; compiled here for the tests if the package was not) and in pure Python, the
+fallback where no C compiler was at hand.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import random
+import subprocess
+import sys
+import sysconfig
 import unicodedata
+from pathlib import Path
 
 import pytest
 
 import pseudonyms_reference as reference
 from casestudy.consent import pseudonyms
+
+@pytest.fixture(scope="session")
+def wordscan(tmp_path_factory):
+    """The compiled word scan: the installed one, else compiled here from its source."""
+    if pseudonyms._wordscan is not None:
+        return pseudonyms._wordscan
+    source = Path(pseudonyms.__file__).with_name("_wordscan.c")
+    target = tmp_path_factory.mktemp("wordscan") / f"_wordscan{sysconfig.get_config_var('EXT_SUFFIX')}"
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()
+    done = subprocess.run([*compiler, "-shared", "-fPIC", "-O2", f"-I{sysconfig.get_paths()['include']}", str(source),
+                           "-o", str(target)], capture_output=True, text=True)
+    if done.returncode:  # pragma: no cover - no C compiler or headers: only the Python way is tested
+        pytest.skip(f"the C word scan cannot be compiled here: {done.stderr[-300:]}")
+    spec = importlib.util.spec_from_file_location("casestudy.consent._wordscan", target)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules.setdefault("casestudy.consent._wordscan", module)
+    return module
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def scan_way(request, monkeypatch):
+    """Each test runs with the words met in C, and in pure Python (the fallback)."""
+    if request.param == "compiled":
+        monkeypatch.setattr(pseudonyms, "_wordscan", request.getfixturevalue("wordscan"))
+        monkeypatch.setattr(pseudonyms._Index, "compiled", True)
+    else:
+        monkeypatch.setattr(pseudonyms._Index, "compiled", False)
+    return request.param
+
 
 FIRST = ["Helen", "Daniel", "Dan", "Amina", "Tom", "Thomas", "Grace", "Owen", "Margaret", "Siobhán", "Priya", "Ruth",
          "Will", "William", "May", "Hope", "Mark", "Rose", "Joy", "April", "June", "Łukasz", "Zoë", "Adébáyọ̀", "Aoife",

@@ -20,7 +20,7 @@ import pseudonyms_reference as reference
 from casestudy import db as dblib
 from casestudy.cli.main import cli
 from casestudy.consent import pseudonyms
-from test_pseudonyms_differential import make_names, make_text, shapes
+from test_pseudonyms_differential import make_names, make_text, scan_way, shapes, wordscan  # noqa: F401 - fixtures: each test in C and in Python
 
 REGISTER = "participant_id,name,ics,organisation,org_type,role,consent_date,consent_interview,consent_recording,consent_quotes,withdrawn_date\n"
 PEOPLE = [("P01", "Ottoline Bracegirdle"), ("P02", "Will Hope"), ("P03", "Siobhán Ní Bhriain")]

@@ -16,7 +16,7 @@ import unicodedata
 import pytest
 
 from casestudy.consent import pseudonyms
-from test_pseudonyms_differential import make_names, make_text, shapes
+from test_pseudonyms_differential import make_names, make_text, scan_way, shapes, wordscan  # noqa: F401 - fixtures: each test in C and in Python
 
 ODD = [
     "", " ", "I", "A. Shah", "I. Lin", "Dr", "Dr.", "dr", "Mrs", "@", "a@b", "—", "“”", "\u00a0", "\ue000", "\x01",

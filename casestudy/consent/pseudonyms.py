@@ -574,6 +574,25 @@ def _ascii_words(text: str) -> bool:
             or not (_NON_ASCII_LETTER.search(text) or _MARK.search(text)))
 
 
+try:  # the word scan in C (setup.py builds it; optional): the same matches, found faster
+    from casestudy.consent import _wordscan
+except ImportError:  # pragma: no cover - not compiled here: the pure-Python way
+    _wordscan = None
+# its flags (see _wordscan.c): a title, the letters of a variant, and for each table 2 * at + capital
+# (shifted by 6 each): may start a match, needs a second word, may be a second word, may be cut after
+_F_TITLE, _F_LETTERS, _F_STARTS, _F_INCOMPLETE, _F_SECONDS, _F_CUTS = 1, 2, 4, 8, 16, 32
+# what may follow a variant's last letter, as the C scan reads it where a text holds no accent mark:
+# nothing (the match ends with its word), an "@" (an e-mail form), or anything else (Python's expression)
+_PLAIN_TAILS, _AT_TAILS = ("", _MARKS), (_BEFORE_AT, _MARKS + _BEFORE_AT)
+
+
+def _tail_kind(source: str) -> int:
+    return 0 if source in _PLAIN_TAILS else 1 if source in _AT_TAILS else 2
+
+
+_UNDEFINED = -3  # a place the C scan hands back for want of the variants of its letters (:meth:`_Index._define`)
+
+
 _PLUS_ONE = (1).__add__
 _RANK = itemgetter(0)
 class _AsciiSpans:
@@ -699,6 +718,8 @@ class _Index:
     """
 
     by_words = True  # match through the words-only copy where a text allows (tests compare both ways)
+    compiled = True  # and meet its words in C where the word scan is built (tests compare both ways)
+    _scanner = _cuts = None
 
     def __init__(self, ordered: "list[tuple]") -> None:
         # most texts have no "@" (e-mail forms cannot match) and most words no capital (nor can
@@ -758,13 +779,19 @@ class _Index:
         tables = self.tables[at, False], self.tables[at, True]
         starts = tables[1][3]
         if self.by_words and not self.heads:
-            if _ascii_words(text):
+            scanner = self.scanner() if self.compiled else None
+            if scanner is not None:  # folded in C where every letter and digit is ASCII
+                found = self._scanned(scanner, text, None, at, tables)
+                if found is not None:
+                    return found
+            elif _ascii_words(text):
                 # letters and digits in lower case, everything else (curly quotes, dashes, "£") a space: all in C
                 folded = text.encode("ascii", "replace").translate(_ASCII_LOWER_WORDS).decode("ascii")
                 return self._word_matches(text, folded, tables)
             folded = text.translate(_WORD_FOLD_TABLE)  # accented letters as their ASCII letter
             if _UNFOLDED not in folded:
-                return self._word_matches(text, folded, tables)
+                found = self._scanned(scanner, text, folded, at, tables) if scanner is not None else None
+                return found if found is not None else self._word_matches(text, folded, tables)
         if text.isascii() or not _NON_ASCII_WORD.search(text):
             # letters and digits, everything else (curly quotes, dashes, "£") a space: all in C
             cased = text.encode("ascii", "replace").translate(_ASCII_WORDS).decode("ascii")
@@ -845,49 +872,129 @@ class _Index:
         space (same length): the words are split and met with the words that may start a
         match (or are a title) in C, and so are the places of those words in the list; each
         is found in the text with ``str.find`` from the one before. Only there are the
-        following words read and the variants they spell tried, exactly as :meth:`matches`
-        tries them."""
+        following words read and the variants they spell tried (:meth:`_word_hit`), exactly
+        as :meth:`matches` tries them."""
         words = folded.split()
         present = tables[1][4].intersection(words)  # one pass over the words: the sets are large, each look-up costs
         if not present:
             return []
         padded = f" {folded} "
-        starts = tables[1][3]
-        n_words = len(words)
         found: list[tuple[int, int, str | None]] = []
         resume = after = 0
-        for j in compress(range(n_words), map(present.__contains__, words)):
+        for j in compress(range(len(words)), map(present.__contains__, words)):
             word = words[j]
             # the next place this word stands as a word: no word met with ``present`` lies between
             start = padded.find(f" {word} ", after)
             after = start + len(word) + 1
             if start < resume:
                 continue
-            table = tables[text[start].isupper()]
-            if word in table[3] and (word not in table[5] or (j + 1 < n_words and words[j + 1] in table[6])):
-                candidates = self._candidates(table, words, j)
-            else:  # not a first word here ("a" of "A. Shah" in lower case), or one that needs a second and has none
-                candidates = None
-            titled = word in _TITLE_KEYS and j + 1 < n_words
-            if not candidates and not (titled and words[j + 1] in starts):
-                continue
-            spans = _FoundSpans(folded, words, j, start)
-            hit = None
-            if titled:
-                title = _TITLE_ONLY.match(text, start)
-                if title:
-                    table_after = tables[text[spans[j + 1][0]].isupper()]
-                    end = self._first(table_after, text, folded, words, spans, j + 1, title.end(), fits=self._fits_fast)
-                    if end is not None:
-                        hit = (start, end, title.group())
-            if hit is None and candidates:
-                end = self._first(table, text, folded, words, spans, j, start, candidates, fits=self._fits_fast)
-                if end is not None:
-                    hit = (start, end, None)
+            hit = self._word_hit(text, folded, words, tables, j, start)[0]
             if hit is not None:
                 found.append(hit)
                 resume = hit[1]
         return found
+
+    def _word_hit(self, text: str, folded: str, words: list[str], tables: tuple, j: int, start: int) -> tuple:
+        """(The match that starts at word ``j`` of the words-only copy, at ``start``, or None;
+        the variants its letters alone may start, or None where the word may not start one
+        here.)"""
+        word = words[j]
+        n_words = len(words)
+        table = tables[text[start].isupper()]
+        if word in table[3] and (word not in table[5] or (j + 1 < n_words and words[j + 1] in table[6])):
+            candidates = self._candidates(table, words, j)
+        else:  # not a first word here ("a" of "A. Shah" in lower case), or one that needs a second and has none
+            candidates = None
+        titled = word in _TITLE_KEYS and j + 1 < n_words
+        if not candidates and not (titled and words[j + 1] in tables[1][3]):
+            return None, candidates
+        spans = _FoundSpans(folded, words, j, start)
+        if titled:
+            title = _TITLE_ONLY.match(text, start)
+            if title:
+                table_after = tables[text[spans[j + 1][0]].isupper()]
+                end = self._first(table_after, text, folded, words, spans, j + 1, title.end(), fits=self._fits_fast)
+                if end is not None:
+                    return (start, end, title.group()), candidates
+        if candidates:
+            end = self._first(table, text, folded, words, spans, j, start, candidates, fits=self._fits_fast)
+            if end is not None:
+                return (start, end, None), candidates
+        return None, candidates
+
+    def _scanned(self, scanner, text: str, folded: "str | None", at: bool, tables: tuple) -> "list | None":
+        """:meth:`_word_matches` with the words met, and the variants tried, in C
+        (:mod:`casestudy.consent._wordscan`, the same steps); a place it hands back is matched
+        by :meth:`_word_hit`, and the variants met there are given to it for the next time.
+        ``folded`` None: folded in C, where every letter and digit of the text is ASCII and it
+        holds no accent mark (:func:`_ascii_words`). None where C cannot fold it or read ``folded``."""
+        scanned = scanner.scan(text, folded, at)
+        if scanned is None:
+            return None
+        places, handed = scanned
+        if not handed:  # every place decided in C: these are the matches
+            return places
+        words = None
+        found: list[tuple[int, int, str | None]] = []
+        resume = 0
+        for place in places:
+            if place[2].__class__ is not int:  # a match, (start, end, title or None)
+                if place[0] >= resume:
+                    found.append(place)
+                    resume = place[1]
+                continue
+            j, start, why = place
+            if start < resume:
+                continue
+            if words is None:
+                if folded is None:  # folded in C: the same copy
+                    folded = text.encode("ascii", "replace").translate(_ASCII_LOWER_WORDS).decode("ascii")
+                words = folded.split()
+            hit = self._word_hit(text, folded, words, tables, j, start)[0]
+            if why == _UNDEFINED:
+                self._define(scanner, words, j)
+            if hit is not None:
+                found.append(hit)
+                resume = hit[1]
+        return found
+
+    def _define(self, scanner, words: list[str], j: int) -> None:
+        """Give the C scan the variants of every letters a match at word ``j`` (or, after a
+        title, at ``j + 1``) may be spelled with, in any table."""
+        cuts = self._cuts
+        if cuts is None:
+            cuts = self._cuts = frozenset().union(*(table[2] for table in self.tables.values()))
+        for first in (j, j + 1):
+            letters = ""
+            for k in range(first, len(words)):
+                letters += words[k]
+                variants = self.by_letters.get(letters)
+                if variants is not None:
+                    if variants.__class__ is tuple:
+                        variants = self._shapes_of(letters, variants) if variants else []
+                    scanner.define(letters, [(rank, shape.needs_at, shape.needs_capital, _tail_kind(shape.tail_source),
+                                              shape.gaps, shape.must, shape.exact) for rank, shape in variants])
+                if letters not in cuts:
+                    break
+
+    def scanner(self) -> "object | None":
+        """The C word scan of this index (:mod:`casestudy.consent._wordscan`), made on first
+        use from the words a match may start with, the titles, the letters of every variant
+        and where variants may be cut; None where it is not built (the Python way then)."""
+        scanner = self._scanner
+        if scanner is None and _wordscan is not None:
+            scanner = _wordscan.Scanner(_gap_fits, _TITLE_ONLY.match)
+            scanner.add(_TITLE_KEYS, _F_TITLE)
+            scanner.add(self.by_letters, _F_LETTERS)
+            for (at, capital), table in self.tables.items():
+                shift = 6 * (2 * at + capital)
+                for flag, words in ((_F_STARTS, table[3]), (_F_INCOMPLETE, table[5]), (_F_SECONDS, table[6]),
+                                    (_F_CUTS, table[2])):
+                    scanner.add(words, flag << shift)
+            if getattr(self, "gap_ids", None) is not None:  # loaded: every variant as stored, at once (a few ms)
+                scanner.define_stored(self.by_letters, self.gap_ids, _GAP_MUST, _PLAIN_TAILS, _AT_TAILS)
+            self._scanner = scanner
+        return scanner
 
     def _shapes_of(self, letters: str, stored: tuple) -> "list[tuple[int, _Shape]]":
         """The variants spelled ``letters``, from their stored form (:meth:`stored`)."""

@@ -1,0 +1,814 @@
+/* The pseudonymiser's word scan in C (casestudy.consent.pseudonyms, _Index._scanned).
+
+   A text's words (maximal runs of ASCII letters and digits of its words-only copy, in
+   lower case) are met with the words a name may start with, as the pure-Python way does
+   with str.split and a set intersection, and at each such word the variants its letters
+   and the following words' letters spell are tried as that way tries them
+   (_Index._word_hit, _candidates, _first, _fits_fast, _fits_words): the table of the case
+   (an "@" in the text, a capital at the word), a title first ("Dr Okafor": the title's
+   regular expression is Python's), then the variants in rank order, each gap between two
+   words checked by Python's _gap_fits (a single space remembered per gap expression),
+   exact letters, the gaps that must hold something. Whatever this cannot decide (a variant
+   with more after its last letter than accents, one with 64 letters or more, letters
+   whose variants it has not been given yet) is handed back to Python, which matches that
+   place exactly as before; each place's result does not depend on the places before it,
+   so Python merges them as its own loop does. Nothing here knows a name: it holds the sets
+   of letters and the variants' shapes the Python index gives it. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define F_TITLE (1u << 0)
+#define F_LETTERS (1u << 1)
+#define F_STARTS(t) (1u << (2 + (t) * 6))
+#define F_INCOMPLETE(t) (1u << (3 + (t) * 6))
+#define F_SECONDS(t) (1u << (4 + (t) * 6))
+#define F_CUTS(t) (1u << (5 + (t) * 6))
+
+#define NO_MATCH (-1)
+#define TO_PYTHON (-2) /* Python decides this place */
+#define UNDEFINED (-3) /* Python decides, then gives the variants of the letters met (define) */
+#define ERROR (-4)     /* a Python exception is set */
+#define MAX_CANDIDATES 64
+#define TAIL_PLAIN 0  /* nothing but accents after the last letter: the match ends with its word */
+#define TAIL_AT 1     /* the same, then an "@" (an e-mail form) */
+#define TAIL_PYTHON 2 /* anything else: Python's expression decides */
+#define SPACE_CACHE 256
+
+typedef struct {
+    long rank;
+    unsigned char needs_at, needs_capital, tail, solid, complex; /* tail: TAIL_PLAIN, TAIL_AT or TAIL_PYTHON */
+    Py_ssize_t ngaps, nexact;
+    long *gaps;
+    uint64_t must;
+    Py_ssize_t *exact_at;
+    Py_UCS4 *exact_ch;
+} Variant;
+
+typedef struct {
+    uint64_t hash;
+    Py_ssize_t offset; /* into keys; -1: empty slot */
+    uint32_t len;
+    uint32_t flags;
+    Py_ssize_t nvariants; /* -1: not given yet */
+    Variant *variants;
+} Entry;
+
+typedef struct {
+    Py_ssize_t start;
+    uint64_t hash;
+    uint32_t len;
+    uint32_t flags;
+    Entry *entry;
+} Word;
+
+typedef struct {
+    PyObject_HEAD
+    Entry *entries;
+    size_t capacity, used;
+    char *keys;
+    size_t keys_len, keys_cap;
+    Word *words;
+    size_t words_cap;
+    char *lower;
+    size_t lower_cap;
+    PyObject *gap_fits;    /* pseudonyms._gap_fits */
+    PyObject *title_match; /* pseudonyms._TITLE_ONLY.match */
+    signed char space_fits[SPACE_CACHE]; /* gap id -> a single space fits (1), not (0), unknown (-1) */
+} Scanner;
+
+static const uint64_t FNV_OFFSET = 1469598103934665603ULL;
+static const uint64_t FNV_PRIME = 1099511628211ULL;
+
+static inline uint64_t fnv(uint64_t h, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= FNV_PRIME;
+    }
+    return h;
+}
+
+static inline size_t slot_of(uint64_t hash, size_t capacity) { return (size_t)(hash ^ (hash >> 29)) & (capacity - 1); }
+
+/* the entry of the letters a (+ b), or NULL */
+static Entry *find(Scanner *self, uint64_t hash, const char *a, size_t na, const char *b, size_t nb) {
+    if (!self->capacity)
+        return NULL;
+    size_t i = slot_of(hash, self->capacity);
+    for (;;) {
+        Entry *e = &self->entries[i];
+        if (e->offset < 0)
+            return NULL;
+        if (e->hash == hash && e->len == na + nb) {
+            const char *k = self->keys + e->offset;
+            if (memcmp(k, a, na) == 0 && (nb == 0 || memcmp(k + na, b, nb) == 0))
+                return e;
+        }
+        i = (i + 1) & (self->capacity - 1);
+    }
+}
+
+static int grow(Scanner *self) {
+    size_t capacity = self->capacity ? self->capacity * 2 : 1024;
+    Entry *entries = PyMem_Malloc(capacity * sizeof(Entry));
+    if (!entries) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < capacity; i++)
+        entries[i].offset = -1;
+    for (size_t i = 0; i < self->capacity; i++) {
+        Entry *e = &self->entries[i];
+        if (e->offset < 0)
+            continue;
+        size_t j = slot_of(e->hash, capacity);
+        while (entries[j].offset >= 0)
+            j = (j + 1) & (capacity - 1);
+        entries[j] = *e;
+    }
+    PyMem_Free(self->entries);
+    self->entries = entries;
+    self->capacity = capacity;
+    return 0;
+}
+
+static Entry *insert(Scanner *self, const char *s, size_t n) {
+    uint64_t hash = fnv(FNV_OFFSET, s, n);
+    Entry *e = find(self, hash, s, n, NULL, 0);
+    if (e)
+        return e;
+    if ((self->used + 1) * 2 > self->capacity && grow(self) < 0)
+        return NULL;
+    if (self->keys_len + n > self->keys_cap) {
+        size_t cap = self->keys_cap ? self->keys_cap : 65536;
+        while (cap < self->keys_len + n)
+            cap *= 2;
+        char *keys = PyMem_Realloc(self->keys, cap);
+        if (!keys) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        self->keys = keys;
+        self->keys_cap = cap;
+    }
+    memcpy(self->keys + self->keys_len, s, n);
+    size_t i = slot_of(hash, self->capacity);
+    while (self->entries[i].offset >= 0)
+        i = (i + 1) & (self->capacity - 1);
+    e = &self->entries[i];
+    e->hash = hash;
+    e->offset = (Py_ssize_t)self->keys_len;
+    e->len = (uint32_t)n;
+    e->flags = 0;
+    e->nvariants = -1;
+    e->variants = NULL;
+    self->keys_len += n;
+    self->used++;
+    return e;
+}
+
+static void free_variants(Variant *variants, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyMem_Free(variants[i].gaps);
+        PyMem_Free(variants[i].exact_at);
+        PyMem_Free(variants[i].exact_ch);
+    }
+    PyMem_Free(variants);
+}
+
+static void Scanner_dealloc(Scanner *self) {
+    for (size_t i = 0; i < self->capacity; i++)
+        if (self->entries[i].offset >= 0 && self->entries[i].nvariants > 0)
+            free_variants(self->entries[i].variants, self->entries[i].nvariants);
+    PyMem_Free(self->entries);
+    PyMem_Free(self->keys);
+    PyMem_Free(self->words);
+    PyMem_Free(self->lower);
+    Py_XDECREF(self->gap_fits);
+    Py_XDECREF(self->title_match);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Scanner(gap_fits, title_match) */
+static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
+    PyObject *gap_fits, *title_match;
+    if (!PyArg_ParseTuple(args, "OO:Scanner", &gap_fits, &title_match))
+        return -1;
+    Py_INCREF(gap_fits);
+    Py_INCREF(title_match);
+    Py_XSETREF(self->gap_fits, gap_fits);
+    Py_XSETREF(self->title_match, title_match);
+    memset(self->space_fits, -1, sizeof(self->space_fits));
+    return 0;
+}
+
+/* add(strings, flag): set ``flag`` on each string (strings not all ASCII are left out: a
+   word of the words-only copy is ASCII, so it can never be one of them) */
+static PyObject *Scanner_add(Scanner *self, PyObject *args) {
+    PyObject *iterable;
+    unsigned long flag;
+    if (!PyArg_ParseTuple(args, "Ok:add", &iterable, &flag))
+        return NULL;
+    PyObject *iterator = PyObject_GetIter(iterable);
+    if (!iterator)
+        return NULL;
+    PyObject *item;
+    while ((item = PyIter_Next(iterator))) {
+        if (!PyUnicode_Check(item)) {
+            Py_DECREF(item);
+            Py_DECREF(iterator);
+            PyErr_SetString(PyExc_TypeError, "Scanner.add: strings only");
+            return NULL;
+        }
+        if (PyUnicode_IS_ASCII(item) && PyUnicode_GET_LENGTH(item) > 0) {
+            Entry *e = insert(self, (const char *)PyUnicode_1BYTE_DATA(item), (size_t)PyUnicode_GET_LENGTH(item));
+            if (!e) {
+                Py_DECREF(item);
+                Py_DECREF(iterator);
+                return NULL;
+            }
+            e->flags |= (uint32_t)flag;
+        }
+        Py_DECREF(item);
+    }
+    Py_DECREF(iterator);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static int read_variant(PyObject *item, Variant *v) {
+    PyObject *gaps, *must, *exact;
+    int needs_at, needs_capital, tail;
+    if (!PyArg_ParseTuple(item, "lppiOOO:variant", &v->rank, &needs_at, &needs_capital, &tail, &gaps, &must, &exact))
+        return -1;
+    v->needs_at = (unsigned char)needs_at;
+    v->needs_capital = (unsigned char)needs_capital;
+    v->tail = (unsigned char)(tail == TAIL_PLAIN || tail == TAIL_AT ? tail : TAIL_PYTHON);
+    if (!PyTuple_Check(gaps) || !PyTuple_Check(must) || !PyTuple_Check(exact)) {
+        PyErr_SetString(PyExc_TypeError, "Scanner.define: gaps, must and exact are tuples");
+        return -1;
+    }
+    v->ngaps = PyTuple_GET_SIZE(gaps);
+    v->nexact = PyTuple_GET_SIZE(exact);
+    v->gaps = PyMem_Malloc((v->ngaps ? v->ngaps : 1) * sizeof(long));
+    v->exact_at = PyMem_Malloc((v->nexact ? v->nexact : 1) * sizeof(Py_ssize_t));
+    v->exact_ch = PyMem_Malloc((v->nexact ? v->nexact : 1) * sizeof(Py_UCS4));
+    if (!v->gaps || !v->exact_at || !v->exact_ch) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < v->ngaps; i++) {
+        v->gaps[i] = PyLong_AsLong(PyTuple_GET_ITEM(gaps, i));
+        if (v->gaps[i] == -1 && PyErr_Occurred())
+            return -1;
+    }
+    v->must = 0;
+    v->solid = PyTuple_GET_SIZE(must) == 0;
+    v->complex = v->ngaps >= 64;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(must); i++) {
+        long at = PyLong_AsLong(PyTuple_GET_ITEM(must, i));
+        if (at == -1 && PyErr_Occurred())
+            return -1;
+        if (at < 0 || at >= 64)
+            v->complex = 1;
+        else
+            v->must |= (uint64_t)1 << at;
+    }
+    for (Py_ssize_t i = 0; i < v->nexact; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(exact, i);
+        PyObject *ch;
+        if (!PyArg_ParseTuple(pair, "nU:exact", &v->exact_at[i], &ch))
+            return -1;
+        if (PyUnicode_GET_LENGTH(ch) != 1) {
+            PyErr_SetString(PyExc_ValueError, "Scanner.define: an exact letter is one character");
+            return -1;
+        }
+        v->exact_ch[i] = PyUnicode_READ_CHAR(ch, 0);
+    }
+    return 0;
+}
+
+/* define(letters, variants): the variants spelled ``letters``, each
+   (rank, needs_at, needs_capital, tail kind, gaps, must, exact) as _Shape holds them */
+static PyObject *Scanner_define(Scanner *self, PyObject *args) {
+    PyObject *word, *items;
+    if (!PyArg_ParseTuple(args, "UO!:define", &word, &PyList_Type, &items))
+        return NULL;
+    if (!PyUnicode_IS_ASCII(word))
+        Py_RETURN_FALSE;
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(word);
+    size_t n = (size_t)PyUnicode_GET_LENGTH(word);
+    Entry *e = find(self, fnv(FNV_OFFSET, s, n), s, n, NULL, 0);
+    if (!e || !(e->flags & F_LETTERS))
+        Py_RETURN_FALSE;
+    if (e->nvariants >= 0)
+        Py_RETURN_TRUE;
+    Py_ssize_t count = PyList_GET_SIZE(items);
+    Variant *variants = PyMem_Calloc(count ? count : 1, sizeof(Variant));
+    if (!variants)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (read_variant(PyList_GET_ITEM(items, i), &variants[i]) < 0) {
+            free_variants(variants, count);
+            return NULL;
+        }
+    }
+    e->variants = variants;
+    e->nvariants = count;
+    Py_RETURN_TRUE;
+}
+
+/* one variant as the stored tables keep it (_Index.stored: rank, exact letters, head, gaps as
+   bytes of numbers into ``gap_ids``, tail), read as _Shape reads it */
+static int read_stored(PyObject *item, Variant *v, PyObject *gap_ids, PyObject *gap_must, PyObject *plain_tails, PyObject *at_tails) {
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 5) {
+        PyErr_SetString(PyExc_TypeError, "Scanner.define_stored: a stored variant is a 5-tuple");
+        return -1;
+    }
+    v->rank = PyLong_AsLong(PyTuple_GET_ITEM(item, 0));
+    if (v->rank == -1 && PyErr_Occurred())
+        return -1;
+    PyObject *exact = PyTuple_GET_ITEM(item, 1), *head = PyTuple_GET_ITEM(item, 2);
+    PyObject *gaps = PyTuple_GET_ITEM(item, 3), *tail = PyTuple_GET_ITEM(item, 4);
+    if (!PyTuple_Check(exact) || !PyUnicode_Check(head) || !PyBytes_Check(gaps) || !PyUnicode_Check(tail)) {
+        PyErr_SetString(PyExc_TypeError, "Scanner.define_stored: not a stored variant");
+        return -1;
+    }
+    v->ngaps = PyBytes_GET_SIZE(gaps);
+    v->nexact = PyTuple_GET_SIZE(exact);
+    v->gaps = PyMem_Malloc((v->ngaps ? v->ngaps : 1) * sizeof(long));
+    v->exact_at = PyMem_Malloc((v->nexact ? v->nexact : 1) * sizeof(Py_ssize_t));
+    v->exact_ch = PyMem_Malloc((v->nexact ? v->nexact : 1) * sizeof(Py_UCS4));
+    if (!v->gaps || !v->exact_at || !v->exact_ch) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    /* a head (something before the first letter) is never matched here: handed to Python */
+    v->complex = v->ngaps >= 64 || PyUnicode_GET_LENGTH(head) > 0;
+    v->must = 0;
+    const unsigned char *numbers = (const unsigned char *)PyBytes_AS_STRING(gaps);
+    for (Py_ssize_t i = 0; i < v->ngaps; i++) {
+        if (numbers[i] >= PyList_GET_SIZE(gap_ids)) {
+            PyErr_SetString(PyExc_ValueError, "Scanner.define_stored: a gap number out of range");
+            return -1;
+        }
+        long gap = PyLong_AsLong(PyList_GET_ITEM(gap_ids, numbers[i]));
+        if (gap == -1 && PyErr_Occurred())
+            return -1;
+        if (gap < 0 || gap >= PyList_GET_SIZE(gap_must)) {
+            PyErr_SetString(PyExc_ValueError, "Scanner.define_stored: an unknown gap");
+            return -1;
+        }
+        v->gaps[i] = gap;
+        int must = PyObject_IsTrue(PyList_GET_ITEM(gap_must, gap));
+        if (must < 0)
+            return -1;
+        if (must && i < 64)
+            v->must |= (uint64_t)1 << i;
+    }
+    v->solid = v->must == 0 && !v->complex;
+    for (Py_ssize_t i = 0; i < v->nexact; i++) {
+        PyObject *ch;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(exact, i), "nU:exact", &v->exact_at[i], &ch))
+            return -1;
+        if (PyUnicode_GET_LENGTH(ch) != 1) {
+            PyErr_SetString(PyExc_ValueError, "Scanner.define_stored: an exact letter is one character");
+            return -1;
+        }
+        v->exact_ch[i] = PyUnicode_READ_CHAR(ch, 0);
+    }
+    v->needs_capital = v->nexact > 0 && Py_UNICODE_ISUPPER(v->exact_ch[0]);
+    int plain = PySequence_Contains(plain_tails, tail), before_at = PySequence_Contains(at_tails, tail);
+    if (plain < 0 || before_at < 0)
+        return -1;
+    v->tail = plain ? TAIL_PLAIN : before_at ? TAIL_AT : TAIL_PYTHON;
+    Py_ssize_t found = PyUnicode_FindChar(tail, '@', 0, PyUnicode_GET_LENGTH(tail), 1);
+    if (found == -2)
+        return -1;
+    if (found >= 0) { /* as _Shape.needs_at: the tail holds "(?=@)" */
+        PyObject *lookahead = PyUnicode_FromString("(?=@)");
+        if (!lookahead)
+            return -1;
+        found = PyUnicode_Find(tail, lookahead, 0, PyUnicode_GET_LENGTH(tail), 1);
+        Py_DECREF(lookahead);
+        if (found == -2)
+            return -1;
+    }
+    v->needs_at = found >= 0;
+    return 0;
+}
+
+/* define_stored(by_letters, gap_ids, gap_must, plain_tails, at_tails): the variants of every
+   letters whose value in ``by_letters`` is still as stored (a tuple); lists are left for
+   :meth:`define` */
+static PyObject *Scanner_define_stored(Scanner *self, PyObject *args) {
+    PyObject *by_letters, *gap_ids, *gap_must, *plain_tails, *at_tails;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!:define_stored", &PyDict_Type, &by_letters, &PyList_Type, &gap_ids, &PyList_Type,
+                          &gap_must, &PyTuple_Type, &plain_tails, &PyTuple_Type, &at_tails))
+        return NULL;
+    Py_ssize_t position = 0, defined = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(by_letters, &position, &key, &value)) {
+        if (!PyUnicode_Check(key) || !PyUnicode_IS_ASCII(key) || !PyTuple_Check(value))
+            continue;
+        const char *s = (const char *)PyUnicode_1BYTE_DATA(key);
+        size_t n = (size_t)PyUnicode_GET_LENGTH(key);
+        Entry *e = find(self, fnv(FNV_OFFSET, s, n), s, n, NULL, 0);
+        if (!e || !(e->flags & F_LETTERS) || e->nvariants >= 0)
+            continue;
+        Py_ssize_t count = PyTuple_GET_SIZE(value);
+        Variant *variants = PyMem_Calloc(count ? count : 1, sizeof(Variant));
+        if (!variants)
+            return PyErr_NoMemory();
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (read_stored(PyTuple_GET_ITEM(value, i), &variants[i], gap_ids, gap_must, plain_tails, at_tails) < 0) {
+                free_variants(variants, count);
+                return NULL;
+            }
+        }
+        e->variants = variants;
+        e->nvariants = count;
+        defined++;
+    }
+    return PyLong_FromSsize_t(defined);
+}
+
+/* a combining accent, as pseudonyms._MARKS has them */
+static inline int is_mark(Py_UCS4 c) {
+    return (c >= 0x0300 && c <= 0x036f) || (c >= 0x1ab0 && c <= 0x1aff) || (c >= 0x1dc0 && c <= 0x1dff) ||
+           (c >= 0x20d0 && c <= 0x20ff) || (c >= 0xfe20 && c <= 0xfe2f);
+}
+
+static inline int is_word_char(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+typedef struct {
+    Scanner *self;
+    PyObject *text;
+    int kind;
+    const void *data;
+    const unsigned char *chars;
+    Word *words;
+    size_t count;
+    int at;
+} Scan;
+
+/* does text[begin:end] fit gap expression ``gap``? 1, 0, or -1 (an exception) */
+static int gap_fits(Scan *scan, long gap, Py_ssize_t begin, Py_ssize_t end) {
+    int space = end - begin == 1 && PyUnicode_READ(scan->kind, scan->data, begin) == ' ' && gap >= 0 && gap < SPACE_CACHE;
+    if (space && scan->self->space_fits[gap] >= 0)
+        return scan->self->space_fits[gap];
+    PyObject *between = PyUnicode_Substring(scan->text, begin, end);
+    if (!between)
+        return -1;
+    PyObject *result = PyObject_CallFunction(scan->self->gap_fits, "lO", gap, between);
+    Py_DECREF(between);
+    if (!result)
+        return -1;
+    int fits = PyObject_IsTrue(result);
+    Py_DECREF(result);
+    if (fits >= 0 && space)
+        scan->self->space_fits[gap] = (signed char)fits;
+    return fits;
+}
+
+/* where variant ``v`` over words j..last ends (_Index._fits_fast), NO_MATCH, TO_PYTHON or ERROR */
+static Py_ssize_t fits(Scan *scan, const Variant *v, size_t j, size_t last) {
+    const Word *words = scan->words;
+    if (v->complex)
+        return TO_PYTHON;
+    Py_ssize_t end = words[j].start + words[j].len;
+    Py_ssize_t count = words[j].len; /* letters before the next word */
+    uint64_t between = 0;            /* the gaps that fall between two words */
+    for (size_t k = j + 1; k <= last; k++) {
+        if (count - 1 >= v->ngaps)
+            return TO_PYTHON; /* cannot be: the letters are the variant's */
+        int ok = gap_fits(scan, v->gaps[count - 1], end, words[k].start);
+        if (ok < 0)
+            return ERROR;
+        if (!ok)
+            return NO_MATCH;
+        between |= (uint64_t)1 << (count - 1);
+        count += words[k].len;
+        end = words[k].start + words[k].len;
+    }
+    if ((v->must & between) != v->must)
+        return NO_MATCH; /* a gap that must hold something, inside a word */
+    for (Py_ssize_t x = 0; x < v->nexact; x++) {
+        Py_ssize_t i = v->exact_at[x], before = 0;
+        size_t k = j;
+        while (k <= last && i - before >= (Py_ssize_t)words[k].len) {
+            before += words[k].len;
+            k++;
+        }
+        if (k > last)
+            return TO_PYTHON;
+        if (PyUnicode_READ(scan->kind, scan->data, words[k].start + i - before) != v->exact_ch[x])
+            return NO_MATCH;
+    }
+    if (v->tail == TAIL_PLAIN)
+        return end;
+    if (v->tail == TAIL_AT) /* no accent mark in the text: the tail is the "@" that follows */
+        return end < PyUnicode_GET_LENGTH(scan->text) && PyUnicode_READ(scan->kind, scan->data, end) == '@' ? end : NO_MATCH;
+    return TO_PYTHON; /* the tail's expression is Python's */
+}
+
+typedef struct {
+    long rank;
+    const Variant *variant;
+    size_t last;
+} Candidate;
+
+static Entry *find_words(Scanner *self, uint64_t hash, const unsigned char *chars, const Word *words, size_t j, size_t last) {
+    size_t len = 0;
+    if (!self->capacity)
+        return NULL;
+    for (size_t k = j; k <= last; k++)
+        len += words[k].len;
+    size_t i = slot_of(hash, self->capacity);
+    for (;;) {
+        Entry *e = &self->entries[i];
+        if (e->offset < 0)
+            return NULL;
+        if (e->hash == hash && e->len == len) {
+            const char *key = self->keys + e->offset;
+            size_t at = 0, k = j;
+            for (; k <= last; k++) {
+                if (memcmp(key + at, chars + words[k].start, words[k].len) != 0)
+                    break;
+                at += words[k].len;
+            }
+            if (k > last)
+                return e;
+        }
+        i = (i + 1) & (self->capacity - 1);
+    }
+}
+
+
+/* the variants whose letters words j, j+1, ... spell, in rank order, in the table of
+   ``capital`` (_Index._candidates): NO_MATCH (none decided yet), or TO_PYTHON, UNDEFINED */
+static int candidates(Scan *scan, size_t j, int capital, Candidate *found, int *count) {
+    Scanner *self = scan->self;
+    const Word *words = scan->words;
+    const uint32_t cuts = F_CUTS(2 * scan->at + capital);
+    int n = 0;
+    size_t last = j;
+    Entry *e = words[j].entry;
+    uint64_t hash = words[j].hash;
+    *count = 0;
+    for (;;) {
+        if (e && (e->flags & F_LETTERS)) {
+            if (e->nvariants < 0)
+                return UNDEFINED;
+            for (Py_ssize_t i = 0; i < e->nvariants; i++) {
+                const Variant *v = &e->variants[i];
+                if ((scan->at || !v->needs_at) && (capital || !v->needs_capital)) {
+                    if (n == MAX_CANDIDATES)
+                        return TO_PYTHON;
+                    int at = n++; /* in rank order (insertion) */
+                    while (at > 0 && found[at - 1].rank > v->rank) {
+                        found[at] = found[at - 1];
+                        at--;
+                    }
+                    found[at].rank = v->rank;
+                    found[at].variant = v;
+                    found[at].last = last;
+                }
+            }
+        }
+        last++;
+        if (last >= scan->count || !(e && (e->flags & cuts)))
+            break;
+        hash = fnv(hash, (const char *)scan->chars + words[last].start, words[last].len);
+        e = find_words(self, hash, scan->chars, words, j, last);
+    }
+    *count = n;
+    return NO_MATCH; /* nothing decided yet */
+}
+
+/* the end of the first of ``found`` that fits (_Index._first), or NO_MATCH, TO_PYTHON, ERROR */
+static Py_ssize_t first_fit(Scan *scan, size_t j, const Candidate *found, int n) {
+    for (int i = 0; i < n; i++) {
+        Py_ssize_t end = fits(scan, found[i].variant, j, found[i].last);
+        if (end != NO_MATCH)
+            return end;
+    }
+    return NO_MATCH;
+}
+
+static int append(PyObject *out, PyObject *item) {
+    if (!item)
+        return -1;
+    int rc = PyList_Append(out, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+/* scan(text, folded, at) -> (places, handed): each place a match may start, in order: a
+   match (start, end, title or None), or (word index, start, -2 or -3) where Python decides
+   (-3: and then gives the variants of the letters met, :meth:`define`). ``handed`` False:
+   no place was handed to Python, and ``places`` are the matches (one that starts inside
+   the one before left out). ``folded``: the words-only copy (ASCII letters and digits in
+   lower case, every other character a space), or None to fold it here (then None if a
+   letter or digit of the text is not ASCII, or it holds a combining accent: Python folds
+   it). None if ``folded`` is not such a copy. */
+static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
+    PyObject *text, *folded;
+    int at;
+    if (!PyArg_ParseTuple(args, "UOp:scan", &text, &folded, &at))
+        return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const unsigned char *chars;
+    if (folded == Py_None) { /* letters and digits in lower case, every other character a space */
+        if ((size_t)n > self->lower_cap) {
+            char *lower = PyMem_Realloc(self->lower, (size_t)n + 1);
+            if (!lower)
+                return PyErr_NoMemory();
+            self->lower = lower;
+            self->lower_cap = (size_t)n;
+        }
+        unsigned char *lower = (unsigned char *)self->lower;
+        if (PyUnicode_IS_ASCII(text)) {
+            const unsigned char *source = PyUnicode_1BYTE_DATA(text);
+            for (Py_ssize_t i = 0; i < n; i++) {
+                unsigned char c = source[i];
+                lower[i] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : (is_word_char(c) ? c : ' ');
+            }
+        } else { /* as _ascii_words: a letter or digit beyond ASCII, or an accent mark, and Python folds it */
+            const int kind = PyUnicode_KIND(text);
+            const void *data = PyUnicode_DATA(text);
+            for (Py_ssize_t i = 0; i < n; i++) {
+                Py_UCS4 c = PyUnicode_READ(kind, data, i);
+                if (c < 128) {
+                    lower[i] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : (is_word_char((unsigned char)c) ? (unsigned char)c : ' ');
+                } else if (Py_UNICODE_ISALNUM(c) || is_mark(c)) {
+                    Py_RETURN_NONE;
+                } else {
+                    lower[i] = ' ';
+                }
+            }
+        }
+        chars = lower;
+    } else {
+        if (!PyUnicode_Check(folded) || !PyUnicode_IS_ASCII(folded) || PyUnicode_GET_LENGTH(folded) != n)
+            Py_RETURN_NONE;
+        chars = PyUnicode_1BYTE_DATA(folded);
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (chars[i] != ' ' && !is_word_char(chars[i]))
+                Py_RETURN_NONE; /* not a words-only copy: the Python way */
+    }
+    /* the words, each with its entry */
+    size_t count = 0;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i < n && chars[i] == ' ')
+            i++;
+        if (i >= n)
+            break;
+        Py_ssize_t start = i;
+        uint64_t h = FNV_OFFSET;
+        while (i < n && chars[i] != ' ') {
+            h ^= chars[i];
+            h *= FNV_PRIME;
+            i++;
+        }
+        if (count == self->words_cap) {
+            size_t cap = self->words_cap ? self->words_cap * 2 : 4096;
+            Word *words = PyMem_Realloc(self->words, cap * sizeof(Word));
+            if (!words)
+                return PyErr_NoMemory();
+            self->words = words;
+            self->words_cap = cap;
+        }
+        Word *w = &self->words[count++];
+        w->start = start;
+        w->len = (uint32_t)(i - start);
+        w->hash = h;
+        w->entry = find(self, h, (const char *)chars + start, w->len, NULL, 0);
+        w->flags = w->entry ? w->entry->flags : 0;
+    }
+    Scan scan = {self, text, PyUnicode_KIND(text), PyUnicode_DATA(text), chars, self->words, count, at};
+    PyObject *out = PyList_New(0);
+    if (!out)
+        return NULL;
+    const int t1 = 2 * at + 1;
+    const uint32_t present = F_STARTS(t1) | F_TITLE;
+    Word *words = self->words;
+    int handed = 0;
+    Py_ssize_t resume = 0;
+    for (size_t j = 0; j < count; j++) {
+        uint32_t f = words[j].flags;
+        if (!(f & present))
+            continue;
+        Py_ssize_t start = words[j].start;
+        if (!handed && start < resume)
+            continue;
+        int capital = Py_UNICODE_ISUPPER(PyUnicode_READ(scan.kind, scan.data, start)) ? 1 : 0;
+        int t = 2 * at + capital;
+        int has_next = j + 1 < count;
+        int first = (f & F_STARTS(t)) && (!(f & F_INCOMPLETE(t)) || (has_next && (words[j + 1].flags & F_SECONDS(t))));
+        int titled = (f & F_TITLE) && has_next;
+        Candidate found[MAX_CANDIDATES];
+        int n = 0;
+        Py_ssize_t end = NO_MATCH;
+        if (first)
+            end = candidates(&scan, j, capital, found, &n);
+        if (end == NO_MATCH && !n && !(titled && (words[j + 1].flags & F_STARTS(t1))))
+            continue;
+        PyObject *title = Py_None;
+        if (end == NO_MATCH && titled) { /* "Dr Okafor": the title's expression, then the name from the next word */
+            PyObject *match = PyObject_CallFunction(self->title_match, "On", text, start);
+            if (!match)
+                goto error;
+            if (match != Py_None) {
+                PyObject *title_end = PyObject_CallMethod(match, "end", NULL);
+                Py_DECREF(match);
+                if (!title_end)
+                    goto error;
+                Py_ssize_t after = PyLong_AsSsize_t(title_end);
+                Py_DECREF(title_end);
+                if (after == -1 && PyErr_Occurred())
+                    goto error;
+                if (after == words[j + 1].start) { /* else no variant may start there (no heads here) */
+                    int capital_after = Py_UNICODE_ISUPPER(PyUnicode_READ(scan.kind, scan.data, after)) ? 1 : 0;
+                    Candidate next[MAX_CANDIDATES];
+                    int m = 0;
+                    end = candidates(&scan, j + 1, capital_after, next, &m);
+                    if (end == NO_MATCH)
+                        end = first_fit(&scan, j + 1, next, m);
+                    if (end >= 0) {
+                        title = PyUnicode_Substring(text, start, after);
+                        if (!title)
+                            goto error;
+                    }
+                }
+            } else {
+                Py_DECREF(match);
+            }
+        }
+        if (end == NO_MATCH && n)
+            end = first_fit(&scan, j, found, n);
+        if (end == ERROR) {
+            goto error;
+        } else if (end == TO_PYTHON || end == UNDEFINED) {
+            handed = 1;
+            if (append(out, Py_BuildValue("(nnn)", (Py_ssize_t)j, start, end)) < 0)
+                goto error;
+        } else if (end >= 0) {
+            PyObject *item = Py_BuildValue("(nnO)", start, end, title);
+            if (title != Py_None)
+                Py_DECREF(title);
+            if (append(out, item) < 0)
+                goto error;
+            resume = end;
+        }
+    }
+    PyObject *result = Py_BuildValue("(Oi)", out, handed);
+    Py_DECREF(out);
+    return result;
+error:
+    Py_DECREF(out);
+    return NULL;
+}
+
+static PyMethodDef Scanner_methods[] = {
+    {"add", (PyCFunction)Scanner_add, METH_VARARGS, "add(strings, flag): set a flag on each (ASCII) string."},
+    {"define", (PyCFunction)Scanner_define, METH_VARARGS, "define(letters, variants): the variants these letters spell."},
+    {"define_stored", (PyCFunction)Scanner_define_stored, METH_VARARGS,
+     "define_stored(by_letters, gap_ids, gap_must, plain_tails, at_tails): the variants of every letters still as stored."},
+    {"scan", (PyCFunction)Scanner_scan, METH_VARARGS, "scan(text, folded, at): the matches, and the places Python decides."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "casestudy.consent._wordscan.Scanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The words of a text met with the variants of the names (see pseudonyms._Index).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Scanner_init,
+    .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_methods = Scanner_methods,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_wordscan", "The pseudonymiser's word scan in C (see pseudonyms._Index).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__wordscan(void) {
+    if (PyType_Ready(&ScannerType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    Py_INCREF(&ScannerType);
+    if (PyModule_AddObject(m, "Scanner", (PyObject *)&ScannerType) < 0) {
+        Py_DECREF(&ScannerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

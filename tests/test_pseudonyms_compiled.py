@@ -1,0 +1,90 @@
+"""The compiled word scan (``casestudy/consent/_wordscan.c``) and its pure-Python fallback.
+
+Its output is tested against the Python way and the reference alternation by every test of
+``test_pseudonyms_differential.py``, ``test_pseudonyms_word_path.py`` and
+``test_pseudonyms_stored.py`` (each runs both ways). These tests check what is its own: it
+decides most places itself, hands back what it cannot (a letter beyond ASCII that folds, an
+accent mark), refuses a copy that is not a words-only one, and is not needed at all.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from casestudy.consent import pseudonyms
+from test_pseudonyms_differential import wordscan  # noqa: F401 - fixture: the compiled scan
+
+NAMES = {"Helen Marsh": "[P01]", "Dr Ruth Okafor": "[P02]", "Siobhán Ní Bhriain": "[P03]", "Will Hope": "[P04]",
+         "Gwenllian Pryce-Jones": "[P05]"}
+TEXTS = [
+    "As Helen Marsh said, Dr Okafor and Ms Ni Bhriain agreed; we will hope to meet Will Hope in May.",
+    "An e-mail from g.pryce-jones@nhs.net to h.marsh@nhs.net about Okafor’s “plan” – £4m",
+    "MARSH, Helen chaired it; H. Marsh and Siobhan NiBhriain wrote to Dr. Okafor.",
+    "Nothing here names anyone at all, not even a marsh or a hope.",
+]
+
+
+@pytest.fixture
+def loaded(monkeypatch, wordscan):  # noqa: F811
+    """A matcher loaded from its stored tables, with the compiled scan."""
+    monkeypatch.setattr(pseudonyms, "_wordscan", wordscan)
+    monkeypatch.setattr(pseudonyms._Index, "compiled", True)
+    return pseudonyms.loads(pseudonyms.dumps(pseudonyms.build(NAMES, {"Ashmoor"})))
+
+
+def python_way(monkeypatch, text: str) -> tuple:
+    monkeypatch.setattr(pseudonyms._Index, "compiled", False)
+    try:
+        return pseudonyms.loads(pseudonyms.dumps(pseudonyms.build(NAMES, {"Ashmoor"}))).apply(text)
+    finally:
+        monkeypatch.setattr(pseudonyms._Index, "compiled", True)
+
+
+def test_loaded_tables_are_matched_in_c_without_handing_back(loaded, monkeypatch):
+    """Loaded tables give the scan every variant at once: plain names, titles, initials,
+    e-mail forms and run-together surnames are decided in C, with the Python way's result."""
+    scanner = loaded.index.scanner()
+    for text in TEXTS:
+        places, handed = scanner.scan(text, None, "@" in text)
+        assert not handed, text
+        assert loaded.apply(text) == python_way(monkeypatch, text), text
+    assert loaded("As Helen Marsh said") == "As [P01] said"
+    assert loaded("Dr Okafor’s plan") == "[P02]’s plan"
+
+
+def test_a_built_matcher_gives_the_scan_its_variants_as_it_meets_them(monkeypatch, wordscan):  # noqa: F811
+    monkeypatch.setattr(pseudonyms, "_wordscan", wordscan)
+    monkeypatch.setattr(pseudonyms._Index, "compiled", True)
+    matcher = pseudonyms.build(NAMES, {"Ashmoor"})
+    scanner = matcher.index.scanner()
+    text = TEXTS[0]
+    first = scanner.scan(text, None, False)
+    assert first[1]  # not given yet: handed back to Python, which gives them
+    assert matcher.apply(text) == python_way(monkeypatch, text)
+    places, handed = scanner.scan(text, None, False)
+    assert not handed and places == matcher.index.matches(text)
+
+
+def test_what_the_scan_leaves_to_python(loaded):
+    """A letter beyond ASCII or an accent mark: Python folds the text (accented letters to
+    their ASCII letter) and the scan reads that copy; punctuation beyond ASCII it folds itself."""
+    scanner = loaded.index.scanner()
+    assert scanner.scan("Siobhán Ní Bhriain", None, False) is None
+    assert scanner.scan("Jose\u0301 Marsh", None, False) is None
+    assert scanner.scan("“Marsh” – £4m…", None, False) is not None
+    text = "Siobhán Ní Bhriain said"
+    folded = text.translate(pseudonyms._WORD_FOLD_TABLE)
+    places, handed = scanner.scan(text, folded, False)
+    assert places == [(0, 18, None)] and not handed
+    assert loaded(text) == "[P03] said"
+    # not a words-only copy (or not the text's length): refused, and Python matches
+    assert scanner.scan("Helen Marsh", "helen-marsh", False) is None
+    assert scanner.scan("Helen Marsh", "helen", False) is None
+
+
+def test_without_the_compiled_scan_the_python_way_gives_the_same(monkeypatch, loaded):
+    expected = [loaded.apply(text) for text in TEXTS]
+    monkeypatch.setattr(pseudonyms, "_wordscan", None)  # not compiled (no C compiler when installed)
+    matcher = pseudonyms.loads(pseudonyms.dumps(pseudonyms.build(NAMES, {"Ashmoor"})))
+    assert matcher.index.scanner() is None
+    assert [matcher.apply(text) for text in TEXTS] == expected
