@@ -17,6 +17,7 @@ FILE_SPLITS = ("train", "heldout", "fresh", "register", "register_heldout")
 
 SURVEY_KINDS = {"survey", "briefing", "board-paper", "interview"}
 SPOKEN_KINDS = {"interview", "observation"}
+LEADERS_KINDS = {"interview", "survey", "briefing", "guidance", "legal", "board-paper"}
 # The sets written for issue 15 after the register set, by name: (positives per RQ at least,
 # the kinds of excerpt they hold, whether their interview answers are 40-150 words).
 BALANCED = {
@@ -24,6 +25,8 @@ BALANCED = {
     "survey_heldout_excerpts": (10, SURVEY_KINDS, False),
     "voices": (25, SPOKEN_KINDS, True),
     "voices_heldout_excerpts": (8, SPOKEN_KINDS, True),
+    "leaders": (30, LEADERS_KINDS, True),
+    "leaders_heldout_excerpts": (8, LEADERS_KINDS, True),
 }
 
 
@@ -118,7 +121,7 @@ def every_file() -> dict[str, list[dict]]:
 
 
 def test_every_labelled_file_is_valid_distinct_and_not_copied(every_file):
-    """All shipped sets (including interview, prose, survey, voices and their held-out
+    """All shipped sets (including interview, prose, survey, voices, leaders and their held-out
     companions): valid labels, ids unique across files, no run of 8 words from the real seed
     texts; the newer sets (BALANCED) share no run of 12 words with any other file."""
     assert {"register_heldout_excerpts", *BALANCED} <= set(every_file)
@@ -144,7 +147,7 @@ def test_every_labelled_file_is_valid_distinct_and_not_copied(every_file):
 
 @pytest.mark.parametrize("name", sorted(BALANCED))
 def test_newer_sets_are_balanced(every_file, name):
-    """The survey and voices sets and their held-out companions (issue 15): every RQ well
+    """The survey, voices and leaders sets and their held-out companions (issue 15): every RQ well
     represented, a realistic share of excerpts with no RQ and of multi-RQ excerpts."""
     minimum, kinds, spoken = BALANCED[name]
     items = every_file[name]
@@ -159,7 +162,7 @@ def test_newer_sets_are_balanced(every_file, name):
         assert all(40 <= len(i["text"].split()) <= 150 for i in items if i["kind"] == "interview"), name
 
 
-@pytest.mark.parametrize("stem", ["survey", "voices"])
+@pytest.mark.parametrize("stem", ["survey", "voices", "leaders"])
 def test_heldout_companions_are_never_trained_on(every_file, stem):
     """The default model learns every excerpt of a set and none of its held-out companion."""
     from casestudy.coding import learned
