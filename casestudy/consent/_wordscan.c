@@ -36,6 +36,9 @@
 #define TAIL_AT 1     /* the same, then an "@" (an e-mail form) */
 #define TAIL_PYTHON 2 /* anything else: Python's expression decides */
 #define SPACE_CACHE 256
+#define FILTER_BITS 18 /* a bit per hash of every letters held: most words of a text are none, and are passed over
+                          here (32 KB, in the processor's cache) without reading the table */
+#define FOLD_LIMIT 0x250 /* Latin letters up to here fold to their ASCII letter in C (fold_map) */
 
 typedef struct {
     long rank;
@@ -77,7 +80,11 @@ typedef struct {
     PyObject *gap_fits;    /* pseudonyms._gap_fits */
     PyObject *title_match; /* pseudonyms._TITLE_ONLY.match */
     signed char space_fits[SPACE_CACHE]; /* gap id -> a single space fits (1), not (0), unknown (-1) */
+    uint64_t filter[(1u << FILTER_BITS) / 64];
+    unsigned char fold_map[FOLD_LIMIT]; /* a character beyond ASCII -> its ASCII letter, a space, or 0: Python folds */
 } Scanner;
+
+static inline size_t filter_bit(uint64_t hash) { return (size_t)(hash >> 40) & ((1u << FILTER_BITS) - 1); }
 
 static const uint64_t FNV_OFFSET = 1469598103934665603ULL;
 static const uint64_t FNV_PRIME = 1099511628211ULL;
@@ -164,10 +171,19 @@ static Entry *insert(Scanner *self, const char *s, size_t n) {
     e->flags = 0;
     e->nvariants = -1;
     e->variants = NULL;
+    self->filter[filter_bit(hash) / 64] |= (uint64_t)1 << (filter_bit(hash) % 64);
     self->keys_len += n;
     self->used++;
     return e;
 }
+
+/* a combining accent, as pseudonyms._MARKS has them */
+static inline int is_mark(Py_UCS4 c) {
+    return (c >= 0x0300 && c <= 0x036f) || (c >= 0x1ab0 && c <= 0x1aff) || (c >= 0x1dc0 && c <= 0x1dff) ||
+           (c >= 0x20d0 && c <= 0x20ff) || (c >= 0xfe20 && c <= 0xfe2f);
+}
+
+static inline int is_word_char(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
 static void free_variants(Variant *variants, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -191,11 +207,19 @@ static void Scanner_dealloc(Scanner *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Scanner(gap_fits, title_match) */
+/* Scanner(gap_fits, title_match, fold_map): fold_map, bytes: for each character below FOLD_LIMIT
+   (those below 128 aside), its ASCII letter or digit, a space, or 0 where Python folds it */
 static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
     PyObject *gap_fits, *title_match;
-    if (!PyArg_ParseTuple(args, "OO:Scanner", &gap_fits, &title_match))
+    Py_buffer fold_map;
+    if (!PyArg_ParseTuple(args, "OOy*:Scanner", &gap_fits, &title_match, &fold_map))
         return -1;
+    memset(self->fold_map, 0, sizeof(self->fold_map));
+    for (Py_ssize_t i = 128; i < fold_map.len && i < FOLD_LIMIT; i++) {
+        unsigned char c = ((const unsigned char *)fold_map.buf)[i];
+        self->fold_map[i] = (c == ' ' || is_word_char(c)) ? c : 0;
+    }
+    PyBuffer_Release(&fold_map);
     Py_INCREF(gap_fits);
     Py_INCREF(title_match);
     Py_XSETREF(self->gap_fits, gap_fits);
@@ -436,14 +460,6 @@ static PyObject *Scanner_define_stored(Scanner *self, PyObject *args) {
     return PyLong_FromSsize_t(defined);
 }
 
-/* a combining accent, as pseudonyms._MARKS has them */
-static inline int is_mark(Py_UCS4 c) {
-    return (c >= 0x0300 && c <= 0x036f) || (c >= 0x1ab0 && c <= 0x1aff) || (c >= 0x1dc0 && c <= 0x1dff) ||
-           (c >= 0x20d0 && c <= 0x20ff) || (c >= 0xfe20 && c <= 0xfe2f);
-}
-
-static inline int is_word_char(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
 typedef struct {
     Scanner *self;
     PyObject *text;
@@ -615,11 +631,7 @@ static int append(PyObject *out, PyObject *item) {
    lower case, every other character a space), or None to fold it here (then None if a
    letter or digit of the text is not ASCII, or it holds a combining accent: Python folds
    it). None if ``folded`` is not such a copy. */
-static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
-    PyObject *text, *folded;
-    int at;
-    if (!PyArg_ParseTuple(args, "UOp:scan", &text, &folded, &at))
-        return NULL;
+static PyObject *scan_text(Scanner *self, PyObject *text, PyObject *folded, int at, int *handed_out) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const unsigned char *chars;
     if (folded == Py_None) { /* letters and digits in lower case, every other character a space */
@@ -637,13 +649,16 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
                 unsigned char c = source[i];
                 lower[i] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : (is_word_char(c) ? c : ' ');
             }
-        } else { /* as _ascii_words: a letter or digit beyond ASCII, or an accent mark, and Python folds it */
+        } else { /* as _WORD_FOLD_TABLE, where fold_map knows the letter; any other letter or digit beyond ASCII,
+                    or an accent mark, and Python folds the text */
             const int kind = PyUnicode_KIND(text);
             const void *data = PyUnicode_DATA(text);
             for (Py_ssize_t i = 0; i < n; i++) {
                 Py_UCS4 c = PyUnicode_READ(kind, data, i);
                 if (c < 128) {
                     lower[i] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : (is_word_char((unsigned char)c) ? (unsigned char)c : ' ');
+                } else if (c < FOLD_LIMIT && self->fold_map[c]) {
+                    lower[i] = self->fold_map[c]; /* an accented Latin letter: its ASCII letter */
                 } else if (Py_UNICODE_ISALNUM(c) || is_mark(c)) {
                     Py_RETURN_NONE;
                 } else {
@@ -687,7 +702,8 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
         w->start = start;
         w->len = (uint32_t)(i - start);
         w->hash = h;
-        w->entry = find(self, h, (const char *)chars + start, w->len, NULL, 0);
+        w->entry = (self->filter[filter_bit(h) / 64] >> (filter_bit(h) % 64)) & 1
+                       ? find(self, h, (const char *)chars + start, w->len, NULL, 0) : NULL;
         w->flags = w->entry ? w->entry->flags : 0;
     }
     Scan scan = {self, text, PyUnicode_KIND(text), PyUnicode_DATA(text), chars, self->words, count, at};
@@ -766,12 +782,133 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
             resume = end;
         }
     }
-    PyObject *result = Py_BuildValue("(Oi)", out, handed);
-    Py_DECREF(out);
-    return result;
+    *handed_out = handed;
+    return out;
 error:
     Py_DECREF(out);
     return NULL;
+}
+
+static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
+    PyObject *text, *folded;
+    int at, handed = 0;
+    if (!PyArg_ParseTuple(args, "UOp:scan", &text, &folded, &at))
+        return NULL;
+    PyObject *places = scan_text(self, text, folded, at, &handed);
+    if (!places || places == Py_None)
+        return places;
+    PyObject *result = Py_BuildValue("(Oi)", places, handed);
+    Py_DECREF(places);
+    return result;
+}
+
+/* ``text`` with each match of ``places`` replaced as Pseudonymiser._replaced replaces it,
+   where ``judged`` (Pseudonymiser._judged: written form -> (pseudonym, rule)) decides each
+   without the words around it: (new text, spans); Py_None where one is not judged yet or
+   its rule depends on the words around it (Python replaces); NULL on an error */
+static PyObject *replaced(PyObject *text, PyObject *places, PyObject *judged) {
+    Py_ssize_t count = PyList_GET_SIZE(places), n = PyUnicode_GET_LENGTH(text), last = 0, shift = 0;
+    PyObject *pieces = PyList_New(0), *spans = PyList_New(0);
+    if (!pieces || !spans)
+        goto error;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t start, end;
+        PyObject *title;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(places, i), "nnO", &start, &end, &title))
+            goto error;
+        Py_ssize_t from = start + (title == Py_None ? 0 : PyUnicode_GET_LENGTH(title));
+        PyObject *written = PyUnicode_Substring(text, from, end);
+        if (!written)
+            goto error;
+        PyObject *verdict = PyDict_GetItemWithError(judged, written); /* borrowed */
+        Py_DECREF(written);
+        if (!verdict) {
+            if (PyErr_Occurred())
+                goto error;
+            goto python; /* not judged yet */
+        }
+        if (!PyTuple_Check(verdict) || PyTuple_GET_SIZE(verdict) != 2)
+            goto python;
+        PyObject *pseudonym = PyTuple_GET_ITEM(verdict, 0), *rule = PyTuple_GET_ITEM(verdict, 1);
+        int at_after = end < n && PyUnicode_READ_CHAR(text, end) == '@';
+        if (!(rule == Py_True || title != Py_None || at_after)) {
+            if (rule == Py_False)
+                continue;
+            goto python; /* the words around it decide */
+        }
+        if (!PyUnicode_Check(pseudonym))
+            goto python;
+        PyObject *before = PyUnicode_Substring(text, last, start);
+        if (!before || PyList_Append(pieces, before) < 0) {
+            Py_XDECREF(before);
+            goto error;
+        }
+        Py_DECREF(before);
+        if (PyList_Append(pieces, pseudonym) < 0)
+            goto error;
+        Py_ssize_t length = PyUnicode_GET_LENGTH(pseudonym);
+        PyObject *span = Py_BuildValue("(nnnn)", start, end, start + shift, start + shift + length);
+        if (!span || PyList_Append(spans, span) < 0) {
+            Py_XDECREF(span);
+            goto error;
+        }
+        Py_DECREF(span);
+        shift += length - (end - start);
+        last = end;
+    }
+    PyObject *result;
+    if (PyList_GET_SIZE(spans) == 0) {
+        result = Py_BuildValue("(OO)", text, spans);
+    } else {
+        PyObject *rest = PyUnicode_Substring(text, last, n);
+        if (!rest || PyList_Append(pieces, rest) < 0) {
+            Py_XDECREF(rest);
+            goto error;
+        }
+        Py_DECREF(rest);
+        PyObject *empty = PyUnicode_New(0, 0);
+        PyObject *joined = empty ? PyUnicode_Join(empty, pieces) : NULL;
+        Py_XDECREF(empty);
+        if (!joined)
+            goto error;
+        result = Py_BuildValue("(OO)", joined, spans);
+        Py_DECREF(joined);
+    }
+    Py_DECREF(pieces);
+    Py_DECREF(spans);
+    return result;
+python:
+    Py_DECREF(pieces);
+    Py_DECREF(spans);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(pieces);
+    Py_XDECREF(spans);
+    return NULL;
+}
+
+/* apply(text, folded, at, judged) -> (new text, spans) where every place is decided here
+   and every match judged (:func:`replaced`); else scan's (places, handed) for Python to
+   finish; None as scan gives it */
+static PyObject *Scanner_apply(Scanner *self, PyObject *args) {
+    PyObject *text, *folded, *judged;
+    int at, handed = 0;
+    if (!PyArg_ParseTuple(args, "UOpO!:apply", &text, &folded, &at, &PyDict_Type, &judged))
+        return NULL;
+    PyObject *places = scan_text(self, text, folded, at, &handed);
+    if (!places || places == Py_None)
+        return places;
+    if (!handed) {
+        PyObject *done = replaced(text, places, judged);
+        if (done != Py_None) {
+            Py_DECREF(places);
+            return done; /* or NULL: an error */
+        }
+        Py_DECREF(done);
+    }
+    PyObject *result = Py_BuildValue("(Oi)", places, handed);
+    Py_DECREF(places);
+    return result;
 }
 
 static PyMethodDef Scanner_methods[] = {
@@ -779,6 +916,8 @@ static PyMethodDef Scanner_methods[] = {
     {"define", (PyCFunction)Scanner_define, METH_VARARGS, "define(letters, variants): the variants these letters spell."},
     {"define_stored", (PyCFunction)Scanner_define_stored, METH_VARARGS,
      "define_stored(by_letters, gap_ids, gap_must, plain_tails, at_tails): the variants of every letters still as stored."},
+    {"apply", (PyCFunction)Scanner_apply, METH_VARARGS,
+     "apply(text, folded, at, judged): the pseudonymised text and spans, or scan's result for Python to finish."},
     {"scan", (PyCFunction)Scanner_scan, METH_VARARGS, "scan(text, folded, at): the matches, and the places Python decides."},
     {NULL, NULL, 0, NULL},
 };

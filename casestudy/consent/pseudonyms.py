@@ -586,6 +586,17 @@ _F_TITLE, _F_LETTERS, _F_STARTS, _F_INCOMPLETE, _F_SECONDS, _F_CUTS = 1, 2, 4, 8
 _PLAIN_TAILS, _AT_TAILS = ("", _MARKS), (_BEFORE_AT, _MARKS + _BEFORE_AT)
 
 
+@functools.lru_cache(maxsize=1)
+def _c_fold_map() -> bytes:
+    """For the C scan: each character from 128 to 0x24f as :data:`_WORD_FOLD_TABLE` folds it
+    (its ASCII letter or digit, or a space), or 0 where that is not ASCII (Python folds the text)."""
+    out = bytearray(0x250)
+    for code in range(128, 0x250):
+        folded = _WORD_FOLD_TABLE[code]
+        out[code] = ord(folded) if folded.isascii() and (folded == " " or folded.isalnum()) else 0
+    return bytes(out)
+
+
 def _tail_kind(source: str) -> int:
     return 0 if source in _PLAIN_TAILS else 1 if source in _AT_TAILS else 2
 
@@ -773,14 +784,15 @@ class _Index:
                                    frozenset().union(*(seconds for _, _, _, seconds in allowed)))
         return tables
 
-    def matches(self, text: str) -> "list[tuple[int, int, str | None]]":
-        """``(start, end, title)`` of each match, in order."""
+    def matches(self, text: str, folded_in_c: bool = True) -> "list[tuple[int, int, str | None]]":
+        """``(start, end, title)`` of each match, in order (``folded_in_c`` False: the C scan
+        already found it cannot fold this text)."""
         at = "@" in text
         tables = self.tables[at, False], self.tables[at, True]
         starts = tables[1][3]
         if self.by_words and not self.heads:
             scanner = self.scanner() if self.compiled else None
-            if scanner is not None:  # folded in C where every letter and digit is ASCII
+            if scanner is not None and folded_in_c:  # folded in C where every letter folds to ASCII
                 found = self._scanned(scanner, text, None, at, tables)
                 if found is not None:
                     return found
@@ -931,7 +943,10 @@ class _Index:
         scanned = scanner.scan(text, folded, at)
         if scanned is None:
             return None
-        places, handed = scanned
+        return self._finished(scanner, text, folded, tables, *scanned)
+
+    def _finished(self, scanner, text: str, folded: "str | None", tables: tuple, places: list, handed: bool) -> list:
+        """The matches, from the places the C scan gave (:meth:`_scanned`)."""
         if not handed:  # every place decided in C: these are the matches
             return places
         words = None
@@ -948,7 +963,8 @@ class _Index:
                 continue
             if words is None:
                 if folded is None:  # folded in C: the same copy
-                    folded = text.encode("ascii", "replace").translate(_ASCII_LOWER_WORDS).decode("ascii")
+                    folded = (text.encode("ascii", "replace").translate(_ASCII_LOWER_WORDS).decode("ascii")
+                              if text.isascii() else text.translate(_WORD_FOLD_TABLE))
                 words = folded.split()
             hit = self._word_hit(text, folded, words, tables, j, start)[0]
             if why == _UNDEFINED:
@@ -983,7 +999,7 @@ class _Index:
         and where variants may be cut; None where it is not built (the Python way then)."""
         scanner = self._scanner
         if scanner is None and _wordscan is not None:
-            scanner = _wordscan.Scanner(_gap_fits, _TITLE_ONLY.match)
+            scanner = _wordscan.Scanner(_gap_fits, _TITLE_ONLY.match, _c_fold_map())
             scanner.add(_TITLE_KEYS, _F_TITLE)
             scanner.add(self.by_letters, _F_LETTERS)
             for (at, capital), table in self.tables.items():
@@ -1182,7 +1198,20 @@ class Pseudonymiser:
         """The pseudonymised text and the replaced spans ``(old_start, old_end, new_start, new_end)``."""
         if not text or self.index is None:
             return text, []
-        return self._replaced(text, self.index.matches(text))
+        index = self.index
+        scanner = index._scanner  # made by the first text's :meth:`_Index.matches`
+        if scanner is not None and index.compiled and index.by_words and not index.heads:
+            # in C: the matches, and the text with each replaced where the match's written form
+            # was judged before (:meth:`_judge`) and the words around it do not decide
+            at = "@" in text
+            done = scanner.apply(text, None, at, self._judged)
+            if done is None:  # a letter C does not fold: Python folds the text
+                return self._replaced(text, index.matches(text, folded_in_c=False))
+            if done[0].__class__ is str:
+                return done
+            tables = index.tables[at, False], index.tables[at, True]
+            return self._replaced(text, index._finished(scanner, text, None, tables, *done))
+        return self._replaced(text, index.matches(text))
 
     def _replaced(self, text: str, found: "list[tuple[int, int, str | None]]") -> tuple[str, list[tuple[int, int, int, int]]]:
         """``text`` with each match in ``found`` that is a name here replaced, and the spans."""
