@@ -15,7 +15,7 @@ test: $(VENV)/.installed-test system-deps
 serve: $(VENV)/.installed
 	$(BIN)/casestudy serve
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py casestudy/consent/_wordscan.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .

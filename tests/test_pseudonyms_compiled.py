@@ -100,3 +100,20 @@ def test_without_the_compiled_scan_the_python_way_gives_the_same(monkeypatch, lo
     matcher = pseudonyms.loads(pseudonyms.dumps(pseudonyms.build(NAMES, {"Ashmoor"})))
     assert matcher.index.scanner() is None
     assert [matcher.apply(text) for text in TEXTS] == expected
+
+
+def test_replaced_in_c_once_judged_and_where_the_words_around_do_not_decide(loaded, monkeypatch):
+    """The first time a written form is met Python judges it; after that C replaces it. A
+    capitalised common word ("Will" of Will Hope alone is never a name; "May" would depend on
+    the words around it) and an e-mail form are still replaced exactly as Python does."""
+    scanner = loaded.index.scanner()
+    text = "As Helen Marsh said to Dr Okafor, Marsh agreed."
+    first = scanner.apply(text, None, False, loaded._judged)
+    assert first[0].__class__ is list  # not judged yet: Python finishes
+    expected = python_way(monkeypatch, text)
+    assert loaded.apply(text) == expected == ("As [P01] said to [P02], [P01] agreed.", [(3, 14, 3, 8), (23, 32, 17, 22),
+                                                                                     (34, 39, 24, 29)])
+    assert scanner.apply(text, None, False, loaded._judged) == expected  # judged: all in C
+    for text in ("Hope, Will and May: will hope.", "Mail hope@x.org and g.pryce-jones@nhs.net now", "Will Hope met May Hope"):
+        assert loaded.apply(text) == python_way(monkeypatch, text), text
+        assert loaded.apply(text) == python_way(monkeypatch, text), text  # the second time, judged
