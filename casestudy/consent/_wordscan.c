@@ -48,6 +48,8 @@ typedef struct {
     uint64_t must;
     Py_ssize_t *exact_at;
     Py_UCS4 *exact_ch;
+    unsigned char *local_gaps; /* as packed (define_packed): the stored gap numbers, for stored() */
+    long head_i, tail_i;      /* as packed: numbers into the heads and tails given */
 } Variant;
 
 typedef struct {
@@ -81,6 +83,7 @@ typedef struct {
     PyObject *title_match; /* pseudonyms._TITLE_ONLY.match */
     signed char space_fits[SPACE_CACHE]; /* gap id -> a single space fits (1), not (0), unknown (-1) */
     uint64_t filter[(1u << FILTER_BITS) / 64];
+    PyObject *heads, *tails; /* define_packed's: the sources a packed variant's numbers stand for */
     unsigned char fold_map[FOLD_LIMIT]; /* a character beyond ASCII -> its ASCII letter, a space, or 0: Python folds */
 } Scanner;
 
@@ -190,6 +193,7 @@ static void free_variants(Variant *variants, Py_ssize_t n) {
         PyMem_Free(variants[i].gaps);
         PyMem_Free(variants[i].exact_at);
         PyMem_Free(variants[i].exact_ch);
+        PyMem_Free(variants[i].local_gaps);
     }
     PyMem_Free(variants);
 }
@@ -204,6 +208,8 @@ static void Scanner_dealloc(Scanner *self) {
     PyMem_Free(self->lower);
     Py_XDECREF(self->gap_fits);
     Py_XDECREF(self->title_match);
+    Py_XDECREF(self->heads);
+    Py_XDECREF(self->tails);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -458,6 +464,197 @@ static PyObject *Scanner_define_stored(Scanner *self, PyObject *args) {
         defined++;
     }
     return PyLong_FromSsize_t(defined);
+}
+
+/* a reader of packed bytes (little-endian) */
+typedef struct {
+    const unsigned char *at, *end;
+} Reader;
+
+static int take(Reader *r, size_t n, uint32_t *out) {
+    if ((size_t)(r->end - r->at) < n) {
+        PyErr_SetString(PyExc_ValueError, "Scanner.define_packed: the packed variants end too soon");
+        return -1;
+    }
+    uint32_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint32_t)r->at[i] << (8 * i);
+    r->at += n;
+    *out = v;
+    return 0;
+}
+
+/* define_packed(packed, gap_ids, gap_must, heads, tails, tail_kinds): every variant at once,
+   as pseudonyms._pack wrote them: b"WSC1", then per letters (u16 length, the letters, u16
+   count) each variant (u32 rank, u16 head, u16 tail, u16 gaps, a byte per gap, u16 exact
+   letters, each u16 place and u32 character); heads and tails: the sources those numbers
+   stand for, tail_kinds: TAIL_* of each tail, gap_ids: each stored gap number's gap id,
+   gap_must: whether each gap id must hold something. The number of letters defined. */
+static PyObject *Scanner_define_packed(Scanner *self, PyObject *args) {
+    Py_buffer packed;
+    PyObject *gap_ids, *gap_must, *heads, *tails, *tail_kinds;
+    if (!PyArg_ParseTuple(args, "y*O!O!O!O!O!:define_packed", &packed, &PyList_Type, &gap_ids, &PyList_Type, &gap_must,
+                          &PyTuple_Type, &heads, &PyTuple_Type, &tails, &PyTuple_Type, &tail_kinds)) {
+        return NULL;
+    }
+    Reader r = {(const unsigned char *)packed.buf, (const unsigned char *)packed.buf + packed.len};
+    Py_ssize_t defined = 0;
+    uint32_t v;
+    if (packed.len < 4 || memcmp(packed.buf, "WSC1", 4) != 0 || PyTuple_GET_SIZE(tail_kinds) != PyTuple_GET_SIZE(tails)) {
+        PyErr_SetString(PyExc_ValueError, "Scanner.define_packed: not packed variants of this format");
+        goto error;
+    }
+    r.at += 4;
+    Py_INCREF(heads);
+    Py_XSETREF(self->heads, heads);
+    Py_INCREF(tails);
+    Py_XSETREF(self->tails, tails);
+    while (r.at < r.end) {
+        uint32_t length, count;
+        if (take(&r, 2, &length) < 0 || (size_t)(r.end - r.at) < length)
+            goto short_error;
+        const char *key = (const char *)r.at;
+        r.at += length;
+        if (take(&r, 2, &count) < 0)
+            goto error;
+        Entry *e = insert(self, key, length);
+        if (!e)
+            goto error;
+        e->flags |= F_LETTERS;
+        Variant *variants = PyMem_Calloc(count ? count : 1, sizeof(Variant));
+        if (!variants) {
+            PyErr_NoMemory();
+            goto error;
+        }
+        for (uint32_t i = 0; i < count; i++) {
+            Variant *var = &variants[i];
+            uint32_t head, tail, ngaps, nexact;
+            if (take(&r, 4, &v) < 0 || take(&r, 2, &head) < 0 || take(&r, 2, &tail) < 0 || take(&r, 2, &ngaps) < 0)
+                goto variant_error;
+            var->rank = (long)v;
+            var->head_i = head;
+            var->tail_i = tail;
+            if (head >= (uint32_t)PyTuple_GET_SIZE(heads) || tail >= (uint32_t)PyTuple_GET_SIZE(tails)) {
+                PyErr_SetString(PyExc_ValueError, "Scanner.define_packed: a head or tail out of range");
+                goto variant_error;
+            }
+            var->ngaps = ngaps;
+            var->gaps = PyMem_Malloc((ngaps ? ngaps : 1) * sizeof(long));
+            var->local_gaps = PyMem_Malloc(ngaps ? ngaps : 1);
+            if (!var->gaps || !var->local_gaps || (size_t)(r.end - r.at) < ngaps) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError, "Scanner.define_packed: the packed variants end too soon");
+                goto variant_error;
+            }
+            memcpy(var->local_gaps, r.at, ngaps);
+            r.at += ngaps;
+            var->complex = ngaps >= 64 || PyObject_IsTrue(PyTuple_GET_ITEM(heads, head)); /* a head: Python's */
+            var->must = 0;
+            for (uint32_t g = 0; g < ngaps; g++) {
+                if (var->local_gaps[g] >= PyList_GET_SIZE(gap_ids)) {
+                    PyErr_SetString(PyExc_ValueError, "Scanner.define_packed: a gap number out of range");
+                    goto variant_error;
+                }
+                long gap = PyLong_AsLong(PyList_GET_ITEM(gap_ids, var->local_gaps[g]));
+                if (gap == -1 && PyErr_Occurred())
+                    goto variant_error;
+                if (gap < 0 || gap >= PyList_GET_SIZE(gap_must)) {
+                    PyErr_SetString(PyExc_ValueError, "Scanner.define_packed: an unknown gap");
+                    goto variant_error;
+                }
+                var->gaps[g] = gap;
+                int must = PyObject_IsTrue(PyList_GET_ITEM(gap_must, gap));
+                if (must < 0)
+                    goto variant_error;
+                if (must && g < 64)
+                    var->must |= (uint64_t)1 << g;
+            }
+            var->solid = var->must == 0 && !var->complex;
+            if (take(&r, 2, &nexact) < 0)
+                goto variant_error;
+            var->nexact = nexact;
+            var->exact_at = PyMem_Malloc((nexact ? nexact : 1) * sizeof(Py_ssize_t));
+            var->exact_ch = PyMem_Malloc((nexact ? nexact : 1) * sizeof(Py_UCS4));
+            if (!var->exact_at || !var->exact_ch) {
+                PyErr_NoMemory();
+                goto variant_error;
+            }
+            for (uint32_t x = 0; x < nexact; x++) {
+                uint32_t place, ch;
+                if (take(&r, 2, &place) < 0 || take(&r, 4, &ch) < 0)
+                    goto variant_error;
+                var->exact_at[x] = place;
+                var->exact_ch[x] = ch;
+            }
+            var->needs_capital = nexact > 0 && Py_UNICODE_ISUPPER(var->exact_ch[0]);
+            long kind = PyLong_AsLong(PyTuple_GET_ITEM(tail_kinds, tail));
+            if (kind == -1 && PyErr_Occurred())
+                goto variant_error;
+            var->needs_at = kind == TAIL_AT; /* as _Shape.needs_at: the tail holds "(?=@)" (tail_kinds says) */
+            var->tail = (unsigned char)(kind == TAIL_PLAIN || kind == TAIL_AT ? kind : TAIL_PYTHON);
+            continue;
+        variant_error:
+            free_variants(variants, count);
+            goto error;
+        }
+        if (e->nvariants > 0)
+            free_variants(e->variants, e->nvariants);
+        e->variants = variants;
+        e->nvariants = count;
+        defined++;
+    }
+    PyBuffer_Release(&packed);
+    return PyLong_FromSsize_t(defined);
+short_error:
+    if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "Scanner.define_packed: the packed variants end too soon");
+error:
+    PyBuffer_Release(&packed);
+    return NULL;
+}
+
+/* stored(letters): the variants of ``letters`` in their stored form (_Index.stored: rank,
+   exact letters, head, gaps as bytes, tail), from define_packed's; None if it gave none */
+static PyObject *Scanner_stored(Scanner *self, PyObject *args) {
+    PyObject *word;
+    if (!PyArg_ParseTuple(args, "U:stored", &word))
+        return NULL;
+    if (!PyUnicode_IS_ASCII(word) || !self->heads)
+        Py_RETURN_NONE;
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(word);
+    size_t n = (size_t)PyUnicode_GET_LENGTH(word);
+    Entry *e = find(self, fnv(FNV_OFFSET, s, n), s, n, NULL, 0);
+    if (!e || !(e->flags & F_LETTERS) || e->nvariants < 0 || (e->nvariants > 0 && !e->variants[0].local_gaps))
+        Py_RETURN_NONE;
+    PyObject *out = PyTuple_New(e->nvariants);
+    if (!out)
+        return NULL;
+    for (Py_ssize_t i = 0; i < e->nvariants; i++) {
+        const Variant *var = &e->variants[i];
+        PyObject *exact = PyTuple_New(var->nexact);
+        if (!exact) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        for (Py_ssize_t x = 0; x < var->nexact; x++) {
+            PyObject *pair = Py_BuildValue("(nN)", var->exact_at[x], PyUnicode_FromOrdinal((int)var->exact_ch[x]));
+            if (!pair) {
+                Py_DECREF(exact);
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(exact, x, pair);
+        }
+        PyObject *item = Py_BuildValue("(lNOy#O)", var->rank, exact, PyTuple_GET_ITEM(self->heads, var->head_i),
+                                       (const char *)var->local_gaps, (Py_ssize_t)var->ngaps,
+                                       PyTuple_GET_ITEM(self->tails, var->tail_i));
+        if (!item) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i, item);
+    }
+    return out;
 }
 
 typedef struct {
@@ -918,6 +1115,9 @@ static PyMethodDef Scanner_methods[] = {
      "define_stored(by_letters, gap_ids, gap_must, plain_tails, at_tails): the variants of every letters still as stored."},
     {"apply", (PyCFunction)Scanner_apply, METH_VARARGS,
      "apply(text, folded, at, judged): the pseudonymised text and spans, or scan's result for Python to finish."},
+    {"define_packed", (PyCFunction)Scanner_define_packed, METH_VARARGS,
+     "define_packed(packed, gap_ids, gap_must, heads, tails, tail_kinds): every variant at once, as packed."},
+    {"stored", (PyCFunction)Scanner_stored, METH_VARARGS, "stored(letters): the variants of these letters as stored, or None."},
     {"scan", (PyCFunction)Scanner_scan, METH_VARARGS, "scan(text, folded, at): the matches, and the places Python decides."},
     {NULL, NULL, 0, NULL},
 };

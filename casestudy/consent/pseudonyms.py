@@ -67,8 +67,10 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import marshal
 import re
 import sqlite3
+import struct
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -597,6 +599,49 @@ def _c_fold_map() -> bytes:
     return bytes(out)
 
 
+def _pack(by_letters: dict) -> tuple[bytes, dict, tuple, tuple]:
+    """The stored variants (:meth:`_Index.stored`) packed for the C word scan's
+    ``define_packed``; the letters it cannot hold (beyond ASCII: no word of its copy of a text
+    spells them) left as they are; the heads and tails the packed numbers stand for."""
+    heads: dict[str, int] = {}
+    tails: dict[str, int] = {}
+    out = [b"WSC1"]
+    other = {}
+    pack = struct.pack
+    for letters, variants in by_letters.items():
+        if not letters.isascii() or len(letters) > 0xFFFF or len(variants) > 0xFFFF or any(
+                rank > 0xFFFFFFFF or len(gaps) > 0xFFFF or len(exact) > 0xFFFF for rank, exact, _, gaps, _ in variants):
+            other[letters] = variants
+            continue
+        out += (pack("<H", len(letters)), letters.encode("ascii"), pack("<H", len(variants)))
+        for rank, exact, head, gaps, tail in variants:
+            out += (pack("<IHHH", rank, heads.setdefault(head, len(heads)), tails.setdefault(tail, len(tails)), len(gaps)),
+                    gaps, pack("<H", len(exact)))
+            out += [pack("<HI", i, ord(ch)) for i, ch in exact]
+    return b"".join(out), other, tuple(heads), tuple(tails)
+
+
+class _PackedLetters:
+    """``_Index.by_letters`` of a loaded index whose variants the C word scan holds: each
+    letters' variants read from it as stored, when first needed (as shapes after that)."""
+
+    __slots__ = ("scanner", "other", "made")
+
+    def __init__(self, scanner, other: dict):
+        self.scanner, self.other, self.made = scanner, other, {}
+
+    def get(self, letters: str, default=None):
+        found = self.made.get(letters)
+        if found is None and letters.isascii():
+            found = self.scanner.stored(letters)
+        if found is None:
+            found = self.other.get(letters)
+        return default if found is None else found
+
+    def __setitem__(self, letters: str, shapes: list) -> None:
+        self.made[letters] = shapes
+
+
 def _tail_kind(source: str) -> int:
     return 0 if source in _PLAIN_TAILS else 1 if source in _AT_TAILS else 2
 
@@ -731,6 +776,7 @@ class _Index:
     by_words = True  # match through the words-only copy where a text allows (tests compare both ways)
     compiled = True  # and meet its words in C where the word scan is built (tests compare both ways)
     _scanner = _cuts = None
+    _scanner_packed = False
 
     def __init__(self, ordered: "list[tuple]") -> None:
         # most texts have no "@" (e-mail forms cannot match) and most words no capital (nor can
@@ -999,16 +1045,21 @@ class _Index:
         and where variants may be cut; None where it is not built (the Python way then)."""
         scanner = self._scanner
         if scanner is None and _wordscan is not None:
-            scanner = _wordscan.Scanner(_gap_fits, _TITLE_ONLY.match, _c_fold_map())
+            packed = self.__dict__.get("_packed")
+            scanner = _wordscan.Scanner(_gap_fits, _TITLE_ONLY.match, self._fold if packed is not None else _c_fold_map())
             scanner.add(_TITLE_KEYS, _F_TITLE)
-            scanner.add(self.by_letters, _F_LETTERS)
             for (at, capital), table in self.tables.items():
                 shift = 6 * (2 * at + capital)
                 for flag, words in ((_F_STARTS, table[3]), (_F_INCOMPLETE, table[5]), (_F_SECONDS, table[6]),
                                     (_F_CUTS, table[2])):
                     scanner.add(words, flag << shift)
-            if getattr(self, "gap_ids", None) is not None:  # loaded: every variant as stored, at once (a few ms)
-                scanner.define_stored(self.by_letters, self.gap_ids, _GAP_MUST, _PLAIN_TAILS, _AT_TAILS)
+            if packed is not None:  # loaded: every variant at once, read in C (a few ms)
+                scanner.define_packed(packed, self.gap_ids, _GAP_MUST, self._head_sources, self._tails,
+                                      tuple(map(_tail_kind, self._tails)))
+                scanner.add(self._other, _F_LETTERS)  # letters beyond ASCII: never a word of the scan
+                self._scanner_packed = True
+            else:  # built here: each letters' variants given as a text first meets them (:meth:`_define`)
+                scanner.add(self.by_letters, _F_LETTERS)
             self._scanner = scanner
         return scanner
 
@@ -1020,13 +1071,36 @@ class _Index:
         self.by_letters[letters] = shapes
         return shapes
 
+    def __getattr__(self, name: str):
+        """``by_letters`` of a loaded index, made when first needed: read from the C word
+        scan's copy of the variants where it has one (:class:`_PackedLetters`), else
+        unmarshalled (the Python way)."""
+        if name != "by_letters" or "_letters_blob" not in self.__dict__:
+            raise AttributeError(name)
+        scanner = self.__dict__.get("_scanner")
+        if scanner is not None and self.__dict__.get("_scanner_packed"):
+            value = _PackedLetters(scanner, self._other)
+        else:
+            value = marshal.loads(self._letters_blob)
+        self.by_letters = value
+        return value
+
+    def _all_letters(self) -> dict:
+        """Every letters' variants: as made into shapes where a text met them, else as stored."""
+        letters = self.by_letters
+        if letters.__class__ is _PackedLetters:
+            every = marshal.loads(self._letters_blob)
+            every.update(letters.made)
+            return every
+        return letters
+
     def stored(self) -> dict:
         """The index as plain dicts, tuples, strings, numbers and frozensets (for :mod:`marshal`):
         each variant as (rank, exact letters, the source of its head, its gaps as bytes: each
         a number into ``gaps``, the source of its tail)."""
         gaps: dict[str, int] = {}  # each gap expression's source, numbered in the order met
         by_letters = {}
-        for letters, variants in self.by_letters.items():
+        for letters, variants in self._all_letters().items():
             if variants.__class__ is tuple:  # loaded and never met: back to sources, then numbers
                 variants = self._shapes_of(letters, variants)
             by_letters[letters] = tuple(
@@ -1034,13 +1108,18 @@ class _Index:
                  bytes(gaps.setdefault(_GAPS[g].pattern, len(gaps)) for g in shape.gaps), shape.tail_source)
                 for rank, shape in variants)
         sets = {f"{int(at)}{int(capital)}": parts for (at, capital), parts in self.sets.items()}
-        return {"by_letters": by_letters, "gaps": tuple(gaps), "sets": sets, "heads": self.heads}
+        packed, other, heads, tails = _pack(by_letters)
+        # the variants twice: for the C word scan, packed (read in C, no Python object each), and for
+        # the Python way, marshalled on their own (read only where a text needs them, :meth:`__getattr__`)
+        return {"by_letters": marshal.dumps(by_letters), "packed": packed, "other": other, "head_sources": heads,
+                "tails": tails, "fold": _c_fold_map(), "gaps": tuple(gaps), "sets": sets, "heads": self.heads}
 
     @classmethod
     def from_stored(cls, data: dict) -> "_Index":
         """The index :meth:`stored` gave, with no variant made into a shape until a text needs it."""
         index = cls.__new__(cls)
-        index.by_letters = data["by_letters"]
+        index._letters_blob, index._packed, index._other = data["by_letters"], data["packed"], data["other"]
+        index._head_sources, index._tails, index._fold = data["head_sources"], data["tails"], data["fold"]
         index.gap_ids = [_gap_id(source) for source in data["gaps"]]
         index.heads = data["heads"]
         index.sets = {(which[0] == "1", which[1] == "1"): parts for which, parts in data["sets"].items()}
@@ -1503,7 +1582,7 @@ def prepare(db: sqlite_utils.Database) -> bool:
 # real names already, keyed by a digest of all of those; a command whose digest differs
 # builds them again. They are never copied into the publish database.
 
-_STORE_FORMAT = 2
+_STORE_FORMAT = 3
 
 
 def _word_list_files() -> "list[Path]":
