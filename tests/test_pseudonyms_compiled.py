@@ -117,3 +117,27 @@ def test_replaced_in_c_once_judged_and_where_the_words_around_do_not_decide(load
     for text in ("Hope, Will and May: will hope.", "Mail hope@x.org and g.pryce-jones@nhs.net now", "Will Hope met May Hope"):
         assert loaded.apply(text) == python_way(monkeypatch, text), text
         assert loaded.apply(text) == python_way(monkeypatch, text), text  # the second time, judged
+
+
+def test_packed_variants_read_back_exactly_as_stored(wordscan, monkeypatch):  # noqa: F811
+    """The variants the stored tables pack for C (``_pack``) are, read back from the scan
+    (what the Python way uses once the scan holds them), exactly the marshalled ones."""
+    import marshal
+    import random
+
+    from test_pseudonyms_differential import make_names
+
+    monkeypatch.setattr(pseudonyms, "_wordscan", wordscan)
+    monkeypatch.setattr(pseudonyms._Index, "compiled", True)
+    names = {**NAMES, **make_names(random.Random(7), 200)}
+    loaded = pseudonyms.loads(pseudonyms.dumps(pseudonyms.build(names, {"Ashmoor"})))
+    scanner = loaded.index.scanner()
+    stored = marshal.loads(loaded.index._letters_blob)
+    assert len(stored) > 500
+    for letters, variants in stored.items():
+        if letters.isascii():
+            assert scanner.stored(letters) == variants, letters
+        else:
+            assert loaded.index._other[letters] == variants
+    assert scanner.stored("nosuchletters") is None
+    assert isinstance(loaded.index.by_letters, pseudonyms._PackedLetters)
