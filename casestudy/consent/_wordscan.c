@@ -828,6 +828,9 @@ static int append(PyObject *out, PyObject *item) {
    lower case, every other character a space), or None to fold it here (then None if a
    letter or digit of the text is not ASCII, or it holds a combining accent: Python folds
    it). None if ``folded`` is not such a copy. */
+/* an ASCII character as the words-only copy has it: a letter in lower case, a digit, else a space */
+static unsigned char ascii_fold[256];
+
 static PyObject *scan_text(Scanner *self, PyObject *text, PyObject *folded, int at, int *handed_out) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const unsigned char *chars;
@@ -842,10 +845,8 @@ static PyObject *scan_text(Scanner *self, PyObject *text, PyObject *folded, int 
         unsigned char *lower = (unsigned char *)self->lower;
         if (PyUnicode_IS_ASCII(text)) {
             const unsigned char *source = PyUnicode_1BYTE_DATA(text);
-            for (Py_ssize_t i = 0; i < n; i++) {
-                unsigned char c = source[i];
-                lower[i] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : (is_word_char(c) ? c : ' ');
-            }
+            for (Py_ssize_t i = 0; i < n; i++)
+                lower[i] = ascii_fold[source[i]];
         } else { /* as _WORD_FOLD_TABLE, where fold_map knows the letter; any other letter or digit beyond ASCII,
                     or an accent mark, and Python folds the text */
             const int kind = PyUnicode_KIND(text);
@@ -853,7 +854,7 @@ static PyObject *scan_text(Scanner *self, PyObject *text, PyObject *folded, int 
             for (Py_ssize_t i = 0; i < n; i++) {
                 Py_UCS4 c = PyUnicode_READ(kind, data, i);
                 if (c < 128) {
-                    lower[i] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : (is_word_char((unsigned char)c) ? (unsigned char)c : ' ');
+                    lower[i] = ascii_fold[c];
                 } else if (c < FOLD_LIMIT && self->fold_map[c]) {
                     lower[i] = self->fold_map[c]; /* an accented Latin letter: its ASCII letter */
                 } else if (Py_UNICODE_ISALNUM(c) || is_mark(c)) {
@@ -1095,6 +1096,11 @@ static PyObject *Scanner_apply(Scanner *self, PyObject *args) {
     PyObject *places = scan_text(self, text, folded, at, &handed);
     if (!places || places == Py_None)
         return places;
+    if (!handed && PyList_GET_SIZE(places) == 0) { /* no name here: most texts */
+        Py_DECREF(places);
+        PyObject *none = PyList_New(0);
+        return none ? Py_BuildValue("(ON)", text, none) : NULL;
+    }
     if (!handed) {
         PyObject *done = replaced(text, places, judged);
         if (done != Py_None) {
@@ -1138,6 +1144,8 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__wordscan(void) {
+    for (int c = 0; c < 256; c++)
+        ascii_fold[c] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : (is_word_char((unsigned char)c) ? (unsigned char)c : ' ');
     if (PyType_Ready(&ScannerType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
