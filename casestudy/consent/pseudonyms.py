@@ -50,7 +50,10 @@ the tables in the working database (:func:`prepare`), and later commands load th
 (:func:`load`; :class:`Deferred` makes them when the first text needs them). Where every letter
 of a text folds to an ASCII letter (accented names included) its words are split and met
 with the possible first words in C, and Python runs only where one stands
-(:meth:`_Index._word_matches`; ``docs/performance.md``). The same
+(:meth:`_Index._word_matches`); where the word scan is compiled (``_wordscan.c``, built by
+``pip install``, optional) the variants are tried, and the text written, in C too, the same
+steps, and what it cannot decide is handed back to this module (:meth:`_Index._scanned`,
+:meth:`Pseudonymiser.apply`; ``docs/performance.md``). The same
 rules as that alternation (``tests/pseudonyms_reference.py``, kept as the test oracle)
 give the same output (``tests/test_pseudonyms_differential.py``), except in decomposed
 (NFD) text where an accent mark stands inside a longer word: ``Jose`` is no longer found in
