@@ -812,10 +812,14 @@ static Py_ssize_t first_fit(Scan *scan, size_t j, const Candidate *found, int n)
     return NO_MATCH;
 }
 
-static int append(PyObject *out, PyObject *item) {
+static int append(PyObject **out, PyObject *item) {
     if (!item)
         return -1;
-    int rc = PyList_Append(out, item);
+    if (!*out && !(*out = PyList_New(0))) {
+        Py_DECREF(item);
+        return -1;
+    }
+    int rc = PyList_Append(*out, item);
     Py_DECREF(item);
     return rc;
 }
@@ -905,9 +909,7 @@ static PyObject *scan_text(Scanner *self, PyObject *text, PyObject *folded, int 
         w->flags = w->entry ? w->entry->flags : 0;
     }
     Scan scan = {self, text, PyUnicode_KIND(text), PyUnicode_DATA(text), chars, self->words, count, at};
-    PyObject *out = PyList_New(0);
-    if (!out)
-        return NULL;
+    PyObject *out = NULL; /* made at the first place: most texts have none */
     const int t1 = 2 * at + 1;
     const uint32_t present = F_STARTS(t1) | F_TITLE;
     Word *words = self->words;
@@ -969,21 +971,21 @@ static PyObject *scan_text(Scanner *self, PyObject *text, PyObject *folded, int 
             goto error;
         } else if (end == TO_PYTHON || end == UNDEFINED) {
             handed = 1;
-            if (append(out, Py_BuildValue("(nnn)", (Py_ssize_t)j, start, end)) < 0)
+            if (append(&out, Py_BuildValue("(nnn)", (Py_ssize_t)j, start, end)) < 0)
                 goto error;
         } else if (end >= 0) {
             PyObject *item = Py_BuildValue("(nnO)", start, end, title);
             if (title != Py_None)
                 Py_DECREF(title);
-            if (append(out, item) < 0)
+            if (append(&out, item) < 0)
                 goto error;
             resume = end;
         }
     }
     *handed_out = handed;
-    return out;
+    return out ? out : PyList_New(0);
 error:
-    Py_DECREF(out);
+    Py_XDECREF(out);
     return NULL;
 }
 
@@ -1096,11 +1098,8 @@ static PyObject *Scanner_apply(Scanner *self, PyObject *args) {
     PyObject *places = scan_text(self, text, folded, at, &handed);
     if (!places || places == Py_None)
         return places;
-    if (!handed && PyList_GET_SIZE(places) == 0) { /* no name here: most texts */
-        Py_DECREF(places);
-        PyObject *none = PyList_New(0);
-        return none ? Py_BuildValue("(ON)", text, none) : NULL;
-    }
+    if (!handed && PyList_GET_SIZE(places) == 0) /* no name here (most texts): the empty list is the spans */
+        return Py_BuildValue("(ON)", text, places);
     if (!handed) {
         PyObject *done = replaced(text, places, judged);
         if (done != Py_None) {

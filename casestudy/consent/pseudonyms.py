@@ -143,6 +143,7 @@ def fold(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
 
 
+_fold_cached = functools.lru_cache(maxsize=65_536)(fold)  # judging a written form folds it and its words again
 _NOT_KEY = re.compile(r"[^a-z0-9]")
 _NOT_LETTER = re.compile(r"[^a-z]")
 _LETTERS = re.compile(r"[^\W\d_]+")
@@ -1352,12 +1353,12 @@ class Pseudonymiser:
     def _capitalised_or_not_words(self, written: str) -> bool:
         """Whether a match of several words is a name: it is not made only of English
         words, or every word is written with a capital."""
-        words = _LETTERS.findall(fold(written))
+        words = _LETTERS.findall(_fold_cached(written))
         return not self._only_english_words(words) or all(w[0].isupper() for w in words)
 
     def _only_english_words(self, words: "list[str]") -> bool:
         """:func:`only_english_words`, through :attr:`kinds`."""
-        folded = [fold(w).lower() for w in words]
+        folded = [_fold_cached(w).lower() for w in words]
         return len(folded) >= 2 and all(self._word_kind(w) and w not in PARTICLES and w != "l" for w in folded)
 
     def _word_kind(self, plain: str) -> int:
@@ -1376,7 +1377,7 @@ class Pseudonymiser:
         """A single word that matches a listed name: True if it is that name wherever it
         stands, False if never, else (a month or weekday, a very common word): the words
         around it decide (:meth:`_fits_context`)."""
-        word = fold(written).lower()
+        word = _fold_cached(written).lower()
         letters = [c for c in written if c.isalpha()]
         capitalised = bool(letters) and letters[0].isupper()
         plain = _NOT_LETTER.sub("", word)
