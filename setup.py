@@ -37,6 +37,16 @@ class build_py_with_codebook(build_py):
                 shutil.copy2(path, training / path.name)
 
 
-WORD_SCAN = Extension("casestudy.consent._wordscan", ["casestudy/consent/_wordscan.c"], optional=True)
+def source_digest(path: Path) -> str:
+    """The SHA-256 of the C source, compiled into the module: casestudy.consent.pseudonyms
+    leaves a build of an older source unused (it falls back to its pure-Python way)."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+WORD_SCAN_SOURCE = "casestudy/consent/_wordscan.c"
+WORD_SCAN = Extension("casestudy.consent._wordscan", [WORD_SCAN_SOURCE], optional=True,
+                      define_macros=[("WORDSCAN_SOURCE", f'"{source_digest(HERE / WORD_SCAN_SOURCE)}"')])
 
 setup(cmdclass={"build_py": build_py_with_codebook}, ext_modules=[WORD_SCAN])

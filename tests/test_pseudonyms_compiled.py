@@ -141,3 +141,15 @@ def test_packed_variants_read_back_exactly_as_stored(wordscan, monkeypatch):  # 
             assert loaded.index._other[letters] == variants
     assert scanner.stored("nosuchletters") is None
     assert isinstance(loaded.index.by_letters, pseudonyms._PackedLetters)
+
+
+def test_a_build_of_another_source_is_left_unused(wordscan):
+    """The compiled scan carries the SHA-256 of the C source it was built from; a build of an
+    older (or unknown) source is not used, so it cannot disagree with the Python way."""
+    from types import SimpleNamespace
+
+    assert pseudonyms.compiled_is_current(wordscan)
+    assert len(wordscan.SOURCE) == 64
+    assert not pseudonyms.compiled_is_current(SimpleNamespace(SOURCE="0" * 64))
+    assert not pseudonyms.compiled_is_current(SimpleNamespace(SOURCE=""))  # compiled without setup.py's digest
+    assert not pseudonyms.compiled_is_current(SimpleNamespace())

@@ -18,6 +18,7 @@ fallback where no C compiler was at hand.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import random
 import subprocess
@@ -39,8 +40,9 @@ def wordscan(tmp_path_factory):
     source = Path(pseudonyms.__file__).with_name("_wordscan.c")
     target = tmp_path_factory.mktemp("wordscan") / f"_wordscan{sysconfig.get_config_var('EXT_SUFFIX')}"
     compiler = (sysconfig.get_config_var("CC") or "cc").split()
-    done = subprocess.run([*compiler, "-shared", "-fPIC", "-O2", f"-I{sysconfig.get_paths()['include']}", str(source),
-                           "-o", str(target)], capture_output=True, text=True)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    done = subprocess.run([*compiler, "-shared", "-fPIC", "-O2", f"-I{sysconfig.get_paths()['include']}",
+                           f'-DWORDSCAN_SOURCE="{digest}"', str(source), "-o", str(target)], capture_output=True, text=True)
     if done.returncode:  # pragma: no cover - no C compiler or headers: only the Python way is tested
         pytest.skip(f"the C word scan cannot be compiled here: {done.stderr[-300:]}")
     spec = importlib.util.spec_from_file_location("casestudy.consent._wordscan", target)

@@ -1138,6 +1138,10 @@ static PyTypeObject ScannerType = {
     .tp_methods = Scanner_methods,
 };
 
+#ifndef WORDSCAN_SOURCE
+#define WORDSCAN_SOURCE "" /* built without setup.py: never taken for current */
+#endif
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_wordscan", "The pseudonymiser's word scan in C (see pseudonyms._Index).", -1, NULL,
 };
@@ -1153,6 +1157,11 @@ PyMODINIT_FUNC PyInit__wordscan(void) {
     Py_INCREF(&ScannerType);
     if (PyModule_AddObject(m, "Scanner", (PyObject *)&ScannerType) < 0) {
         Py_DECREF(&ScannerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    /* the SHA-256 of this file when it was compiled: pseudonyms.py leaves a stale build unused */
+    if (PyModule_AddStringConstant(m, "SOURCE", WORDSCAN_SOURCE) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -580,9 +580,23 @@ def _ascii_words(text: str) -> bool:
             or not (_NON_ASCII_LETTER.search(text) or _MARK.search(text)))
 
 
+def compiled_is_current(module) -> bool:
+    """Whether a compiled word scan was built from the C source beside this module (when the
+    source is there: a checkout; an installed wheel ships no source). A build of an older
+    source could disagree with the Python way, so it is left unused."""
+    import hashlib
+
+    source = Path(__file__).with_name("_wordscan.c")
+    if not source.is_file():
+        return True
+    return getattr(module, "SOURCE", "") == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
 try:  # the word scan in C (setup.py builds it; optional): the same matches, found faster
     from casestudy.consent import _wordscan
 except ImportError:  # pragma: no cover - not compiled here: the pure-Python way
+    _wordscan = None
+if _wordscan is not None and not compiled_is_current(_wordscan):  # stale: `make` (pip install -e .) rebuilds it
     _wordscan = None
 # its flags (see _wordscan.c): a title, the letters of a variant, and for each table 2 * at + capital
 # (shifted by 6 each): may start a match, needs a second word, may be a second word, may be cut after
