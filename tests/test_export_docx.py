@@ -105,12 +105,18 @@ def test_summary_table_counts_excerpts_and_participants_by_ics_and_wave(report):
         assert docx.text.paragraph.Paragraph(following, document).style.name == "Table Note"
 
 
-def test_ics_and_wave_columns_add_up_to_all(export_pipeline_dbs, tmp_path):
-    """National documents get a column, so every row's ICS columns (and wave columns) sum to its total."""
+@pytest.fixture(scope="module")
+def pipeline_report(export_pipeline_dbs, tmp_path_factory) -> Path:
+    """The Word report of the sample corpus run through ingest → code → publish."""
     working, published = export_pipeline_dbs
-    out = tmp_path / "r.docx"
+    out = tmp_path_factory.mktemp("pipeline-docx") / "r.docx"
     export_docx(working, out, publish_db=published)
-    document = docx.Document(str(out))
+    return out
+
+
+def test_ics_and_wave_columns_add_up_to_all(pipeline_report):
+    """National documents get a column, so every row's ICS columns (and wave columns) sum to its total."""
+    document = docx.Document(str(pipeline_report))
     checked = 0
     for rq in ("RQ1", "RQ2", "RQ3", "RQ4", "RQ5", "RQ6"):
         table = table_after(document, f"{rq}: themes by ICS and wave")
@@ -129,14 +135,13 @@ def test_ics_and_wave_columns_add_up_to_all(export_pipeline_dbs, tmp_path):
     assert checked > 40
 
 
-def test_evidence_on_a_question_as_a_whole_has_its_own_row_section_and_matrix_line(export_pipeline_dbs, tmp_path):
+def test_evidence_on_a_question_as_a_whole_has_its_own_row_section_and_matrix_line(export_pipeline_dbs, pipeline_report):
     """The learned model's RQ-level judgements (general talk with no theme of the RQ) are
     counted in the RQ's total and also shown: a table row, a section with quotes, a matrix line."""
     import sqlite3
 
-    working, published = export_pipeline_dbs
-    out = tmp_path / "r.docx"
-    export_docx(working, out, publish_db=published)
+    _, published = export_pipeline_dbs
+    out = pipeline_report
     document = docx.Document(str(out))
     conn = sqlite3.connect(published)
     expected = dict(conn.execute(

@@ -19,6 +19,20 @@ from casestudy.coding import engine as coding
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def small_training(tmp_path_factory, monkeypatch):
+    """Two of the shipped labelled sets as the training data: what is cached, and when, does
+    not depend on how much the default model learns from (training them all takes ~7 s)."""
+    folder = tmp_path_factory.getbasetemp() / "small-training"
+    if not folder.is_dir():
+        folder.mkdir()
+        for name in ("labelled_excerpts.yaml", "fresh_excerpts.yaml"):
+            (folder / name).write_bytes((REPO / "tests" / "data" / name).read_bytes())
+    monkeypatch.setenv("CASESTUDY_TRAINING", str(folder))
+    assert [p.name for p in learned.training_files()] == ["fresh_excerpts.yaml", "labelled_excerpts.yaml"]
+    return folder
+
+
 @pytest.fixture(scope="module")
 def book():
     return codebook.load(REPO / "codebook")
