@@ -246,9 +246,12 @@ class Report:
         """The rows of ``rows`` that a theme's section shows: coded to the theme, or for the
         question-as-a-whole section, coded to the RQ on an excerpt with none of its themes."""
         if theme.get("rq_level"):
-            rq = theme["rq"]
-            return [r for r in rows if r["code_id"] == rq and (r["excerpt_id"], rq) not in self.themed]
+            return self.whole_rows(theme["rq"], rows)
         return [r for r in rows if r["code_id"] == theme["id"]]
+
+    def whole_rows(self, rq: str, rows: list[dict]) -> list[dict]:
+        """The rows of ``rows`` coded to ``rq`` itself, on excerpts with none of its themes."""
+        return [r for r in rows if r["code_id"] == rq and (r["excerpt_id"], rq) not in self.themed]
 
     # styles ----------------------------------------------------------------------
 
@@ -616,7 +619,8 @@ class Report:
                 "automatic suggestions not yet reviewed. Export with --status accepted to count accepted codings only.")
 
     def suggesters(self) -> str:
-        """`` of the codebook's patterns (n) and of the learned model (m)`` for the unreviewed rows."""
+        """Who made the unreviewed suggestions, for :meth:`status_sentence`: the codebook alone,
+        or how many themes its patterns matched and how many RQs the learned model judged."""
         patterns = sum(1 for r in self.rows if r.get("status") == "suggested" and str(r.get("coder", "")).startswith("auto:"))
         learned = sum(1 for r in self.rows if r.get("status") == "suggested" and str(r.get("coder", "")).startswith("learned:"))
         if not learned:
@@ -658,7 +662,7 @@ class Report:
         """A theme-like section for the evidence coded to ``rq`` itself and to none of its
         themes (the learned model's judgements on general talk, or a researcher coding the
         question), or None when there is none."""
-        if not any(r["code_id"] == rq and (r["excerpt_id"], rq) not in self.themed for r in self.rows):
+        if not self.whole_rows(rq, self.rows):
             return None
         return {"id": rq, "rq": rq, "parent_id": rq, "rq_level": True, "name": f"{rq} as a whole (no theme)",
                 "description": RQ_LEVEL_DESCRIPTION}
@@ -692,7 +696,7 @@ class Report:
         lead = doc.add_paragraph()
         if code.get("description"):
             lead.add_run(typeset(code["description"]).rstrip(".") + ". ").italic = True
-        whole = len({r["excerpt_id"] for r in rq_rows if r["code_id"] == rq and (r["excerpt_id"], rq) not in self.themed})
+        whole = len({r["excerpt_id"] for r in self.whole_rows(rq, rq_rows)})
         lead.add_run(
             (f"{spread(e, p, d)} {'are' if e != 1 else 'is'} coded to {plural(len(themes), 'theme')} under {rq}"
              + (f" or to the question as a whole ({whole} of them)" if whole else "") + ".")
