@@ -126,11 +126,17 @@ def _report_layout_off():
 @pytest.fixture(autouse=True, scope="session")
 def _model_cache_in_session(tmp_path_factory):
     """Trained default models are cached (casestudy.coding.modelcache) in a folder of the test
-    session, never in the user's own cache."""
+    session, never in the user's own cache; pytest-xdist's workers share it (entries are written
+    whole, then renamed), so the default model is trained once per session, not once per worker."""
     import os
 
     before = os.environ.get("CASESTUDY_MODEL_CACHE")
-    os.environ["CASESTUDY_MODEL_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # basetemp is <session>/popen-gwN: share <session>/model-cache
+        folder = tmp_path_factory.getbasetemp().parent / "model-cache"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("model-cache")
+    os.environ["CASESTUDY_MODEL_CACHE"] = str(folder)
     yield
     if before is None:
         os.environ.pop("CASESTUDY_MODEL_CACHE", None)
