@@ -269,6 +269,36 @@ static PyObject *Scanner_add(Scanner *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* a variant's arrays for ``ngaps`` gaps and ``nexact`` exact letters (at least one each) */
+static int alloc_variant(Variant *v, Py_ssize_t ngaps, Py_ssize_t nexact) {
+    v->ngaps = ngaps;
+    v->nexact = nexact;
+    v->gaps = PyMem_Malloc((ngaps ? ngaps : 1) * sizeof(long));
+    v->exact_at = PyMem_Malloc((nexact ? nexact : 1) * sizeof(Py_ssize_t));
+    v->exact_ch = PyMem_Malloc((nexact ? nexact : 1) * sizeof(Py_UCS4));
+    if (!v->gaps || !v->exact_at || !v->exact_ch) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* the exact letters of a variant: ``exact`` is a tuple of (place, one character); ``caller``
+   names the method in errors */
+static int read_exact(Variant *v, PyObject *exact, const char *caller) {
+    for (Py_ssize_t i = 0; i < v->nexact; i++) {
+        PyObject *ch;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(exact, i), "nU:exact", &v->exact_at[i], &ch))
+            return -1;
+        if (PyUnicode_GET_LENGTH(ch) != 1) {
+            PyErr_Format(PyExc_ValueError, "%s: an exact letter is one character", caller);
+            return -1;
+        }
+        v->exact_ch[i] = PyUnicode_READ_CHAR(ch, 0);
+    }
+    return 0;
+}
+
 static int read_variant(PyObject *item, Variant *v) {
     PyObject *gaps, *must, *exact;
     int needs_at, needs_capital, tail;
@@ -281,15 +311,8 @@ static int read_variant(PyObject *item, Variant *v) {
         PyErr_SetString(PyExc_TypeError, "Scanner.define: gaps, must and exact are tuples");
         return -1;
     }
-    v->ngaps = PyTuple_GET_SIZE(gaps);
-    v->nexact = PyTuple_GET_SIZE(exact);
-    v->gaps = PyMem_Malloc((v->ngaps ? v->ngaps : 1) * sizeof(long));
-    v->exact_at = PyMem_Malloc((v->nexact ? v->nexact : 1) * sizeof(Py_ssize_t));
-    v->exact_ch = PyMem_Malloc((v->nexact ? v->nexact : 1) * sizeof(Py_UCS4));
-    if (!v->gaps || !v->exact_at || !v->exact_ch) {
-        PyErr_NoMemory();
+    if (alloc_variant(v, PyTuple_GET_SIZE(gaps), PyTuple_GET_SIZE(exact)) < 0)
         return -1;
-    }
     for (Py_ssize_t i = 0; i < v->ngaps; i++) {
         v->gaps[i] = PyLong_AsLong(PyTuple_GET_ITEM(gaps, i));
         if (v->gaps[i] == -1 && PyErr_Occurred())
@@ -307,18 +330,7 @@ static int read_variant(PyObject *item, Variant *v) {
         else
             v->must |= (uint64_t)1 << at;
     }
-    for (Py_ssize_t i = 0; i < v->nexact; i++) {
-        PyObject *pair = PyTuple_GET_ITEM(exact, i);
-        PyObject *ch;
-        if (!PyArg_ParseTuple(pair, "nU:exact", &v->exact_at[i], &ch))
-            return -1;
-        if (PyUnicode_GET_LENGTH(ch) != 1) {
-            PyErr_SetString(PyExc_ValueError, "Scanner.define: an exact letter is one character");
-            return -1;
-        }
-        v->exact_ch[i] = PyUnicode_READ_CHAR(ch, 0);
-    }
-    return 0;
+    return read_exact(v, exact, "Scanner.define");
 }
 
 /* define(letters, variants): the variants spelled ``letters``, each
@@ -367,15 +379,8 @@ static int read_stored(PyObject *item, Variant *v, PyObject *gap_ids, PyObject *
         PyErr_SetString(PyExc_TypeError, "Scanner.define_stored: not a stored variant");
         return -1;
     }
-    v->ngaps = PyBytes_GET_SIZE(gaps);
-    v->nexact = PyTuple_GET_SIZE(exact);
-    v->gaps = PyMem_Malloc((v->ngaps ? v->ngaps : 1) * sizeof(long));
-    v->exact_at = PyMem_Malloc((v->nexact ? v->nexact : 1) * sizeof(Py_ssize_t));
-    v->exact_ch = PyMem_Malloc((v->nexact ? v->nexact : 1) * sizeof(Py_UCS4));
-    if (!v->gaps || !v->exact_at || !v->exact_ch) {
-        PyErr_NoMemory();
+    if (alloc_variant(v, PyBytes_GET_SIZE(gaps), PyTuple_GET_SIZE(exact)) < 0)
         return -1;
-    }
     /* a head (something before the first letter) is never matched here: handed to Python */
     v->complex = v->ngaps >= 64 || PyUnicode_GET_LENGTH(head) > 0;
     v->must = 0;
@@ -400,16 +405,8 @@ static int read_stored(PyObject *item, Variant *v, PyObject *gap_ids, PyObject *
             v->must |= (uint64_t)1 << i;
     }
     v->solid = v->must == 0 && !v->complex;
-    for (Py_ssize_t i = 0; i < v->nexact; i++) {
-        PyObject *ch;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(exact, i), "nU:exact", &v->exact_at[i], &ch))
-            return -1;
-        if (PyUnicode_GET_LENGTH(ch) != 1) {
-            PyErr_SetString(PyExc_ValueError, "Scanner.define_stored: an exact letter is one character");
-            return -1;
-        }
-        v->exact_ch[i] = PyUnicode_READ_CHAR(ch, 0);
-    }
+    if (read_exact(v, exact, "Scanner.define_stored") < 0)
+        return -1;
     v->needs_capital = v->nexact > 0 && Py_UNICODE_ISUPPER(v->exact_ch[0]);
     int plain = PySequence_Contains(plain_tails, tail), before_at = PySequence_Contains(at_tails, tail);
     if (plain < 0 || before_at < 0)
