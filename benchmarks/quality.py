@@ -33,6 +33,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from statistics import fmean
 
 import yaml
 
@@ -447,15 +448,10 @@ def learning_curve(bench: Bench, points=CURVE, orders: int = 3, only: "set[str] 
                 runs[budget].append((scores(rest, bench.predict(model, rest))["macro_f1"],
                                      scores(rest, bench.predict(default, rest))["macro_f1"],
                                      len(rest), sum(len(e.labels) for e in examples)))
-        out[name] = {budget: {"macro_f1": _mean(r[0] for r in got), "default_f1": _mean(r[1] for r in got),
-                              "rest": _mean(r[2] for r in got), "decisions": _mean(r[3] for r in got), "orders": len(got)}
+        out[name] = {budget: {"macro_f1": fmean(r[0] for r in got), "default_f1": fmean(r[1] for r in got),
+                              "rest": fmean(r[2] for r in got), "decisions": fmean(r[3] for r in got), "orders": len(got)}
                      for budget, got in runs.items() if got}
     return out
-
-
-def _mean(values) -> float:
-    values = list(values)
-    return sum(values) / len(values)
 
 
 def curve_report(curve: dict) -> str:
