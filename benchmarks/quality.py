@@ -23,6 +23,7 @@ positive for an RQ when any theme under it applies):
     python benchmarks/quality.py --codebook DIR         # another codebook
     python benchmarks/quality.py --splits train fresh   # only these splits
     python benchmarks/quality.py --errors train         # misses / false alarms (train, fresh or register only)
+    python benchmarks/quality.py --agreement            # how far two human coders agreed on each set
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ FRESH = REPO / "tests" / "data" / "fresh_excerpts.yaml"
 REGISTER = REPO / "tests" / "data" / "register_excerpts.yaml"
 REGISTER_HELDOUT = REPO / "tests" / "data" / "register_heldout_excerpts.yaml"
 SEED_LABELS = REPO / "tests" / "data" / "seed_labels.yaml"
+SECOND_CODER = REPO / "tests" / "data" / "second_coder"
 RQS = codebook_lib.RQS
 SPLITS = ("train", "heldout", "all", "fresh", "register", "register_heldout", "seeds")
 TUNABLE = ("train", "fresh", "register")  # the only splits whose errors may be looked at while tuning
@@ -466,6 +468,54 @@ def curve_report(curve: dict) -> str:
     return "\n".join(lines)
 
 
+# --- two human coders ---------------------------------------------------------------
+
+
+def second_coder_records(folder: Path = SECOND_CODER) -> dict[str, dict]:
+    """The second coder's record of each double-coded set, by set name: its ``labels``
+    (written blind), ``changes`` (adjudicated excerpts: before, after, reason) and
+    ``items``, the set's excerpts as shipped (after adjudication)."""
+    from casestudy.coding import learned
+
+    out = {}
+    for path in sorted(folder.glob("*.yaml")):
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if record["set"] == "seeds":  # labelled by reference; the texts are in the seeds folder, if present
+            items = split_items("seeds")[0]
+        else:
+            items = [i for name in record["files"] for i in learned.labelled_items(LABELS.parent / name)]
+        out[record["set"]] = dict(record, items=[dict(i, id=str(i["id"])) for i in items])
+    return out
+
+
+def agreement(record: dict) -> dict:
+    """How far the second coder's blind labels agree with the original coder's (per-RQ F1,
+    macro-F1, excerpts labelled identically), and how many labels adjudication changed."""
+    changes = record.get("changes") or {}
+    original = [dict(i, rqs=changes[i["id"]]["before"] if i["id"] in changes else i["rqs"]) for i in record["items"]]
+    second = [set(record["labels"][i["id"]]) for i in original]
+    table = scores(original, second)
+    table["n"] = len(original)
+    table["identical"] = sum(1 for i, b in zip(original, second) if set(i["rqs"]) == b)
+    table["changed"] = len(changes)
+    table["labels_changed"] = sum(len(set(c["before"]) ^ set(c["after"])) for c in changes.values())
+    return table
+
+
+def agreement_report(records: dict[str, dict]) -> str:
+    lines = ["Agreement of two human coders (the second coding blind; F1 of the second coder against the",
+             "original labels; the original labels are the ceiling's yardstick, not the truth)",
+             f"  {'set':<16} {'n':>4} " + " ".join(f"{rq:>5}" for rq in RQS) + "  macro  identical  changed in adjudication"]
+    for name, record in records.items():
+        if not record["items"]:
+            lines.append(f"  {name:<16} skipped: its texts are not here (the seeds folder, $CASESTUDY_SEEDS)")
+            continue
+        t = agreement(record)
+        lines.append(f"  {name:<16} {t['n']:>4} " + " ".join(f"{t[rq]['f1']:>5.2f}" for rq in RQS)
+                     + f"  {t['macro_f1']:.3f}  {t['identical']:>4}/{t['n']:<4}  {t['changed']} excerpts, {t['labels_changed']} labels")
+    return "\n".join(lines)
+
+
 def training_speed(n: int = 10_000, seed: int = 0) -> dict:
     """Seconds to train the study model on ``n`` simulated decisions: excerpts made of two
     random labelled excerpts joined (fixed seed), labelled with the union of their RQs."""
@@ -497,10 +547,14 @@ def main(argv=None) -> int:
     parser.add_argument("--curve", action="store_true", help="the learning curve (simulated human decisions)")
     parser.add_argument("--orders", type=int, default=3, metavar="N", help="with --curve: reviewer orders averaged per point (default 3)")
     parser.add_argument("--heldout", action="store_true", help="with --cv: also the *heldout* files (final figures only)")
+    parser.add_argument("--agreement", action="store_true", help="how far two human coders agreed on each double-coded set")
     parser.add_argument("--speed", type=int, metavar="N", help="time training on N simulated decisions (e.g. 10000)")
     args = parser.parse_args(argv)
     if args.errors:
         print(errors(args.codebook, args.errors))
+        return 0
+    if args.agreement:
+        print(agreement_report(second_coder_records()))
         return 0
     if args.speed:
         print(training_speed(args.speed))
