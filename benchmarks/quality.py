@@ -24,6 +24,7 @@ positive for an RQ when any theme under it applies):
     python benchmarks/quality.py --splits train fresh   # only these splits
     python benchmarks/quality.py --errors train         # misses / false alarms (train, fresh or register only)
     python benchmarks/quality.py --agreement            # how far two human coders agreed on each set
+    python benchmarks/quality.py --score FILE.yaml      # the default model on your own labelled text
 """
 
 from __future__ import annotations
@@ -468,6 +469,61 @@ def curve_report(curve: dict) -> str:
     return "\n".join(lines)
 
 
+# --- your own labelled text ------------------------------------------------------------
+
+
+def load_scored(path: Path) -> list[dict]:
+    """A labelled file of one's own (``excerpts:`` with ``text`` and ``rqs``, optional ``id`` and
+    ``kind``); ValueError with the file and the problem when it is not one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or type(e).__name__})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{path}: not valid YAML{where}") from None
+    items = data.get("excerpts") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"{path}: no 'excerpts' list")
+    out = []
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not isinstance(item.get("rqs"), list):
+            raise ValueError(f"{path}: excerpt {n} needs 'text' (a string) and 'rqs' (a list)")
+        unknown = [rq for rq in item["rqs"] if rq not in RQS]
+        if unknown:
+            raise ValueError(f"{path}: excerpt {item.get('id', n)} has unknown research questions {unknown}")
+        out.append(dict(item, id=str(item.get("id", n)), rqs=list(dict.fromkeys(item["rqs"]))))
+    return out
+
+
+def score_file(bench: Bench, path: Path) -> dict:
+    """The default model (codebook + every shipped set; it never learns from this file) and the
+    patterns coding a labelled file of one's own: figures in :func:`cv_report`'s shape, for the
+    whole file and for each ``kind`` in it."""
+    items = load_scored(path)
+    model = bench.train([_example(i) for i in labelled_sets_pool()])
+    groups = {f"{path.stem} (all)": items}
+    for kind in sorted({str(i["kind"]) for i in items if i.get("kind")}):
+        groups[f"{path.stem} {kind}"] = [i for i in items if str(i.get("kind")) == kind]
+    out = {}
+    for name, group in groups.items():
+        ways = {"patterns": bench.predict(None, group), "model": bench.model_only(model, group), "combined": bench.predict(model, group)}
+        out[name] = {}
+        for way, predicted in ways.items():
+            table = scores(group, predicted)
+            table["n"] = len(group)
+            table["coded_rate"], table["label_rate"] = coded_rate(group, predicted)
+            out[name][way] = table
+    return out
+
+
+def labelled_sets_pool() -> list[dict]:
+    return [i for items in labelled_sets().values() for i in items]
+
+
 # --- two human coders ---------------------------------------------------------------
 
 
@@ -547,11 +603,20 @@ def main(argv=None) -> int:
     parser.add_argument("--curve", action="store_true", help="the learning curve (simulated human decisions)")
     parser.add_argument("--orders", type=int, default=3, metavar="N", help="with --curve: reviewer orders averaged per point (default 3)")
     parser.add_argument("--heldout", action="store_true", help="with --cv: also the *heldout* files (final figures only)")
+    parser.add_argument("--score", metavar="FILE", help="score the default model on a labelled YAML file of your own (never trained on)")
     parser.add_argument("--agreement", action="store_true", help="how far two human coders agreed on each double-coded set")
     parser.add_argument("--speed", type=int, metavar="N", help="time training on N simulated decisions (e.g. 10000)")
     args = parser.parse_args(argv)
     if args.errors:
         print(errors(args.codebook, args.errors))
+        return 0
+    if args.score:
+        try:
+            result = score_file(Bench(args.codebook), Path(args.score))
+        except ValueError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
+        print(cv_report(result).replace("Cross-validated RQ-level figures", "The default model on your own labelled file"))
         return 0
     if args.agreement:
         print(agreement_report(second_coder_records()))
