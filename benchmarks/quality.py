@@ -503,8 +503,10 @@ def score_file(bench: Bench, path: Path) -> dict:
     """The default model (codebook + every shipped set; it never learns from this file) and the
     patterns coding a labelled file of one's own: figures in :func:`cv_report`'s shape, for the
     whole file and for each ``kind`` in it."""
+    from casestudy.coding import learned
+
     items = load_scored(path)
-    model = bench.train([_example(i) for i in labelled_sets_pool()])
+    model = learned.default_model(bench.book, bench.featurizer, LABELS.parent)  # what `casestudy code` uses (cached)
     groups = {f"{path.stem} (all)": items}
     for kind in sorted({str(i["kind"]) for i in items if i.get("kind")}):
         groups[f"{path.stem} {kind}"] = [i for i in items if str(i.get("kind")) == kind]
