@@ -575,8 +575,9 @@ def agreement_report(records: dict[str, dict]) -> str:
 
 
 def training_speed(n: int = 10_000, seed: int = 0) -> dict:
-    """Seconds to train the study model on ``n`` simulated decisions: excerpts made of two
-    random labelled excerpts joined (fixed seed), labelled with the union of their RQs."""
+    """Seconds to train the study model on ``n`` simulated decisions, as `casestudy learn` does:
+    the codebook's text and every shipped labelled excerpt, plus the decisions (excerpts made
+    of two random labelled excerpts joined, fixed seed, labelled with the union of their RQs)."""
     import random
     import time
 
@@ -590,10 +591,11 @@ def training_speed(n: int = 10_000, seed: int = 0) -> dict:
         a, b = rng.choice(pool), rng.choice(pool)
         rqs = set(a["rqs"]) | set(b["rqs"])
         examples.append(learned.Example(f"{a['text']} {b['text']} ({k})", {rq: int(rq in rqs) for rq in RQS}, 3.0, str(k)))
+    shipped = [_example(i) for i in pool]
     started = time.perf_counter()
-    model = bench.train(examples, kind="study", n_decisions=n)
+    model = bench.train(shipped + examples, kind="study", n_decisions=n)
     seconds = time.perf_counter() - started
-    return {"examples": n, "seconds": seconds, "features": len(model.vocabulary), "json_bytes": len(model.to_json())}
+    return {"examples": len(shipped) + n, "decisions": n, "seconds": seconds, "features": len(model.vocabulary), "json_bytes": len(model.to_json())}
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ human decisions changes suggestions and never touches the decisions; cross-valid
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -70,6 +71,31 @@ def test_training_is_deterministic_and_versioned(featurizer):
     again = learned.Model.from_json(one.to_json())
     assert again.probabilities(terms) == one.probabilities(terms)
     assert one.probabilities(terms)["RQ4"] > one.probabilities(terms)["RQ2"]
+
+
+def test_fits_in_two_processes_give_the_same_model(featurizer, monkeypatch, tmp_path):
+    """With enough examples the six fits run in two forked processes: the same model, byte for
+    byte, as one fit after another (each fit re-seeds liblinear's generator)."""
+    examples = [learned.Example(f"{e.text} ({k})", e.labels, e.weight, f"{e.origin}{k}")
+                for k in range(learned.PARALLEL_FROM // len(SMALL) + 1) for e in SMALL]
+    pids = tmp_path / "pids"
+    fit = learned._fit_rq
+
+    def recording(X, examples, rq, settings):
+        with pids.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return fit(X, examples, rq, settings)
+
+    monkeypatch.setattr(learned, "_fit_rq", recording)
+    parallel = learned.train(examples, featurizer)
+    workers = set(pids.read_text().split())
+    if (os.cpu_count() or 1) >= 2:
+        assert len(workers) == 2 and str(os.getpid()) not in workers  # it did run in two other processes
+    pids.unlink()
+    monkeypatch.setenv("CASESTUDY_TRAIN_JOBS", "1")
+    sequential = learned.train(examples, featurizer)
+    assert set(pids.read_text().split()) == {str(os.getpid())}
+    assert parallel.to_json() == sequential.to_json()
 
 
 def test_rq_level_judgement_catches_general_talk_and_explains_it(engine, featurizer):

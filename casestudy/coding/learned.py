@@ -493,16 +493,44 @@ def _fit_rq(X, examples: list[Example], rq: str, settings: dict) -> tuple:
     return clf.coef_[0], round(float(clf.intercept_[0]), 6)
 
 
+PARALLEL_FROM = 2_000  # examples: below this, six fits take under a second and a fork costs more
+_SHARED: tuple = ()  # (X, examples, settings) for forked workers, which inherit it
+
+
+def _fit_shared(rq: str) -> tuple:
+    X, examples, settings = _SHARED
+    return _fit_rq(X, examples, rq, settings)
+
+
+def _fit_all(X, examples: list[Example], settings: dict) -> list[tuple]:
+    """The six RQs' fits, in two forked processes when there are two cores, enough examples
+    and no other thread (a fork copies one thread only). liblinear draws from one C random
+    generator per process and each fit re-seeds it, so a fit in its own process gives the same
+    numbers as one after another; fits in threads would not."""
+    import multiprocessing
+    import threading
+
+    global _SHARED
+    parallel = (len(examples) >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 and threading.active_count() == 1
+                and "fork" in multiprocessing.get_all_start_methods() and os.environ.get("CASESTUDY_TRAIN_JOBS") != "1")
+    if not parallel:
+        return [_fit_rq(X, examples, rq, settings) for rq in RQS]
+    _SHARED = (X, examples, settings)
+    try:
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            return pool.map(_fit_shared, RQS, chunksize=1)
+    finally:
+        _SHARED = ()
+
+
 def train(examples: list[Example], featurizer: Featurizer, *, kind: str = "default", n_decisions: int = 0,
           settings: dict | None = None) -> Model:
-    """Fit one logistic regression per RQ on the examples that know that RQ. The fits run
-    one after another: liblinear draws from one C random generator per process, so fits in
-    threads would not give the same model twice."""
+    """Fit one logistic regression per RQ on the examples that know that RQ (see _fit_all)."""
     settings = dict(SETTINGS if settings is None else settings)
     version = data_version(examples, settings)
     docs = [featurizer.terms(e.text) for e in examples]
     X, vocabulary, idf, char_vocabulary, char_idf = _training_features(docs, settings)
-    fits = [_fit_rq(X, examples, rq, settings) for rq in RQS]
+    fits = _fit_all(X, examples, settings)
     width = len(vocabulary)
     weights = [[round(float(w), 6) for w in coef[:width]] for coef, _ in fits]
     char_weights = [[round(float(w), 6) for w in coef[width:]] for coef, _ in fits] if char_vocabulary else []
