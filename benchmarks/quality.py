@@ -242,6 +242,11 @@ def labelled_sets() -> dict[str, list[dict]]:
     return out
 
 
+def labelled_sets_pool() -> list[dict]:
+    """Every excerpt the default model learns from, all sets together."""
+    return [i for items in labelled_sets().values() for i in items]
+
+
 def heldout_sets() -> dict[str, list[dict]]:
     """Labelled files named ``*heldout*``: evaluation only, never trained on or tuned against."""
     from casestudy.coding import learned
@@ -522,10 +527,6 @@ def score_file(bench: Bench, path: Path) -> dict:
     return out
 
 
-def labelled_sets_pool() -> list[dict]:
-    return [i for items in labelled_sets().values() for i in items]
-
-
 # --- two human coders ---------------------------------------------------------------
 
 
@@ -584,7 +585,7 @@ def training_speed(n: int = 10_000, seed: int = 0) -> dict:
     from casestudy.coding import learned
 
     bench = Bench()
-    pool = [i for items in labelled_sets().values() for i in items]
+    pool = labelled_sets_pool()
     rng = random.Random(seed)
     examples = []
     for k in range(n):

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -503,8 +504,8 @@ def _fit_shared(rq: str) -> tuple:
 
 
 def _fit_all(X, examples: list[Example], settings: dict) -> list[tuple]:
-    """The six RQs' fits, in two forked processes when there are two cores, enough examples
-    and no other thread (a fork copies one thread only). liblinear draws from one C random
+    """The six RQs' fits, in two forked processes on Linux when there are two cores, enough
+    examples and no other thread (a fork copies one thread only). liblinear draws from one C random
     generator per process and each fit re-seeds it, so a fit in its own process gives the same
     numbers as one after another; fits in threads would not."""
     import multiprocessing
@@ -512,7 +513,8 @@ def _fit_all(X, examples: list[Example], settings: dict) -> list[tuple]:
 
     global _SHARED
     parallel = (len(examples) >= PARALLEL_FROM and (os.cpu_count() or 1) >= 2 and threading.active_count() == 1
-                and "fork" in multiprocessing.get_all_start_methods() and os.environ.get("CASESTUDY_TRAIN_JOBS") != "1")
+                and sys.platform.startswith("linux")  # where fork is the platform's own way (not macOS, Windows)
+                and os.environ.get("CASESTUDY_TRAIN_JOBS") != "1")
     if not parallel:
         return [_fit_rq(X, examples, rq, settings) for rq in RQS]
     _SHARED = (X, examples, settings)
