@@ -310,6 +310,18 @@ def coded_rate(items, predicted) -> tuple[float, float]:
     return (sum(map(len, coded)) / len(coded) if coded else 0.0, sum(map(len, labelled)) / len(labelled) if labelled else 0.0)
 
 
+def way_tables(items: list[dict], ways: dict[str, list[set[str]]]) -> dict:
+    """Each way's predictions for ``items`` scored (:func:`scores`), with ``n`` and the RQs per
+    coded excerpt beside the labels' own rate: the cells of :func:`cv_report`."""
+    out = {}
+    for way, predicted in ways.items():
+        table = scores(items, predicted)
+        table["n"] = len(items)
+        table["coded_rate"], table["label_rate"] = coded_rate(items, predicted)
+        out[way] = table
+    return out
+
+
 def cross_validate(bench: Bench, k: int = 5, heldout: bool = False, only: "set[str] | None" = None) -> dict:
     """Cross-validated predictions for every labelled set, three ways: patterns alone, the
     learned model alone (P >= 0.5) and the two-level coder.
@@ -367,17 +379,12 @@ def cross_validate(bench: Bench, k: int = 5, heldout: bool = False, only: "set[s
     for name, items in (heldout_sets() if heldout else {}).items():
         record(name, items, bench.predict(None, items), bench.model_only(default, items), bench.predict(default, items))
     for name, p in preds.items():
-        out[name] = {}
-        for way in ("patterns", "model", "combined"):
-            table = scores(p["items"], p[way])
-            table["n"] = len(p["items"])
-            table["coded_rate"], table["label_rate"] = coded_rate(p["items"], p[way])
-            out[name][way] = table
+        out[name] = way_tables(p["items"], {way: p[way] for way in ("patterns", "model", "combined")})
     return out
 
 
-def cv_report(result: dict) -> str:
-    lines = ["Cross-validated RQ-level figures (see docs/coding.md, 'Quality'): per-RQ F1, macro-F1,",
+def cv_report(result: dict, title: str = "Cross-validated RQ-level figures") -> str:
+    lines = [f"{title} (see docs/coding.md, 'Quality'): per-RQ F1, macro-F1,",
              "micro P/R, RQs per coded excerpt (and the labels' own rate)"]
     if result.get("skipped"):
         lines.append(f"  seeds skipped: {result['skipped']}")
@@ -515,16 +522,9 @@ def score_file(bench: Bench, path: Path) -> dict:
     groups = {f"{path.stem} (all)": items}
     for kind in sorted({str(i["kind"]) for i in items if i.get("kind")}):
         groups[f"{path.stem} {kind}"] = [i for i in items if str(i.get("kind")) == kind]
-    out = {}
-    for name, group in groups.items():
-        ways = {"patterns": bench.predict(None, group), "model": bench.model_only(model, group), "combined": bench.predict(model, group)}
-        out[name] = {}
-        for way, predicted in ways.items():
-            table = scores(group, predicted)
-            table["n"] = len(group)
-            table["coded_rate"], table["label_rate"] = coded_rate(group, predicted)
-            out[name][way] = table
-    return out
+    return {name: way_tables(group, {"patterns": bench.predict(None, group), "model": bench.model_only(model, group),
+                                     "combined": bench.predict(model, group)})
+            for name, group in groups.items()}
 
 
 # --- two human coders ---------------------------------------------------------------
@@ -621,7 +621,7 @@ def main(argv=None) -> int:
         except ValueError as e:
             print(f"Error: {e}", file=sys.stderr)
             return 1
-        print(cv_report(result).replace("Cross-validated RQ-level figures", "The default model on your own labelled file"))
+        print(cv_report(result, title="The default model on your own labelled file"))
         return 0
     if args.agreement:
         print(agreement_report(second_coder_records()))
