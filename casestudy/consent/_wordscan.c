@@ -333,18 +333,24 @@ static int read_variant(PyObject *item, Variant *v) {
     return read_exact(v, exact, "Scanner.define");
 }
 
+/* The entry of ``word`` (a str) when it is ASCII letters that begin a name's variants, else NULL */
+static Entry *letters_entry(Scanner *self, PyObject *word) {
+    if (!PyUnicode_Check(word) || !PyUnicode_IS_ASCII(word))
+        return NULL;
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(word);
+    size_t n = (size_t)PyUnicode_GET_LENGTH(word);
+    Entry *e = find(self, fnv(FNV_OFFSET, s, n), s, n, NULL, 0);
+    return e && (e->flags & F_LETTERS) ? e : NULL;
+}
+
 /* define(letters, variants): the variants spelled ``letters``, each
    (rank, needs_at, needs_capital, tail kind, gaps, must, exact) as _Shape holds them */
 static PyObject *Scanner_define(Scanner *self, PyObject *args) {
     PyObject *word, *items;
     if (!PyArg_ParseTuple(args, "UO!:define", &word, &PyList_Type, &items))
         return NULL;
-    if (!PyUnicode_IS_ASCII(word))
-        Py_RETURN_FALSE;
-    const char *s = (const char *)PyUnicode_1BYTE_DATA(word);
-    size_t n = (size_t)PyUnicode_GET_LENGTH(word);
-    Entry *e = find(self, fnv(FNV_OFFSET, s, n), s, n, NULL, 0);
-    if (!e || !(e->flags & F_LETTERS))
+    Entry *e = letters_entry(self, word);
+    if (!e)
         Py_RETURN_FALSE;
     if (e->nvariants >= 0)
         Py_RETURN_TRUE;
@@ -439,12 +445,10 @@ static PyObject *Scanner_define_stored(Scanner *self, PyObject *args) {
     Py_ssize_t position = 0, defined = 0;
     PyObject *key, *value;
     while (PyDict_Next(by_letters, &position, &key, &value)) {
-        if (!PyUnicode_Check(key) || !PyUnicode_IS_ASCII(key) || !PyTuple_Check(value))
+        if (!PyTuple_Check(value))
             continue;
-        const char *s = (const char *)PyUnicode_1BYTE_DATA(key);
-        size_t n = (size_t)PyUnicode_GET_LENGTH(key);
-        Entry *e = find(self, fnv(FNV_OFFSET, s, n), s, n, NULL, 0);
-        if (!e || !(e->flags & F_LETTERS) || e->nvariants >= 0)
+        Entry *e = letters_entry(self, key);
+        if (!e || e->nvariants >= 0)
             continue;
         Py_ssize_t count = PyTuple_GET_SIZE(value);
         Variant *variants = PyMem_Calloc(count ? count : 1, sizeof(Variant));
