@@ -103,6 +103,10 @@ def test_summary_table_counts_excerpts_and_participants_by_ics_and_wave(report):
         following = table._tbl.getnext()
         assert following.tag.endswith("}p") and "".join(following.itertext())
         assert docx.text.paragraph.Paragraph(following, document).style.name == "Table Note"
+    # the research questions come first in "About this report", before how to read the counts
+    headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+    about = headings[headings.index("About this report"):]
+    assert about[1:4] == ["Research questions", "How to read the counts", "How quotations are chosen"]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ can be edited like any report. Contents:
 * a title page (study, filters, date, codebook version);
 * contents: a TOC field with its entries already written, linked to bookmarks on the
   headings, and their page numbers from one LibreOffice layout (``number_contents``);
-* "About this report": how to read the counts and the rules that choose the quotes;
+* "About this report": the research questions with their evidence, how to read the counts and
+  the rules that choose the quotes;
 * for each research question: a summary table of its themes (excerpts, participants and
   documents; excerpts by ICS, with a National column, and by wave), each theme with its
   description and quotes (chosen by :mod:`casestudy.export.quotes`, attributed by
@@ -555,6 +556,8 @@ class Report:
             "theme is then described, with quotations chosen by the rules below, and a framework matrix shows "
             "who spoke to each theme where and when."
         )
+        doc.add_heading("Research questions", level=2)
+        self.research_questions_table()
         doc.add_heading("How to read the counts", level=2)
         for text in (
             "An excerpt is one interview turn or one paragraph of a document. Tables count excerpts: an excerpt "
@@ -587,7 +590,10 @@ class Report:
             "Quotations are verbatim; “…” marks where a long excerpt was shortened.",
         ):
             doc.add_paragraph(text, style="List Bullet")
-        doc.add_heading("Research questions", level=2)
+
+    def research_questions_table(self) -> None:
+        """The six questions with their evidence, first in the report (the key to what follows)."""
+        doc = self.doc
         self.caption("Research questions and their evidence")
         table = doc.add_table(rows=1, cols=5)
         _header(table, ["RQ", "Question", "Excerpts", "Participants", "Documents"])
