@@ -100,6 +100,7 @@ class Featurizer:
 
     def __init__(self, lemma_of: dict[str, str]):
         self.lemma_of = lemma_of  # the coding engine's lemma table (lookup table + codebook overrides)
+        self._lexicon: dict[str, tuple[str, bool, bool]] = {}  # word → (lemma, content word, a term alone)
 
     def words(self, text: str) -> list[tuple[str, int, int]]:
         """(lemma, start, end) of every word of ``text``."""
@@ -114,15 +115,20 @@ class Featurizer:
         return out
 
     def terms(self, text: str) -> Terms:
-        """The excerpt's terms and lemmas (a possessive "'s" is read as its word)."""
+        """The excerpt's terms and lemmas (a possessive "'s" is read as its word): content
+        words alone (not one letter, not a number) and every adjacent pair with a content word."""
         lower = _POSSESSIVE.sub("", text.lower().replace("\u2019", "'"))
-        get = self.lemma_of.get
-        lemmas = [get(w, w) for w in _WORD.findall(lower)]
-        stop = STOP
-        content = [w not in stop for w in lemmas]
-        out = [w for w, keep in zip(lemmas, content) if keep and len(w) > 1 and not w.isdigit()]
-        out += [a + " " + b for a, b, ka, kb in zip(lemmas, lemmas[1:], content, content[1:]) if ka or kb]
-        return Terms(out, lemmas)
+        known = self._lexicon.get
+        words = [known(w) or self._learn(w) for w in _WORD.findall(lower)]
+        out = [w[0] for w in words if w[2]]
+        out += [a[0] + " " + b[0] for a, b in zip(words, words[1:]) if a[1] or b[1]]
+        return Terms(out, [w[0] for w in words])
+
+    def _learn(self, word: str) -> tuple[str, bool, bool]:
+        lemma = self.lemma_of.get(word, word)
+        content = lemma not in STOP
+        entry = self._lexicon[word] = (lemma, content, content and len(lemma) > 1 and not lemma.isdigit())
+        return entry
 
 
 # --- feature matrices ------------------------------------------------------------------
