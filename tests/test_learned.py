@@ -73,6 +73,22 @@ def test_training_is_deterministic_and_versioned(featurizer):
     assert one.probabilities(terms)["RQ4"] > one.probabilities(terms)["RQ2"]
 
 
+def test_terms_are_content_words_and_adjacent_pairs(engine):
+    """Content words alone (no stop word, one letter or number), every adjacent pair with a
+    content word, a possessive read as its word; the same from a fresh featurizer and from one
+    whose lexicon already knows the words."""
+    text = "The trust\u2019s 2 boards and a Committee in Common: the ICB's plans."
+    expected = ["trust", "board", "committee", "common", "icb", "plan",
+                "the trust", "trust 2", "2 board", "board and", "a committee", "committee in",
+                "in common", "common the", "the icb", "icb plan"]
+    fresh = learned.Featurizer(engine.lemma_of)
+    first = fresh.terms(text)
+    assert list(first) == expected
+    assert first.lemmas == ["the", "trust", "2", "board", "and", "a", "committee", "in", "common", "the", "icb", "plan"]
+    again = fresh.terms(text)  # every word now from the lexicon
+    assert list(again) == expected and again.lemmas == first.lemmas
+
+
 def test_fits_in_two_processes_give_the_same_model(featurizer, monkeypatch, tmp_path):
     """With enough examples the six fits run in two forked processes: the same model, byte for
     byte, as one fit after another (each fit re-seeds liblinear's generator)."""
