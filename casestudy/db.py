@@ -32,8 +32,9 @@ MACHINE_CODER_PREFIXES = (PATTERN_CODER_PREFIX, LEARNED_CODER_PREFIX)
 
 
 def is_machine_coder(coder: "str | None") -> bool:
-    """Whether a coding's coder is casestudy itself (patterns or the learned model), not a person."""
-    return bool(coder) and str(coder).startswith(MACHINE_CODER_PREFIXES)
+    """Whether a coding's coder is casestudy itself (patterns or the learned model), not a person.
+    Any case, as SQLite's LIKE in ``machine_coder`` reads it, so Python and SQL always agree."""
+    return bool(coder) and str(coder).lower().startswith(MACHINE_CODER_PREFIXES)
 
 
 def machine_coder(column: str = "c.coder") -> str:

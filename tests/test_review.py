@@ -4,6 +4,7 @@ coder and time; errors one line, exit 1, database unchanged."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -173,8 +174,20 @@ def test_next_loop(coded_db):
         assert name not in result.output
 
 
-def test_coder_name_required(coded_db):
+def test_coder_name_required(coded_db, dump_db):
     result = CliRunner().invoke(cli, ["review", "accept", "1", "--coder", " ", "--db", str(coded_db)])
     assert result.exit_code == 1 and "--coder NAME" in result.output
     auto = CliRunner().invoke(cli, ["review", "accept", "1", "--coder", "auto:x", "--db", str(coded_db)])
     assert auto.exit_code == 1 and "auto:" in auto.output
+    # in any case: SQL reads 'AUTO:x' as a machine coder (LIKE ignores case), so a person cannot be one
+    before = dump_db(coded_db)
+    for name in ("AUTO:x", "Learned:Jo"):
+        result = CliRunner().invoke(cli, ["review", "add", "1", "RQ4.sub-contracting", "--coder", name, "--db", str(coded_db)])
+        assert result.exit_code == 1 and result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+        assert "cannot start with" in result.output
+    assert dump_db(coded_db) == before
+    assert dblib.is_machine_coder("AUTO:1a2b") and dblib.is_machine_coder("learned:abc") and not dblib.is_machine_coder("Autumn Lee")
+    conn = sqlite3.connect(":memory:")
+    for name in ("AUTO:1a2b", "Learned:x", "auto:x", "Autumn Lee", "A. Researcher"):
+        in_sql = conn.execute(f"SELECT {dblib.machine_coder('?')}".replace("?", "'" + name + "'")).fetchone()[0]
+        assert bool(in_sql) == dblib.is_machine_coder(name), name

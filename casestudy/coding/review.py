@@ -224,7 +224,7 @@ def _need_coder(coder: str | None) -> str:
     coder = (coder or "").strip()
     if not coder:
         raise CasestudyError("say who you are: --coder NAME or $CASESTUDY_CODER")
-    if coder.startswith(MACHINE_CODER_PREFIXES):
+    if coder.lower().startswith(MACHINE_CODER_PREFIXES):  # any case: SQL's LIKE 'auto:%' ignores it
         raise CasestudyError(
             f"a person's name cannot start with {coder.split(':')[0]}: (that prefix marks automatic suggestions)"
         )
