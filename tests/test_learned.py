@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -105,8 +106,10 @@ def test_fits_in_two_processes_give_the_same_model(featurizer, monkeypatch, tmp_
     monkeypatch.setattr(learned, "_fit_rq", recording)
     parallel = learned.train(examples, featurizer)
     workers = set(pids.read_text().split())
-    if (os.cpu_count() or 1) >= 2:
+    if (os.cpu_count() or 1) >= 2 and threading.active_count() == 1:
         assert len(workers) == 2 and str(os.getpid()) not in workers  # it did run in two other processes
+    else:  # one core, or another thread alive (an earlier test's server): a fork would copy one thread only
+        assert workers == {str(os.getpid())}
     pids.unlink()
     monkeypatch.setenv("CASESTUDY_TRAIN_JOBS", "1")
     sequential = learned.train(examples, featurizer)
