@@ -101,6 +101,21 @@ class Featurizer:
     def __init__(self, lemma_of: dict[str, str]):
         self.lemma_of = lemma_of  # the coding engine's lemma table (lookup table + codebook overrides)
         self._lexicon: dict[str, tuple[str, bool, bool]] = {}  # word → (lemma, content word, a term alone)
+        self._table_digest: str | None = None
+
+    def table_digest(self) -> str:
+        """A digest of the whole lemma table (every word and lemma, in the table's order), for
+        the default model's quick key (``modelcache``): ~20 ms for the 41k-word table, once
+        per featuriser. Kept, not recomputed, which is sound because a featuriser already
+        takes its table as fixed: ``_lexicon`` keeps each word's lemma from the first time the
+        word is met, so a table changed afterwards would already give stale terms. Two equal
+        tables built in another order digest differently; that only costs a cache miss."""
+        if self._table_digest is None:
+            digest = hashlib.sha256(json.dumps(list(self.lemma_of), ensure_ascii=False).encode("utf-8"))
+            digest.update(b"\0")
+            digest.update(json.dumps(list(self.lemma_of.values()), ensure_ascii=False).encode("utf-8"))
+            self._table_digest = digest.hexdigest()
+        return self._table_digest
 
     def words(self, text: str) -> list[tuple[str, int, int]]:
         """(lemma, start, end) of every word of ``text``."""
@@ -248,12 +263,17 @@ def training_files(folder: Path | None = None) -> list[Path]:
     return [p for p in sorted(folder.glob("*.yaml")) if "heldout" not in p.name.lower()]
 
 
-def labelled_items(path: Path) -> list[dict]:
-    """The excerpts of a labelled set (``[]`` if the file is not one)."""
+def labelled_items(path: Path, data: bytes | None = None) -> list[dict]:
+    """The excerpts of a labelled set (``[]`` if the file is not one); ``data``: the file's
+    bytes, if they were read already."""
+    import io
+
     import yaml
 
+    # decoded as Path.read_text decodes (universal newlines)
+    text = path.read_text(encoding="utf-8") if data is None else io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    data = yaml.load(text, Loader=loader)
     items = data.get("excerpts") if isinstance(data, dict) else None
     if not isinstance(items, list):
         return []
@@ -261,9 +281,14 @@ def labelled_items(path: Path) -> list[dict]:
 
 
 def shipped_examples(folder: Path | None = None) -> list[Example]:
+    return _shipped_from((path, None) for path in training_files(folder))
+
+
+def _shipped_from(files) -> list[Example]:
+    """The examples of the labelled sets ``files``: (path, its bytes or None to read them)."""
     out = []
-    for path in training_files(folder):
-        for item in labelled_items(path):
+    for path, data in files:
+        for item in labelled_items(path, data):
             rqs = set(item["rqs"])
             out.append(Example(" ".join(item["text"].split()), {rq: int(rq in rqs) for rq in RQS}, 1.0, f"{path.name}:{item.get('id')}"))
     return out
@@ -624,22 +649,79 @@ class Choice:
     reason: str
 
 
-_DEFAULTS: dict[tuple, Model] = {}
+_DEFAULTS: dict[str, Model] = {}  # quick key → the default model (the last one only)
+
+
+@dataclass
+class QuickKey:
+    """The default model's quick key, and what it was computed from (reused on a miss)."""
+
+    key: str
+    codebook: list[Example]
+    files: list[tuple[Path, bytes]]  # the training files and the bytes that were hashed
+
+
+def quick_key(book: Codebook, featurizer: Featurizer, folder: Path | None = None) -> QuickKey | None:
+    """A digest of everything the default examples and their terms are made from, without
+    parsing YAML or featurising (see ``modelcache``'s docstring for why it suffices); None
+    for a featuriser of another class, whose terms the key could not vouch for."""
+    from casestudy.coding import modelcache
+
+    if type(featurizer) is not Featurizer:
+        return None
+    import yaml  # (imported already: the codebook is YAML)
+
+    here = Path(__file__).resolve().parent
+    codebook = codebook_examples(book)
+    files = [(path, path.read_bytes()) for path in training_files(folder)]
+    parts = {
+        "format": MODEL_FORMAT, "settings": SETTINGS, "rqs": list(RQS), "codebook_version": book.version,
+        "codebook_examples": [(e.text, sorted(e.labels.items()), e.weight) for e in codebook],
+        "lemma_table": featurizer.table_digest(),
+        "libyaml": hasattr(yaml, "CSafeLoader"),
+    }
+    key = modelcache.quick_fingerprint([here / "learned.py", here / "engine.py"], parts,
+                                       [(path.name, data) for path, data in files])
+    return QuickKey(key, codebook, files)
 
 
 def default_model(book: Codebook, featurizer: Featurizer, folder: Path | None = None) -> Model:
-    """The model of the codebook's words and the shipped labelled sets (cached per content)."""
-    examples = default_examples(book, folder)
-    key = (book.version, data_version(examples, SETTINGS))
-    if key not in _DEFAULTS:
+    """The model of the codebook's words and the shipped labelled sets (cached per content:
+    in this process and on disk, both found by the quick key; see ``modelcache``)."""
+    quick = quick_key(book, featurizer, folder)
+    if quick is None:  # no quick key: the examples, then the disk cache by its full fingerprint
+        return _trained_or_cached(default_examples(book, folder), featurizer)
+    if quick.key not in _DEFAULTS:
+        model = _quick_hit(quick.key)
+        if model is None:
+            model = _trained_or_cached(quick.codebook + _shipped_from(quick.files), featurizer, quick.key)
         _DEFAULTS.clear()
-        _DEFAULTS[key] = _trained_or_cached(examples, featurizer)
-    return _DEFAULTS[key]
+        _DEFAULTS[quick.key] = model
+    return _DEFAULTS[quick.key]
 
 
-def _trained_or_cached(examples: list[Example], featurizer: Featurizer) -> Model:
+def _quick_hit(quick: str) -> Model | None:
+    """The cached model the index records under the quick key, or None (no cache, no such
+    key, or an entry that is gone or does not match what the index says)."""
+    from casestudy.coding import modelcache
+
+    found = modelcache.lookup(quick)
+    text = modelcache.get(found["key"]) if found else None
+    if text is None:
+        return None
+    try:
+        model = Model.from_json(text)
+    except (ValueError, TypeError):
+        return None
+    if model.kind == "default" and model.version == found["version"] and model.n_examples == found["n_examples"]:
+        return model
+    return None
+
+
+def _trained_or_cached(examples: list[Example], featurizer: Featurizer, quick: str | None = None) -> Model:
     """``train(examples, featurizer, kind="default")``, or the same model from the disk cache
-    (``casestudy.coding.modelcache``: keyed by everything training reads)."""
+    (``casestudy.coding.modelcache``: keyed by everything training reads). ``quick``: the
+    quick key to record as leading to that entry."""
     from casestudy.coding import modelcache
 
     if modelcache.cache_dir() is None:  # the cache is off
@@ -649,16 +731,20 @@ def _trained_or_cached(examples: list[Example], featurizer: Featurizer) -> Model
         ((e.text, sorted(e.labels.items()), e.weight, terms, terms.lemmas)
          for e, terms in ((e, featurizer.terms(e.text)) for e in examples)), list(RQS),
     )
+    model = None
     text = modelcache.get(key)
     if text is not None:
         try:
             model = Model.from_json(text)
-            if model.kind == "default" and model.n_examples == len(examples):
-                return model
+            if model.kind != "default" or model.n_examples != len(examples):
+                model = None
         except (ValueError, TypeError):
-            pass
-    model = train(examples, featurizer, kind="default")
-    modelcache.put(key, model.to_json())
+            model = None
+    if model is None:
+        model = train(examples, featurizer, kind="default")
+        modelcache.put(key, model.to_json())
+    if quick is not None:
+        modelcache.remember(quick, key, model.version, model.n_examples)
     return model
 
 
