@@ -152,3 +152,187 @@ def test_cache_keeps_only_the_most_recent_entries(cache):
     assert modelcache.get(f"key{modelcache.KEEP + 2:02d}") == f'{{"n": {modelcache.KEEP + 2}}}'
     assert modelcache.get("key00") is None
     assert not list(cache.glob("*.tmp"))
+
+
+# --- the quick key: a cached model found without parsing the labelled sets ---------------
+
+
+def _no_parsing(monkeypatch):
+    """Parsing a labelled set or featurising an example now fails the test."""
+    def fail(*args, **kwargs):
+        raise AssertionError("the slow path was taken")
+
+    monkeypatch.setattr(learned, "labelled_items", fail)
+    monkeypatch.setattr(learned.Featurizer, "terms", fail)
+
+
+def _copy_training(small_training: Path, to: Path, monkeypatch) -> Path:
+    """A copy of the small training folder that a test may change (the shared one stays)."""
+    to.mkdir()
+    for path in small_training.glob("*.yaml"):
+        (to / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setenv("CASESTUDY_TRAINING", str(to))
+    return to
+
+
+def _fresh(book, featurizer) -> str:
+    return learned.train(learned.default_examples(book), featurizer, kind="default").to_json()
+
+
+def test_quick_key_hit_is_the_trained_model_without_parsing(book, featurizer, cache, monkeypatch):
+    trained = learned.default_model(book, featurizer)  # fills the cache and the index
+    quick = learned.quick_key(book, featurizer).key
+    assert modelcache.lookup(quick)["version"] == trained.version
+    fresh = _fresh(book, featurizer)
+    with monkeypatch.context() as patch:
+        _no_parsing(patch)
+        learned._DEFAULTS.clear()  # a new process: only the disk cache
+        loaded = learned.default_model(book, featurizer)
+        assert loaded is not trained
+        assert learned.default_model(book, featurizer) is loaded  # then the in-process memo
+        # a new featuriser over an equal table: the same key, the same model
+        assert learned.default_model(book, learned.Featurizer(dict(featurizer.lemma_of))) is loaded
+    assert loaded.to_json() == fresh == trained.to_json()
+
+
+def test_new_process_finds_the_model_without_parsing(book, featurizer, cache):
+    learned.default_model(book, featurizer)  # fills the cache and the index
+    script = (
+        "import sys\n"
+        "from casestudy.coding import codebook, learned\n"
+        "from casestudy.coding import engine as coding\n"
+        f"book = codebook.load({str(REPO / 'codebook')!r})\n"
+        "featurizer = learned.Featurizer(coding.engine_for(book).lemma_of)\n"
+        "def fail(*args, **kwargs):\n"
+        "    raise AssertionError('parsed')\n"
+        "learned.labelled_items = fail\n"
+        "print(learned.default_model(book, featurizer).to_json())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO), CASESTUDY_MODEL_CACHE=str(cache))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == _fresh(book, featurizer)
+
+
+def test_a_changed_training_file_misses_the_quick_key(book, featurizer, cache, small_training, tmp_path, monkeypatch):
+    folder = _copy_training(small_training, tmp_path / "training", monkeypatch)
+    first = learned.default_model(book, featurizer)
+    quick = learned.quick_key(book, featurizer).key
+    path = folder / "fresh_excerpts.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("  rqs: [RQ3]\n") > 1
+    path.write_text(text.replace("  rqs: [RQ3]\n", "  rqs: [RQ1, RQ3]\n", 1), encoding="utf-8")  # one excerpt's labels
+    changed = learned.quick_key(book, featurizer).key
+    assert changed != quick and modelcache.lookup(changed) is None
+    model = learned.default_model(book, featurizer)
+    assert model.version != first.version
+    assert model.to_json() == _fresh(book, featurizer)
+    assert modelcache.lookup(changed)["version"] == model.version
+    # bytes that change no example (a comment) miss too, and find the same entry by its fingerprint
+    path.write_text(path.read_text(encoding="utf-8") + "# a comment\n", encoding="utf-8")
+    learned._DEFAULTS.clear()
+    entries = _entries(cache)
+    commented = learned.quick_key(book, featurizer).key
+    assert commented != changed
+    assert learned.default_model(book, featurizer).to_json() == model.to_json()
+    assert _entries(cache) == entries and modelcache.lookup(commented)["key"] == modelcache.lookup(changed)["key"]
+
+
+def test_an_added_training_file_misses_the_quick_key(book, featurizer, cache, small_training, tmp_path, monkeypatch):
+    folder = _copy_training(small_training, tmp_path / "training", monkeypatch)
+    first = learned.default_model(book, featurizer)
+    quick = learned.quick_key(book, featurizer).key
+    (folder / "prose_excerpts.yaml").write_bytes((REPO / "tests" / "data" / "prose_excerpts.yaml").read_bytes())
+    assert learned.quick_key(book, featurizer).key != quick
+    model = learned.default_model(book, featurizer)
+    assert model.n_examples > first.n_examples
+    assert model.to_json() == _fresh(book, featurizer)
+    # and a held-out set, which training leaves out, changes nothing
+    added = learned.quick_key(book, featurizer).key
+    (folder / "prose_heldout_excerpts.yaml").write_bytes(b"excerpts: []\n")
+    assert learned.quick_key(book, featurizer).key == added
+
+
+def test_another_codebook_misses_the_quick_key(book, featurizer, cache, tmp_path):
+    first = learned.default_model(book, featurizer)
+    folder = tmp_path / "codebook"
+    folder.mkdir()
+    for path in (REPO / "codebook").glob("*.yaml"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    rq1 = folder / "rq1-purpose.yaml"
+    rq1.write_text(rq1.read_text(encoding="utf-8").replace("\nexamples:\n", "\nexamples:\n  - \"Why we merged the rotas.\"\n", 1),
+                   encoding="utf-8")
+    other = codebook.load(folder)
+    assert other.version != book.version
+    assert learned.quick_key(other, featurizer).key != learned.quick_key(book, featurizer).key
+    model = learned.default_model(other, featurizer)
+    assert model.version != first.version
+    assert model.to_json() == _fresh(other, featurizer)
+
+
+def test_another_lemma_table_misses_the_quick_key(book, featurizer, cache):
+    first = learned.default_model(book, featurizer)
+    other_lemmas = dict(featurizer.lemma_of, services="provision")  # as long as the table, one lemma changed
+    assert len(other_lemmas) == len(featurizer.lemma_of)
+    other = learned.Featurizer(other_lemmas)
+    assert other.table_digest() != featurizer.table_digest()
+    assert learned.quick_key(book, other).key != learned.quick_key(book, featurizer).key
+    model = learned.default_model(book, other)  # the in-process memo is not cleared: it must miss too
+    assert model.to_json() != first.to_json()
+    assert model.to_json() == _fresh(book, other)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "wrong entry", "wrong version", "a folder"])
+def test_a_broken_index_means_the_slow_path(book, featurizer, cache, damage):
+    trained = learned.default_model(book, featurizer)
+    quick = learned.quick_key(book, featurizer).key
+    index = cache / modelcache.INDEX
+    recorded = json.loads(index.read_text(encoding="utf-8"))
+    right = dict(recorded["entries"][quick])
+    assert right["version"] == trained.version and (cache / f"{right['key']}.json").is_file()
+    if damage == "garbage":
+        index.write_bytes(b"\xff{not json")
+    elif damage == "wrong entry":  # an entry that exists but is another model
+        modelcache.put("0" * 32, trained.to_json().replace(trained.version, "another"))
+        recorded["entries"][quick]["key"] = "0" * 32
+        index.write_text(json.dumps(recorded), encoding="utf-8")
+    elif damage == "wrong version":
+        recorded["entries"][quick]["version"] = "another"
+        index.write_text(json.dumps(recorded), encoding="utf-8")
+    else:
+        index.unlink()
+        index.mkdir()
+    learned._DEFAULTS.clear()
+    again = learned.default_model(book, featurizer)
+    assert again.to_json() == trained.to_json()
+    if damage != "a folder":  # the index is written again, right
+        assert modelcache.lookup(quick) == right
+
+
+def test_the_index_stays_small_and_survives_pruning(cache):
+    for i in range(modelcache.KEEP + 3):
+        key = f"{i:032x}"
+        modelcache.put(key, f'{{"n": {i}}}')
+        os.utime(cache / f"{key}.json", (1_000_000 + i, 1_000_000 + i))
+        modelcache.remember(f"quick{i}", key, f"v{i}", i)
+    index = cache / modelcache.INDEX
+    assert index.is_file() and len(_entries(cache)) == modelcache.KEEP  # pruning counts entries only
+    entries = json.loads(index.read_text(encoding="utf-8"))["entries"]
+    # the index drops quick keys whose entry was pruned (the last prune came after the last record)
+    assert set(entries) <= {f"quick{i}" for i in range(2, modelcache.KEEP + 3)}
+    for i in range(4 * modelcache.INDEX_KEEP):  # many quick keys of one entry
+        modelcache.remember(f"again{i}", f"{modelcache.KEEP + 2:032x}", "v", 1)
+    entries = json.loads(index.read_text(encoding="utf-8"))["entries"]
+    assert len(entries) == modelcache.INDEX_KEEP
+    assert list(entries)[-1] == f"again{4 * modelcache.INDEX_KEEP - 1}"  # the newest kept
+    assert modelcache.lookup("quick0") is None
+    assert not list(cache.glob("*.tmp"))
+
+
+def test_cache_off_writes_no_index_and_still_memoises(book, featurizer, monkeypatch):
+    monkeypatch.setattr(learned, "_DEFAULTS", {})
+    monkeypatch.setenv("CASESTUDY_MODEL_CACHE", "off")
+    model = learned.default_model(book, featurizer)
+    assert modelcache.lookup(learned.quick_key(book, featurizer).key) is None
+    with monkeypatch.context() as patch:
+        _no_parsing(patch)
+        assert learned.default_model(book, featurizer) is model
