@@ -617,6 +617,7 @@ def main(argv=None) -> int:
         return 0
     if args.score:
         try:
+            load_scored(Path(args.score))  # a bad file is said at once, before the codebook is built
             result = score_file(Bench(args.codebook), Path(args.score))
         except ValueError as e:
             print(f"Error: {e}", file=sys.stderr)

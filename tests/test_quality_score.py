@@ -77,12 +77,20 @@ def test_score_command_prints_the_table(tmp_path):
     ("excerpts:\n- id: b1\n  text: some words\n", "needs 'text' (a string) and 'rqs' (a list)"),
     ("excerpts:\n- id: b1\n  rqs: [RQ7]\n  text: some words\n", "unknown research questions ['RQ7']"),
 ])
-def test_bad_files_get_one_line_naming_the_file(tmp_path, content, problem):
+def test_bad_files_get_one_line_naming_the_file(tmp_path, capsys, content, problem):
     path = tmp_path / "bad.yaml"
     if content is not None:
         path.write_text(content, encoding="utf-8")
+    assert quality.main(["--score", str(path)]) == 1  # in this process: an exception would fail the test
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and problem in lines[0], err
+    assert not out
+
+
+def test_a_bad_file_from_the_command_line_is_one_line_and_exit_1(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("title: no excerpts here\n", encoding="utf-8")
     done = _run("--score", str(path))
-    assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(path) in lines[0] and problem in lines[0], done.stderr
-    assert "Traceback" not in done.stderr and not done.stdout
+    assert done.returncode == 1 and "Traceback" not in done.stderr and not done.stdout
+    assert done.stderr.strip() == f"Error: {path}: no 'excerpts' list"
