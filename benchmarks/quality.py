@@ -511,13 +511,13 @@ def load_scored(path: Path) -> list[dict]:
     return out
 
 
-def score_file(bench: Bench, path: Path) -> dict:
+def score_file(bench: Bench, path: Path, items: "list[dict] | None" = None) -> dict:
     """The default model (codebook + every shipped set; it never learns from this file) and the
     patterns coding a labelled file of one's own: figures in :func:`cv_report`'s shape, for the
-    whole file and for each ``kind`` in it."""
+    whole file and for each ``kind`` in it (``items``: the file already read by :func:`load_scored`)."""
     from casestudy.coding import learned
 
-    items = load_scored(path)
+    items = load_scored(path) if items is None else items
     model = learned.default_model(bench.book, bench.featurizer, LABELS.parent)  # what `casestudy code` uses (cached)
     groups = {f"{path.stem} (all)": items}
     for kind in sorted({str(i["kind"]) for i in items if i.get("kind")}):
@@ -617,8 +617,8 @@ def main(argv=None) -> int:
         return 0
     if args.score:
         try:
-            load_scored(Path(args.score))  # a bad file is said at once, before the codebook is built
-            result = score_file(Bench(args.codebook), Path(args.score))
+            items = load_scored(Path(args.score))  # a bad file is said at once, before the codebook is built
+            result = score_file(Bench(args.codebook), Path(args.score), items)
         except ValueError as e:
             print(f"Error: {e}", file=sys.stderr)
             return 1

@@ -706,16 +706,25 @@ def _quick_hit(quick: str) -> Model | None:
     from casestudy.coding import modelcache
 
     found = modelcache.lookup(quick)
-    text = modelcache.get(found["key"]) if found else None
+    if not found:
+        return None
+    model = _cached_default(found["key"], found["n_examples"])
+    return model if model is not None and model.version == found["version"] else None
+
+
+def _cached_default(key: str, n_examples: int) -> Model | None:
+    """The default model stored in the disk cache under ``key``, if it is one of
+    ``n_examples`` examples (else None: absent, unreadable or not what was asked for)."""
+    from casestudy.coding import modelcache
+
+    text = modelcache.get(key)
     if text is None:
         return None
     try:
         model = Model.from_json(text)
     except (ValueError, TypeError):
         return None
-    if model.kind == "default" and model.version == found["version"] and model.n_examples == found["n_examples"]:
-        return model
-    return None
+    return model if model.kind == "default" and model.n_examples == n_examples else None
 
 
 def _trained_or_cached(examples: list[Example], featurizer: Featurizer, quick: str | None = None) -> Model:
@@ -731,15 +740,7 @@ def _trained_or_cached(examples: list[Example], featurizer: Featurizer, quick: s
         ((e.text, sorted(e.labels.items()), e.weight, terms, terms.lemmas)
          for e, terms in ((e, featurizer.terms(e.text)) for e in examples)), list(RQS),
     )
-    model = None
-    text = modelcache.get(key)
-    if text is not None:
-        try:
-            model = Model.from_json(text)
-            if model.kind != "default" or model.n_examples != len(examples):
-                model = None
-        except (ValueError, TypeError):
-            model = None
+    model = _cached_default(key, len(examples))
     if model is None:
         model = train(examples, featurizer, kind="default")
         modelcache.put(key, model.to_json())
