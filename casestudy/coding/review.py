@@ -20,7 +20,7 @@ import sqlite_utils
 
 from casestudy.consent import pseudonyms
 from casestudy.coding.engine import display_offsets
-from casestudy.db import (CODING_JOIN, CONSENTED_EXCERPT, EXCERPT_JOIN, MACHINE_CODER_PREFIXES, PLACE_JOIN, SOURCE_JOIN,
+from casestudy.db import (CODING_JOIN, CONSENTED_EXCERPT, EXCERPT_JOIN, PLACE_JOIN, SOURCE_JOIN,
                           VISIBLE_SOURCE, audit, fetch_rows, insert_row, is_machine_coder, now, update_row)
 from casestudy.errors import CasestudyError
 
@@ -224,7 +224,7 @@ def _need_coder(coder: str | None) -> str:
     coder = (coder or "").strip()
     if not coder:
         raise CasestudyError("say who you are: --coder NAME or $CASESTUDY_CODER")
-    if coder.lower().startswith(MACHINE_CODER_PREFIXES):  # any case: SQL's LIKE 'auto:%' ignores it
+    if is_machine_coder(coder):  # in any case, as SQL reads it
         raise CasestudyError(
             f"a person's name cannot start with {coder.split(':')[0]}: (that prefix marks automatic suggestions)"
         )
