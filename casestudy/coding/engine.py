@@ -40,6 +40,7 @@ import difflib
 import itertools
 import json
 import math
+import operator
 from json.encoder import encode_basestring as _json_string
 import re
 from collections import defaultdict
@@ -141,10 +142,20 @@ def word_probabilities() -> dict[str, float]:
     return load_language_data(en["lexeme_prob"])
 
 
-def _longest_first(span: tuple[int, int, int]) -> int:
-    """Sort key of a (start, end, kind) span: longest first, then leftmost, strong (0) before weak (1)."""
-    s, e, k = span
-    return (s - e) * 4294967296 + s * 2 + k
+_in_text_order = operator.itemgetter(1, 3, 2)  # (start, end, kind) of a (-length, start, kind, end) span
+
+
+class _LemmaById(dict):
+    """LOWER id → the lemma of that lower-case word; filled as words are met."""
+
+    def __init__(self, strings, lemma_of: dict[str, str]):
+        super().__init__()
+        self.strings, self.lemma_of = strings, lemma_of
+
+    def __missing__(self, lower_id: int) -> str:
+        word = self.strings[lower_id]
+        lemma = self[lower_id] = self.lemma_of.get(word, word)
+        return lemma
 
 
 class Engine:
@@ -183,7 +194,10 @@ class Engine:
         self._anchor_ids: dict[int, int] = {}
         self._context_of: dict[str, int] = {}  # code id → index of its context set
         context_sets: dict[tuple[str, ...], int] = {}
-        self._required: list[list[frozenset[int]]] = []  # per pattern: word sets that must all occur
+        # per token pattern: the word sets (LOWER ids) that must all occur in a window besides its anchor's
+        self._others: list[list[frozenset[int]]] = []
+        # per token pattern: the most tokens a match can have before and after its anchor's token
+        self._reach: list[tuple[int, int] | None] = []
         self.rq_of: dict[str, str] = {}
         self._key: dict[int, tuple[str, str]] = {}  # match id → (code id, kind: S strong, W weak, X exclude)
         for code in book.codable:
@@ -207,10 +221,15 @@ class Engine:
                 lowered = self._lower_pattern(pattern)
                 matcher = Matcher(vocab)
                 matcher.add(f"{code.id}|S", [lowered])
-                anchor = self._anchor(lowered)
+                position, anchor = self._anchor(lowered) or (None, None)
                 length = self._max_length(lowered)
                 index = len(self.token_matchers)
-                self._required.append(self._required_sets(lowered, strings))
+                required = self._required_sets(lowered, strings)
+                if anchor:
+                    anchor_words = frozenset(strings.add(w) for w in anchor)
+                    required = [words for words in required if words != anchor_words]
+                self._others.append(required)
+                self._reach.append(self._reach_around(lowered, position) if anchor and length else None)
                 if anchor and length:
                     self.token_matchers.append((matcher, length))
                     self._anchor_ids[strings.add(f"@{index}")] = index
@@ -218,7 +237,14 @@ class Engine:
                 else:  # no anchor or unbounded: run on every doc
                     self.token_matchers.append((matcher, None))
         self._always = [i for i, (_, length) in enumerate(self.token_matchers) if length is None]
+        self._needed = frozenset().union(*itertools.chain.from_iterable(self._others))  # every word tested in windows
         self._code_kind = {match_id: (code, "SWX".index(kind)) for match_id, (code, kind) in self._key.items()}
+        # the order of a doc's matches: by research question, then code
+        self._rank = {code_id: i for i, code_id in enumerate(sorted(self.rq_of, key=lambda c: (self.rq_of[c], c)))}
+        self._lemma_by_id = _LemmaById(strings, self.lemma_of)
+        from spacy.attrs import IDX, LENGTH, LOWER
+
+        self._COLUMNS = [LOWER, IDX, LENGTH]
 
     # -- lemmas --
 
@@ -274,11 +300,11 @@ class Engine:
                 out.append(frozenset(strings.add(str(w).lower()) for w in spec["IN"]))
         return out
 
-    def _anchor(self, pattern: list[dict]) -> list[str] | None:
-        """The word forms of the pattern's rarest required token (by English word
+    def _anchor(self, pattern: list[dict]) -> tuple[int, list[str]] | None:
+        """The position and word forms of the pattern's rarest required token (by English word
         frequency from spacy-lookups-data's ``lexeme_prob``); None if it has none."""
         best = None
-        for token in pattern:
+        for position, token in enumerate(pattern):
             if token.get("OP") not in (None, "+", "1") or set(token) - {"LOWER", "ORTH", "OP"}:
                 continue
             spec = token.get("LOWER", token.get("ORTH"))
@@ -290,25 +316,40 @@ class Engine:
                 continue
             frequency = sum(math.exp(self.word_prob.get(w, -20.0)) for w in words)
             if best is None or frequency < best[0]:
-                best = (frequency, words)
-        return best[1] if best else None
+                best = (frequency, position, words)
+        return best[1:] if best else None
 
     @staticmethod
-    def _max_length(pattern: list[dict]) -> int | None:
+    def _max_tokens(token: dict) -> int | None:
+        """The most tokens one pattern token can match (None when unbounded: * or +)."""
+        op = token.get("OP")
+        if op in (None, "!", "?", "1"):
+            return 0 if op == "!" else 1
+        if isinstance(op, str) and op.startswith("{") and op.endswith("}"):
+            bounds = op[1:-1].split(",")
+            return None if bounds[-1].strip() == "" else int(bounds[-1])
+        return None
+
+    @classmethod
+    def _max_length(cls, pattern: list[dict]) -> int | None:
         """The most tokens the pattern can match (None when unbounded: * or +)."""
         total = 0
         for token in pattern:
-            op = token.get("OP")
-            if op in (None, "!", "?", "1"):
-                total += 0 if op == "!" else 1
-            elif isinstance(op, str) and op.startswith("{") and op.endswith("}"):
-                bounds = op[1:-1].split(",")
-                if bounds[-1].strip() == "":
-                    return None
-                total += int(bounds[-1])
-            else:
+            most = cls._max_tokens(token)
+            if most is None:
                 return None
+            total += most
         return total
+
+    @classmethod
+    def _reach_around(cls, pattern: list[dict], anchor: int) -> tuple[int, int]:
+        """The most tokens a (bounded) pattern's match can have before and after the token
+        matched by its anchor (pattern token ``anchor``, one token long)."""
+        length = cls._max_length(pattern)
+        if any(token.get("OP") == "!" for token in pattern):  # not narrowed: a match may reach length - 1 either side
+            return length - 1, length - 1
+        before = cls._max_length(pattern[:anchor])
+        return before, length - 1 - before
 
     def lemmatise(self, doc):
         """Set every token's lemma (lookup table on the lower-cased token). Not needed for
@@ -321,72 +362,47 @@ class Engine:
 
     def match_doc(self, doc, text: str | None = None) -> list[Match]:
         """Matches in a tokenised doc; ``text`` is the doc's text if the caller has it."""
-        from spacy.attrs import IDX, LENGTH, LOWER  # here, not at the top: the CLI imports this module
-        matches = []
-        windows = defaultdict(list)
-        anchor_ids = self._anchor_ids
-        contexts = None  # context set index → its spans
+        # the PhraseMatcher's hits, (match id, start, end), grouped by match id: a code's terms,
+        # an anchor of a token pattern, or a context set
+        hits: defaultdict[int, list[tuple[int, int, int]]] = defaultdict(list)
         for hit in self.phrase_matcher(doc):
-            index = anchor_ids.get(hit[0])
+            hits[hit[0]].append(hit)
+        anchor_ids, key = self._anchor_ids, self._code_kind
+        found: dict[str, list] = {}  # code id → [strong, weak, exclude] hits
+        windows = []  # (token pattern index, its anchor's hits)
+        contexts = {}  # context set index → its hits
+        for match_id, group in hits.items():
+            index = anchor_ids.get(match_id)
             if index is None:
-                matches.append(hit)
+                code_id, kind = key[match_id]
+                kinds = found.get(code_id)
+                if kinds is None:
+                    kinds = found[code_id] = [(), (), ()]
+                kinds[kind] = group
             elif index >= 0:
-                windows[index].append(hit[1])
+                windows.append((index, group))
             else:
-                if contexts is None:
-                    contexts = defaultdict(list)
-                contexts[-1 - index].append((hit[1], hit[2]))
+                contexts[-1 - index] = group
+        token_hits = []
         for index in self._always:
-            matches += self.token_matchers[index][0](doc)
+            token_hits += self.token_matchers[index][0](doc)
+        columns = None  # every token's LOWER id, start and length, read only when needed
         if windows:
-            n = len(doc)
-            found_tokens = set()
-            lower = doc.to_array(LOWER).tolist()
-            present = set(lower)
-            for index, starts in windows.items():
-                required = self._required[index]
-                if any(present.isdisjoint(words) for words in required):
-                    continue
-                matcher, length = self.token_matchers[index]
-                # every match holds an anchor and is at most `length` tokens long, so it lies in
-                # the window around one of them; overlapping windows are run as one span (the
-                # matcher returns every match inside a span, so the union is the same)
-                starts.sort()
-                lo, hi = max(0, starts[0] - length + 1), min(n, starts[0] + length)
-                spans = []
-                for i in starts[1:]:
-                    a, b = max(0, i - length + 1), min(n, i + length)
-                    if a <= hi:
-                        hi = max(hi, b)
-                    else:
-                        spans.append((lo, hi))
-                        lo, hi = a, b
-                spans.append((lo, hi))
-                for lo, hi in spans:
-                    if required:
-                        window = set(lower[lo:hi])
-                        if any(window.isdisjoint(words) for words in required):
-                            continue  # a word every match needs is not in this span: it holds no match
-                    for match_id, s, e in matcher(doc[lo:hi]):
-                        found_tokens.add((match_id, lo + s, lo + e))
-            matches += found_tokens
-        if not matches:
-            return []
-        key = self._code_kind
-        found: dict[str, tuple[list, list, list]] = {}  # code id → (strong, weak, exclude) spans
-        for match_id, start, end in matches:
-            code_id, kind = key[match_id]
+            columns = lower, idx, length = self._token_columns(doc)
+            token_hits += self._window_matches(doc, lower, windows)
+        for hit in token_hits:
+            code_id, kind = key[hit[0]]
             kinds = found.get(code_id)
             if kinds is None:
-                kinds = found[code_id] = ([], [], [])
-            kinds[kind].append((start, end))
+                kinds = found[code_id] = [(), (), ()]
+            kinds[kind] = [*kinds[kind], hit]  # a new list: the slot may hold the empty tuple
+        if not found:
+            return []
         book = self.book
         min_score, weak_weight = book.min_score, book.weak_weight
         context_of = self._context_of
         text = doc.text if text is None else text
-        positions = None
-        lemma_of = self.lemma_of
-        terms: dict[tuple[int, int], str] = {}
+        lemmas = self._lemma_by_id
         results = []
         exp = math.exp
         for code_id, (strong, weak, excluded) in found.items():
@@ -395,43 +411,36 @@ class Engine:
                 continue
             context = context_of.get(code_id)
             if context is not None:  # the code needs one of its context phrases, outside its excludes
-                around = contexts.get(context) if contexts else None
-                if not around or (excluded and all(any(s < xe and xs < e for xs, xe in excluded) for s, e in around)):
+                around = contexts.get(context)
+                if not around or (excluded and all(any(s < xe and xs < e for _, xs, xe in excluded) for _, s, e in around)):
                     continue
-            spans = [(s, e, 0) for s, e in strong]
+            # spans as (-length, start, kind, end): sorted, longest first, then leftmost, strong (0) before weak (1)
+            spans = [(s - e, s, 0, e) for _, s, e in strong]
             if weak:
-                spans += [(s, e, 1) for s, e in weak]
+                spans += [(s - e, s, 1, e) for _, s, e in weak]
             if excluded:
-                spans = [(s, e, k) for s, e, k in spans if not any(s < xe and xs < e for xs, xe in excluded)]
+                spans = [span for span in spans if not any(span[1] < xe and xs < span[3] for _, xs, xe in excluded)]
                 if not spans:
                     continue
-            if positions is None:
-                positions = doc.to_array([IDX, LENGTH]).tolist()
             if len(spans) == 1:
                 kept = spans
             else:
-                # longest first (then leftmost, strong before weak); keep spans that overlap no kept one
-                spans.sort(key=_longest_first)
+                # keep spans, longest first, that overlap no kept one
+                spans.sort()
                 kept = []
                 for span in spans:
-                    s, e = span[0], span[1]
-                    for ks, ke, _ in kept:
+                    s, e = span[1], span[3]
+                    for _, ks, _, ke in kept:
                         if s < ke and ks < e:
                             break
                     else:
                         kept.append(span)
+            if columns is None:
+                columns = lower, idx, length = self._token_columns(doc)
             weights: dict[str, float] = {}
-            for s, e, k in kept:
-                term = terms.get((s, e))
-                if term is None:
-                    if e - s == 1:
-                        start, size = positions[s]
-                        w = text[start:start + size].lower()
-                        term = lemma_of.get(w, w)
-                    else:
-                        words = [text[a:a + b].lower() for a, b in positions[s:e]]
-                        term = " ".join([lemma_of.get(w, w) for w in words])
-                    terms[(s, e)] = term
+            for _, s, k, e in kept:
+                # the term: the lemmas of the span's lower-case words (LOWER is str.lower of the token's text)
+                term = lemmas[lower[s]] if e - s == 1 else " ".join([lemmas[w] for w in lower[s:e]])
                 weight = weak_weight if k else 1.0
                 if weights.get(term, 0.0) < weight:
                     weights[term] = weight
@@ -439,13 +448,53 @@ class Engine:
             if score + 1e-9 < min_score:
                 continue
             if len(kept) > 1:
-                kept.sort()
-            offsets = [[positions[s][0], positions[e - 1][0] + positions[e - 1][1]] for s, e, _ in kept]
+                kept.sort(key=_in_text_order)
+            offsets = [[idx[s], idx[e - 1] + length[e - 1]] for _, s, _, e in kept]
             results.append(Match(code_id, [text[a:b] for a, b in offsets], offsets, round(score, 3)))
         if len(results) > 1:
-            rq_of = self.rq_of
-            results.sort(key=lambda m: (rq_of[m.code_id], m.code_id))
+            rank = self._rank
+            results.sort(key=lambda m: rank[m.code_id])
         return results
+
+    def _token_columns(self, doc) -> list[list[int]]:
+        """[LOWER ids, start offsets, lengths] of the doc's tokens (one array, read column-wise:
+        a list per column is much cheaper than a list per token, and makes no Token objects)."""
+        return doc.to_array(self._COLUMNS).T.tolist()
+
+    def _window_matches(self, doc, lower: list[int], windows: list[tuple[int, list]]) -> set[tuple[int, int, int]]:
+        """The token patterns' matches, each pattern run only on the windows around its anchor's hits."""
+        n = len(doc)
+        found = set()  # a set: two patterns of a code may find the same span
+        present = self._needed.intersection(lower)  # the doc's words that windows test (smaller than set(lower))
+        for index, anchors in windows:
+            # the anchor's own words are there (it was hit), so only the pattern's other required words are tested
+            others = self._others[index]
+            if any(map(present.isdisjoint, others)):  # map over a bound method: no generator frame
+                continue
+            matcher = self.token_matchers[index][0]
+            before, after = self._reach[index]
+            # every match holds its anchor token, with at most `before` tokens before it and `after`
+            # after it, so it lies in the window around one of the anchor's hits; overlapping windows
+            # are run as one span (the matcher returns every match inside a span, so the union is the same)
+            starts = sorted([hit[1] for hit in anchors])
+            lo, hi = max(0, starts[0] - before), min(n, starts[0] + after + 1)
+            spans = []
+            for i in starts[1:]:
+                a, b = max(0, i - before), min(n, i + after + 1)
+                if a <= hi:
+                    hi = max(hi, b)
+                else:
+                    spans.append((lo, hi))
+                    lo, hi = a, b
+            spans.append((lo, hi))
+            for lo, hi in spans:
+                if others:
+                    window = set(lower[lo:hi])
+                    if any(map(window.isdisjoint, others)):
+                        continue  # a word every match needs is not in this span: it holds no match
+                for match_id, s, e in matcher(doc[lo:hi]):
+                    found.add((match_id, lo + s, lo + e))
+        return found
 
     def match(self, text: str) -> list[Match]:
         return self.match_doc(self.tokenizer(text), text)
