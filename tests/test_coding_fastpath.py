@@ -93,6 +93,9 @@ def test_batched_coder_suggests_like_one_excerpt_at_a_time(book, engine, texts):
     assert batched == single
     coders = {s.coder for ss in batched for s in ss}
     assert any(c.startswith("auto:") for c in coders) and any(c.startswith("learned:") for c in coders)
+    # themes kept by the sentence they matched in (the excerpt alone gave their RQ < VETO) are batched too
+    whole = model.probabilities_many([featurizer.terms(text) for text in bodies])
+    assert [s for ss, p in zip(batched, whole) for s in ss if s.coder.startswith("auto:") and p[s.rq] < coding.VETO]
     # the batched probabilities are the per-excerpt model's up to the order of float sums (the
     # suggestions above, which carry them rounded to 3 places, are equal exactly)
     docs = [featurizer.terms(text) for text in bodies[:200]]

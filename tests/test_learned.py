@@ -4,8 +4,10 @@ human decisions changes suggestions and never touches the decisions; cross-valid
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -71,6 +73,7 @@ def test_training_is_deterministic_and_versioned(featurizer):
     terms = featurizer.terms("Where the money goes between the hospitals is the argument.")
     again = learned.Model.from_json(one.to_json())
     assert again.probabilities(terms) == one.probabilities(terms)
+    assert again.to_json() == one.to_json()  # read back, it writes the very same text (kept, not re-encoded)
     assert one.probabilities(terms)["RQ4"] > one.probabilities(terms)["RQ2"]
 
 
@@ -143,6 +146,95 @@ def test_pattern_themes_need_the_model_not_to_disagree(engine, featurizer):
     assert not [s for s in coder.suggest(text, matches) if s.rq == "RQ3"] and coder.held_back > 0
     patterns_only = coding.Coder(engine, None, featurizer)
     assert [s for s in patterns_only.suggest(text, matches) if s.rq == "RQ3"]
+
+
+WANDERING = ("We spent most of the year on the winter plan, the new electronic record and the recruitment drive for "
+             "theatre nurses across the three sites. The weather did not help and the estates team had a difficult time "
+             "with the roofs. Decisions about the shared waiting list now go to the committee in common, which meets "
+             "monthly with the four chairs. We also opened the new car park in March.")
+
+
+def test_a_theme_is_kept_when_its_own_sentence_is_about_the_rq(book, engine, featurizer):
+    """A long answer that wanders: the whole excerpt is not about RQ3, the sentence its
+    governance themes matched in is, so they are kept with that sentence's probability;
+    run together as one sentence, the same words are held back."""
+    model = learned.default_model(book, featurizer)
+    whole = model.probabilities(featurizer.terms(WANDERING))["RQ3"]
+    assert whole < coding.VETO  # the excerpt alone would veto the RQ3 themes
+    coder = coding.Coder(engine, model, featurizer)
+    rq3 = [s for s in coder.suggest(WANDERING, engine.match(WANDERING)) if s.rq == "RQ3"]
+    assert {s.code_id for s in rq3} >= {"RQ3.committees-in-common"}
+    sentence = next(WANDERING[a:b] for a, b in coding.sentence_bounds(WANDERING) if "committee in common" in WANDERING[a:b])
+    local = model.probabilities(featurizer.terms(sentence))["RQ3"]
+    assert local >= coding.LOCAL and all(s.probability == round(local, 3) for s in rq3)
+    assert all(s.coder.startswith("auto:") and WANDERING[s.offsets[0][0]:s.offsets[0][1]] == s.terms[0] for s in rq3)
+    # a theme in another sentence that the model does not back stays held back
+    assert not [s for s in coder.suggest(WANDERING, engine.match(WANDERING)) if s.code_id == "RQ1.backlog-recovery"]
+    run_on = WANDERING.replace(". ", ", ")
+    assert len(coding.sentence_bounds(run_on)) == 1
+    if model.probabilities(featurizer.terms(run_on))["RQ3"] < coding.VETO:
+        assert not [s for s in coding.Coder(engine, model, featurizer).suggest(run_on, engine.match(run_on)) if s.rq == "RQ3"]
+
+
+@pytest.mark.parametrize("text", [
+    "First point about the board. Second one? Third! Fourth; and the fifth\nline.  ",
+    "A. B. ", "  . Hi there", "The trust's plan. Next one's!  And; x", "", ".", "No end",
+    "v1.2 and 3.5 are numbers. e.g. this; that? yes!\n\nno",
+])
+def test_sentence_terms_are_each_sentence_read_alone(featurizer, text):
+    """A sentence's terms read from its excerpt's are the terms of its text read alone, and
+    an excerpt's own terms do not change with its sentence ends (pairs run across them)."""
+    bounds = coding.sentence_bounds(text)
+    whole = featurizer.terms(text)
+    alone = [featurizer.terms(text[a:b]) for a, b in bounds]
+    read = featurizer.sentence_terms(whole, len(bounds), list(range(len(bounds))))
+    assert [(list(t), t.lemmas) for t in read] == [(list(t), t.lemmas) for t in alone]
+    for wrong in (len(bounds) - 1, len(bounds) + 1):
+        assert featurizer.sentence_terms(whole, wrong, [0]) is None  # not the sentences it has
+    run_on = featurizer.terms(re.sub(r"[.?!;](?=\s)", " ", text))
+    assert (list(whole), whole.lemmas) == (list(run_on), run_on.lemmas)
+
+
+def test_a_last_sentence_without_words_is_read_from_its_text(book, engine, featurizer):
+    """"Hello. -- ." has a second sentence with no word in it: the excerpt's terms cannot tell
+    it from a text ending "Hello. ", so it is not read from them, and the coder reads the
+    sentence's text instead (the same probabilities)."""
+    text = "Hello. -- ."
+    assert len(coding.sentence_bounds(text)) == 2
+    assert featurizer.sentence_terms(featurizer.terms(text), 2, [0, 1]) is None
+    model = learned.default_model(book, featurizer)
+    local = coding._SentenceProbabilities(text, featurizer.terms(text), model, featurizer)
+    assert [list(t) for t in local.terms_of([0, 1])] == [["hello"], []]
+
+
+def test_a_coding_run_gives_the_garbage_collector_back_as_it_was():
+    """Coding freezes the heap it starts with and collects young objects less often; after
+    the run, or an error inside it, the collector is as it was, and a heap the program had
+    frozen itself stays frozen."""
+    before = gc.get_threshold()
+    assert gc.get_freeze_count() == 0
+    with coding._batch_garbage_collection():
+        assert gc.get_threshold()[0] == coding._YOUNG_COLLECTION_EVERY and gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), coding._batch_garbage_collection():
+        raise RuntimeError("a bad excerpt")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with coding._batch_garbage_collection():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_sentence_bounds():
+    text = "First point. Second one? Third! Fourth; and fifth\nline.  "
+    assert [text[a:b] for a, b in coding.sentence_bounds(text)] == [
+        "First point.", "Second one?", "Third!", "Fourth;", "and fifth\nline."]
+    assert coding.sentence_bounds("") == [(0, 0)] and coding.sentence_bounds("No end") == [(0, 6)]
+    assert coding.sentence_bounds("v1.2 and 3.5 are numbers.") == [(0, 25)]
 
 
 def test_default_model_used_until_the_study_has_decisions(coded):

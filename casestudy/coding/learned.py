@@ -49,6 +49,9 @@ SETTINGS = {
 MODEL_FORMAT = "2"
 
 _WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
+# the words and each sentence end: a . ? ! or ; with a space after it (engine.sentence_bounds)
+_WORD_OR_END = re.compile(_WORD.pattern + r"|[.?!;](?=\s)")
+_END = ("", False, False)  # a sentence end's entry in a featuriser's lexicon
 # a word's final "'s", removed before the words are read (a possessive counts as its word)
 _POSSESSIVE = re.compile(r"(?<=[a-z0-9])'s(?![a-z0-9]|['\-][a-z0-9])")
 # English function words (a short fixed list, so the features do not change with a library version)
@@ -69,13 +72,15 @@ STOP = frozenset(
 
 class Terms(list):
     """An excerpt's word features (a list of lemma terms), carrying every lemma of the
-    excerpt in order (``lemmas``), which the character n-gram block is made from."""
+    excerpt in order (``lemmas``), which the character n-gram block is made from, and its
+    words' lexicon entries with the sentence ends among them (``entries``)."""
 
-    __slots__ = ("lemmas",)
+    __slots__ = ("lemmas", "entries")
 
-    def __init__(self, terms=(), lemmas=()):
+    def __init__(self, terms=(), lemmas=(), entries=()):
         super().__init__(terms)
         self.lemmas = list(lemmas)
+        self.entries = entries
 
 
 def char_ngrams(word: str, low: int, high: int) -> list[str]:
@@ -100,7 +105,8 @@ class Featurizer:
 
     def __init__(self, lemma_of: dict[str, str]):
         self.lemma_of = lemma_of  # the coding engine's lemma table (lookup table + codebook overrides)
-        self._lexicon: dict[str, tuple[str, bool, bool]] = {}  # word → (lemma, content word, a term alone)
+        # word → (lemma, content word, a term alone); a sentence end → _END
+        self._lexicon: dict[str, tuple[str, bool, bool]] = dict.fromkeys(".?!;", _END)
         self._table_digest: str | None = None
 
     def table_digest(self) -> str:
@@ -131,19 +137,43 @@ class Featurizer:
 
     def terms(self, text: str) -> Terms:
         """The excerpt's terms and lemmas (a possessive "'s" is read as its word): content
-        words alone (not one letter, not a number) and every adjacent pair with a content word."""
+        words alone (not one letter, not a number) and every adjacent pair with a content word
+        (sentence ends do not part a pair)."""
         lower = _POSSESSIVE.sub("", text.lower().replace("\u2019", "'"))
         known = self._lexicon.get
-        words = [known(w) or self._learn(w) for w in _WORD.findall(lower)]
-        out = [w[0] for w in words if w[2]]
-        out += [a[0] + " " + b[0] for a, b in zip(words, words[1:]) if a[1] or b[1]]
-        return Terms(out, [w[0] for w in words])
+        entries = [known(w) or self._learn(w) for w in _WORD_OR_END.findall(lower)]
+        words = [w for w in entries if w is not _END] if _END in entries else entries
+        return _terms_of(words, entries)
+
+    @staticmethod
+    def sentence_terms(terms: Terms, count: int, which: list[int]) -> list[Terms] | None:
+        """The terms of the sentences numbered ``which`` of the excerpt ``terms`` was made
+        from, read from its entries without reading the text again; None unless the excerpt
+        has ``count`` sentences (as ``engine.sentence_bounds`` finds them)."""
+        entries = terms.entries
+        ends = [i for i, entry in enumerate(entries) if entry is _END]
+        stop = len(entries)
+        if ends and ends[-1] == stop - 1:
+            stop = ends.pop()  # no word after the last sentence end: no sentence there
+        if len(ends) + 1 != count:  # (text with no word after it would be one: read it again)
+            return None
+        starts = [0] + [i + 1 for i in ends]
+        ends.append(stop)
+        return [_terms_of(entries[starts[k]:ends[k]]) for k in which]
 
     def _learn(self, word: str) -> tuple[str, bool, bool]:
         lemma = self.lemma_of.get(word, word)
         content = lemma not in STOP
         entry = self._lexicon[word] = (lemma, content, content and len(lemma) > 1 and not lemma.isdigit())
         return entry
+
+
+def _terms_of(words: list[tuple[str, bool, bool]], entries=()) -> Terms:
+    """Terms from words' lexicon entries: each word that is a term alone, and each adjacent
+    pair with a content word."""
+    out = [w[0] for w in words if w[2]]
+    out += [a[0] + " " + b[0] for a, b in zip(words, words[1:]) if a[1] or b[1]]
+    return Terms(out, [w[0] for w in words], entries)
 
 
 # --- feature matrices ------------------------------------------------------------------
@@ -318,6 +348,7 @@ class Model:
     _arrays: tuple | None = None
     _inverse: list | None = None
     _grams: dict | None = None  # lemma → (n-gram columns, counts), filled as words are met
+    _json: str | None = field(default=None, repr=False, compare=False)  # the text it was read from (from_json)
 
     @property
     def coder(self) -> str:
@@ -429,6 +460,8 @@ class Model:
         return self._inverse
 
     def to_json(self) -> str:
+        if self._json is not None:
+            return self._json
         return json.dumps(
             {"format": MODEL_FORMAT, "version": self.version, "kind": self.kind, "vocabulary": self.vocabulary,
              "idf": self.idf, "weights": self.weights, "bias": self.bias, "n_examples": self.n_examples,
@@ -440,11 +473,13 @@ class Model:
     @classmethod
     def from_json(cls, text: str) -> "Model":
         data = json.loads(text)
-        data.pop("format", None)
-        data.pop("_arrays", None)
-        data.pop("_inverse", None)
-        data.pop("_grams", None)
-        return cls(**data)
+        same_format = data.pop("format", None) == MODEL_FORMAT
+        for private in ("_arrays", "_inverse", "_grams", "_json"):
+            data.pop(private, None)
+        model = cls(**data)
+        if same_format:
+            model._json = text  # what to_json() would write again, kept (a model is never changed)
+        return model
 
 
 def data_version(examples: list[Example], settings: dict) -> str:
@@ -614,11 +649,11 @@ def decision_count(db) -> int:
     ).fetchone()[0]
 
 
-def stored(db, version: str) -> Model | None:
+def is_stored(db, version: str) -> bool:
+    """The study database already holds the model ``version``."""
     if "learned_models" not in db.table_names():
-        return None
-    row = db.execute("SELECT model FROM learned_models WHERE version = ?", [version]).fetchone()
-    return Model.from_json(row[0]) if row else None
+        return False
+    return db.execute("SELECT 1 FROM learned_models WHERE version = ?", [version]).fetchone() is not None
 
 
 def latest_study_model(db) -> Model | None:
@@ -756,7 +791,7 @@ def choose(db, book: Codebook, featurizer: Featurizer, *, retrain: bool = False)
     decisions = decision_count(db)
     base = default_model(book, featurizer)
     if decisions < MIN_DECISIONS:
-        if stored(db, base.version) is None:
+        if not is_stored(db, base.version):
             store(db, base)
         return Choice(base, decisions, False,
                       f"the study's own model is too young ({decisions} of {MIN_DECISIONS} human decisions); "
@@ -769,7 +804,7 @@ def choose(db, book: Codebook, featurizer: Featurizer, *, retrain: bool = False)
     examples = default_examples(book) + study_examples(db)
     settings = dict(SETTINGS, base=base.version)
     model = train(examples, featurizer, kind="study", n_decisions=decisions, settings=settings)
-    if stored(db, model.version) is None:
+    if not is_stored(db, model.version):
         store(db, model)
     return Choice(model, decisions, True, f"the study's model was retrained on {decisions} human decisions")
 
