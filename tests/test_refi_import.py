@@ -229,12 +229,14 @@ def round_trip(export_pipeline_dbs, tmp_path_factory):
     with db.atomic():
         review.decide(db, [r["coding_id"] for r in rows[:8]], "accepted", "alice")
         review.decide(db, [r["coding_id"] for r in rows[8:12]], "rejected", "alice")
+        added = set()  # (excerpt, code, coder): an excerpt with two suggestions among the rows is coded once
         for i, r in enumerate(rows[12:30]):
-            pick = codes[(i * 7) % len(codes)]
-            if pick != r["code_id"]:
+            pick, coder = codes[(i * 7) % len(codes)], "bob" if i % 2 else "carol"
+            if pick != r["code_id"] and (r["excerpt_id"], pick, coder) not in added:
+                added.add((r["excerpt_id"], pick, coder))
                 text = db.execute("SELECT text FROM excerpts WHERE id = ?", [r["excerpt_id"]]).fetchone()[0]
                 span = (0, text.index(" ", 20)) if i % 3 == 0 and " " in text[20:] else None  # part of the excerpt
-                review.add(db, r["excerpt_id"], pick, "bob" if i % 2 else "carol", span=span)
+                review.add(db, r["excerpt_id"], pick, coder, span=span)
         review.memo(db, "Partnership talk, compare with wave 2.", "alice", excerpt_id=rows[0]["excerpt_id"])
         review.memo(db, "Definition needs tightening.", "bob", code_id=codes[0])
     db.close()

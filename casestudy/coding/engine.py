@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import difflib
 import gc
-from bisect import bisect_right
 import itertools
 import json
 import math
 import operator
 from json.encoder import encode_basestring as _json_string
 import re
+from bisect import bisect_right
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +55,7 @@ import sqlite_utils
 from casestudy.coding import codebook as codebook_lib
 from casestudy.consent import pseudonyms
 from casestudy.coding.codebook import Codebook
+from casestudy.coding.learned import sentence_bounds
 from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, audit, is_machine_coder, machine_coder, now
 from casestudy.errors import CasestudyError
 
@@ -539,7 +540,6 @@ ALONE = 0.5
 VETO = 0.3
 LOCAL = 0.8
 LOCAL_FROM = 0.05
-_SENTENCE_END = re.compile(r"(?<=[.?!;])\s+")
 EXPLAIN_TOP = 5  # words shown as the learned model's explanation
 
 
@@ -552,17 +552,6 @@ class Suggestion:
     terms: list[str]
     offsets: list[list[int]]
     probability: float | None = None  # the learned model's P(RQ), when a model was used
-
-
-def sentence_bounds(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of ``text`` (ending at . ? ! or ;)."""
-    out, start = [], 0
-    for gap in _SENTENCE_END.finditer(text):
-        out.append((start, gap.start()))
-        start = gap.end()
-    if start < len(text) or not out:
-        out.append((start, len(text)))
-    return out
 
 
 class _SentenceProbabilities:

@@ -49,8 +49,9 @@ SETTINGS = {
 MODEL_FORMAT = "2"
 
 _WORD = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*")
-# the words and each sentence end: a . ? ! or ; with a space after it (engine.sentence_bounds)
-_WORD_OR_END = re.compile(_WORD.pattern + r"|[.?!;](?=\s)")
+_SENTENCE_MARK = "[.?!;]"  # a sentence ends at one of these with a space after it
+_SENTENCE_GAP = re.compile(rf"(?<={_SENTENCE_MARK})\s+")
+_WORD_OR_END = re.compile(_WORD.pattern + rf"|{_SENTENCE_MARK}(?=\s)")  # the words, and each sentence end
 _END = ("", False, False)  # a sentence end's entry in a featuriser's lexicon
 # a word's final "'s", removed before the words are read (a possessive counts as its word)
 _POSSESSIVE = re.compile(r"(?<=[a-z0-9])'s(?![a-z0-9]|['\-][a-z0-9])")
@@ -68,6 +69,17 @@ STOP = frozenset(
 
 
 # --- features --------------------------------------------------------------------------
+
+
+def sentence_bounds(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text`` (ending at . ? ! or ; and a space)."""
+    out, start = [], 0
+    for gap in _SENTENCE_GAP.finditer(text):
+        out.append((start, gap.start()))
+        start = gap.end()
+    if start < len(text) or not out:
+        out.append((start, len(text)))
+    return out
 
 
 class Terms(list):
@@ -149,7 +161,7 @@ class Featurizer:
     def sentence_terms(terms: Terms, count: int, which: list[int]) -> list[Terms] | None:
         """The terms of the sentences numbered ``which`` of the excerpt ``terms`` was made
         from, read from its entries without reading the text again; None unless the excerpt
-        has ``count`` sentences (as ``engine.sentence_bounds`` finds them)."""
+        has ``count`` sentences (as :func:`sentence_bounds` finds them)."""
         entries = terms.entries
         ends = [i for i, entry in enumerate(entries) if entry is _END]
         stop = len(entries)
