@@ -565,15 +565,16 @@ class _SentenceProbabilities:
         self.bounds = sentence_bounds(text)
         self.ends = [end for _, end in self.bounds]
         self.known: dict[int, dict[str, float]] = {}
-        self.where: dict[int, set[int]] = {}  # id(match) → its sentences
+        self.where: dict[tuple[int, ...], set[int]] = {}  # a match's word starts → its sentences
 
     def sentences_of(self, match: Match) -> set[int]:
         """The sentences the match's words stand in (none when the excerpt is one sentence:
         its own probability has already said no)."""
-        found = self.where.get(id(match))
+        starts = tuple(start for start, _ in match.offsets)
+        found = self.where.get(starts)
         if found is None:
             ends, last = self.ends, len(self.ends) - 1
-            found = self.where[id(match)] = {min(bisect_right(ends, start), last) for start, _ in match.offsets} if last else set()
+            found = self.where[starts] = {min(bisect_right(ends, start), last) for start in starts} if last else set()
         return found
 
     def terms_of(self, which: list[int]) -> list:
