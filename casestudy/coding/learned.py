@@ -167,7 +167,7 @@ class Featurizer:
         stop = len(entries)
         if ends and ends[-1] == stop - 1:
             stop = ends.pop()  # no word after the last sentence end: no sentence there
-        if len(ends) + 1 != count:  # (text with no word after it would be one: read it again)
+        if len(ends) + 1 != count:  # e.g. a last sentence without a word ("Hello. -- ."): read the text
             return None
         starts = [0] + [i + 1 for i in ends]
         ends.append(stop)
