@@ -44,6 +44,7 @@ import math
 import operator
 from json.encoder import encode_basestring as _json_string
 import re
+import threading
 from bisect import bisect_right
 from collections import defaultdict
 from contextlib import contextmanager
@@ -828,21 +829,31 @@ def withdraw_uncodable(db: sqlite_utils.Database) -> int:
 _YOUNG_COLLECTION_EVERY = 50_000  # allocations (Python's default: 700)
 
 
+_gc_runs = {"active": 0, "threshold": None, "froze": False}  # coding runs now inside, and what to restore
+_gc_lock = threading.Lock()
+
+
 @contextmanager
 def _batch_garbage_collection():
-    """For one coding run: what is alive when it starts is kept out of the collector's
+    """For coding runs: what is alive when the first starts is kept out of the collector's
     walks (``gc.freeze``, unless the program froze its own heap already), and young
-    collections run less often; both restored after."""
-    threshold, ours = gc.get_threshold(), gc.get_freeze_count() == 0
-    if ours:
-        gc.freeze()
-    gc.set_threshold(_YOUNG_COLLECTION_EVERY, *threshold[1:])
+    collections run less often; both restored when the last run (of any thread) ends."""
+    with _gc_lock:
+        if not _gc_runs["active"]:
+            _gc_runs["threshold"], _gc_runs["froze"] = gc.get_threshold(), gc.get_freeze_count() == 0
+            if _gc_runs["froze"]:
+                gc.freeze()
+            gc.set_threshold(_YOUNG_COLLECTION_EVERY, *_gc_runs["threshold"][1:])
+        _gc_runs["active"] += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        if ours:
-            gc.unfreeze()
+        with _gc_lock:
+            _gc_runs["active"] -= 1
+            if not _gc_runs["active"]:
+                gc.set_threshold(*_gc_runs["threshold"])
+                if _gc_runs["froze"]:
+                    gc.unfreeze()
 
 
 def run_key(book: Codebook, model) -> str:
