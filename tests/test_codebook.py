@@ -38,6 +38,10 @@ def test_default_codebook_has_six_rqs_with_themes():
     assert re.fullmatch(r"[0-9a-f]{12}", book.version)
     names = {c.name for c in tops}
     assert "RQ1 Purpose and aims" in names
+    # key terms: each RQ's own headline words, none for RQ2 (its words are said of everyone)
+    assert set(book.key_terms) == {"RQ1", "RQ3", "RQ4", "RQ5", "RQ6"}
+    assert "governance" in book.key_terms["RQ3"] and "icb" in book.key_terms["RQ5"]
+    assert not any(c.key_terms for c in book.codable)
 
 
 def test_version_is_content_hash(tmp_path):
@@ -103,6 +107,12 @@ BAD = {
     "empty phrase": ({"a.yaml": _valid_rq().replace('["a thing"]', '["a thing", ""]')}, "a.yaml", "empty or non-text entry"),
     "bad settings": ({"a.yaml": _valid_rq(), "codebook.yaml": "min_score: 3\n"}, "codebook.yaml", "min_score must be"),
     "bad lemma override": ({"a.yaml": _valid_rq(), "codebook.yaml": "lemmas: {two words: x}\n"}, "codebook.yaml", "single words"),
+    "key terms not a list": ({"a.yaml": _valid_rq().replace("codes:", "key_terms: governance\ncodes:")}, "a.yaml",
+                             "RQ1: key_terms must be a list of phrases"),
+    "empty key term": ({"a.yaml": _valid_rq().replace("codes:", "key_terms: [governance, '']\ncodes:")}, "a.yaml",
+                       "RQ1: key_terms has an empty or non-text entry"),
+    "wordless key term": ({"a.yaml": _valid_rq().replace("codes:", "key_terms: [governance, '--']\ncodes:")}, "a.yaml",
+                          "RQ1: key_terms entry '--' has no word in it"),
     "empty folder": ({"codebook.yaml": "name: x\n"}, "", "no research-question YAML files"),
 }
 

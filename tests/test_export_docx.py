@@ -155,6 +155,8 @@ def test_evidence_on_a_question_as_a_whole_has_its_own_row_section_and_matrix_li
                              AND t.code_id != t.rq AND t.status != 'rejected')
            GROUP BY e.rq"""))
     learned = conn.execute("SELECT count(*) FROM evidence WHERE coder LIKE 'learned:%'").fetchone()[0]
+    keyed = conn.execute("SELECT count(*) FROM evidence WHERE coder LIKE 'auto:%' AND code_id = rq").fetchone()[0]
+    themes = conn.execute("SELECT count(*) FROM evidence WHERE coder LIKE 'auto:%' AND code_id != rq").fetchone()[0]
     conn.close()
     assert expected and learned  # the sample study has such evidence
     headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
@@ -169,7 +171,9 @@ def test_evidence_on_a_question_as_a_whole_has_its_own_row_section_and_matrix_li
         assert f"{rq} as a whole (no theme)" in headings
         matrix = table_after(document, f"{rq}: framework matrix")
         assert f"{rq} as a whole (no theme)" in [row.cells[0].text.strip() for row in matrix.rows]
-    assert f"{learned:,} research questions judged as a whole by the learned model" in all_text(out)
+    named = f", {keyed:,} research questions named by their key terms" if keyed else ""
+    assert (f"{themes:,} themes matched by the codebook's patterns{named} and {learned:,} research questions judged "
+            "as a whole by the learned model") in all_text(out)
 
 
 def test_quotes_are_attributed_by_pseudonym_and_cited(report):

@@ -273,4 +273,8 @@ def test_codebook_list_and_check_take_the_codebook_option():
     listed = run("codebook", "list", "--codebook", folder)
     assert listed.exit_code == 0 and "RQ1" in listed.output
     assert listed.output == run("codebook", "list", folder).output
+    # each RQ's key terms under it
+    lines = listed.output.splitlines()
+    rq3 = next(i for i, line in enumerate(lines) if line.startswith("RQ3 "))
+    assert lines[rq3 + 1].split(None, 2)[:2] == ["key", "terms:"] and "governance" in lines[rq3 + 1]
     assert run("codebook", "check", "--codebook", folder).exit_code == 0

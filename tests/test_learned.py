@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 from click.testing import CliRunner
 
 from casestudy.cli.main import cli
@@ -176,6 +177,86 @@ def test_a_theme_is_kept_when_its_own_sentence_is_about_the_rq(book, engine, fea
         assert not [s for s in coding.Coder(engine, model, featurizer).suggest(run_on, engine.match(run_on)) if s.rq == "RQ3"]
 
 
+KEYED = "The leadership of the three hospitals has changed twice this year."
+
+
+def _between(monkeypatch, p):
+    """Thresholds set around a measured P(RQ): above the key floor, below the model's own bars."""
+    monkeypatch.setattr(coding, "KEY_FLOOR", p - 0.005)
+    monkeypatch.setattr(coding, "VETO", p + 0.005)
+    monkeypatch.setattr(coding, "ALONE", p + 0.005)
+
+
+def test_key_terms_carry_an_rq_the_model_does_not_rule_out(book, engine, featurizer, monkeypatch):
+    """An excerpt naming a key term of RQ3 ("leadership"), no RQ3 theme firing: with the
+    model's P(RQ3) between the key floor and its own bar, RQ3 itself is suggested by the
+    codebook's coder, explained by the key term as written; below the floor, nothing."""
+    assert "leadership" in book.key_terms["RQ3"]
+    assert not [m for m in engine.match(KEYED) if m.code_id.startswith("RQ3.")]
+    model = learned.default_model(book, featurizer)
+    p = model.probabilities(featurizer.terms(KEYED))["RQ3"]
+    _between(monkeypatch, p)
+    found = [s for s in coding.Coder(engine, model, featurizer).suggest(KEYED, engine.match(KEYED)) if s.rq == "RQ3"]
+    assert len(found) == 1
+    keyed = found[0]
+    assert (keyed.code_id, keyed.coder, keyed.terms) == ("RQ3", book.coder, ["leadership"])
+    assert [KEYED[a:b] for a, b in keyed.offsets] == ["leadership"]
+    assert keyed.probability == round(p, 3) and keyed.score == round(1 - (1 - 0.632120558828558) * (1 - p), 3)
+    # the same words without the key term: the model alone is not enough
+    plain = KEYED.replace("leadership", "catering")
+    if model.probabilities(featurizer.terms(plain))["RQ3"] < coding.ALONE:
+        assert not [s for s in coding.Coder(engine, model, featurizer).suggest(plain, engine.match(plain)) if s.rq == "RQ3"]
+    # the model rules RQ3 out: the key term does not bring it in
+    monkeypatch.setattr(coding, "KEY_FLOOR", p + 0.001)
+    assert not [s for s in coding.Coder(engine, model, featurizer).suggest(KEYED, engine.match(KEYED)) if s.rq == "RQ3"]
+
+
+def test_with_the_default_thresholds_a_passing_key_term_is_not_enough(book, engine, featurizer):
+    """Small talk that happens to name a key term: the model gives RQ3 less than the floor."""
+    model = learned.default_model(book, featurizer)
+    text = "We talked about leadership over lunch and then about car parking."
+    assert model.probabilities(featurizer.terms(text))["RQ3"] < coding.KEY_FLOOR
+    assert not [s for s in coding.Coder(engine, model, featurizer).suggest(text, engine.match(text)) if s.rq == "RQ3"]
+
+
+def test_a_key_term_backs_a_theme_the_model_would_hold_back(book, engine, featurizer, monkeypatch, tmp_path):
+    """A theme match in an RQ the model gives less than the veto is kept (with the model's
+    probability) when the excerpt names one of the RQ's key terms; the same codebook without
+    key terms holds it back."""
+    text = "The joint committee approved its terms of reference."
+    model = learned.default_model(book, featurizer)
+    p = model.probabilities(featurizer.terms(text))["RQ3"]
+    _between(monkeypatch, p)
+    themes = {m.code_id for m in engine.match(text) if m.code_id.startswith("RQ3.")}
+    assert "RQ3.joint-committee" in themes
+    coder = coding.Coder(engine, model, featurizer)
+    kept = [s for s in coder.suggest(text, engine.match(text)) if s.rq == "RQ3"]
+    assert {s.code_id for s in kept} == themes and coder.held_back == 0
+    assert all(s.probability == round(p, 3) and s.coder == book.coder for s in kept)
+    bare = tmp_path / "codebook"
+    bare.mkdir()
+    for path in DEFAULT.glob("*.yaml"):
+        (bare / path.name).write_text(re.sub(r"(?m)^key_terms:.*\n", "", path.read_text()))
+    unkeyed = codebook.load(bare)
+    assert unkeyed.key_terms == {} and unkeyed.version != book.version
+    coder = coding.Coder(coding.engine_for(unkeyed), model, featurizer)
+    assert not [s for s in coder.suggest(text, engine.match(text)) if s.rq == "RQ3"] and coder.held_back == len(themes)
+
+
+@pytest.mark.parametrize("text, rq, found", [
+    ("Our Integrated Care Boards agreed it.", "RQ5", [("integrate", "care", "board")]),
+    ("The ICBs' plans.", "RQ5", [("icb",)]),
+    ("The care board integrated it.", "RQ5", []),  # the words, not in that order
+    ("Decision-making and the committees.", "RQ3", [("committee",), ("decision-making",)]),
+    ("Two lead providers, funded twice.", "RQ4", [("fund",), ("lead", "provider")]),
+    ("A provider that leads.", "RQ4", []),
+    ("Members and partners.", "RQ2", []),  # RQ2 has no key terms
+])
+def test_key_terms_are_matched_as_lemmas_in_order(book, featurizer, text, rq, found):
+    keys = coding._KeyTerms(book, featurizer)
+    assert keys.found(featurizer.terms(text).lemmas, rq) == found
+
+
 @pytest.mark.parametrize("text", [
     "First point about the board. Second one? Third! Fourth; and the fifth\nline.  ",
     "A. B. ", "  . Hi there", "The trust's plan. Next one's!  And; x", "", ".", "No end",
@@ -297,6 +378,10 @@ def test_cli_code_says_which_coder_and_learn_shows_words(tmp_path, study):
     assert result.exit_code == 0, result.output
     assert "learned model learned:" in result.output and "too young" in result.output
     assert "New suggestions by coder:" in result.output and "(auto:" in result.output
+    keyed = sqlite_utils.Database(path).execute(
+        "SELECT count(*) FROM codings WHERE coder LIKE 'auto:%' AND code_id IN ('RQ1','RQ2','RQ3','RQ4','RQ5','RQ6')").fetchone()[0]
+    if keyed:  # research questions named by their key terms are the codebook's suggestions too, and said so
+        assert f"and {keyed:,} research questions named by their key terms (auto:" in result.output
     learn = runner.invoke(cli, ["learn", "--db", str(path), "--top", "3"])
     assert learn.exit_code == 0, learn.output
     assert "default model" in learn.output and "RQ4:" in learn.output

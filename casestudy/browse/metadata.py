@@ -40,9 +40,10 @@ EVIDENCE_COLUMNS = {
     "code": "The code (theme) from the codebook.",
     "code_id": "The code's id in the codebook.",
     "status": "suggested (by the automatic coder, awaiting review) or accepted (by a researcher). Rejected codings are never published.",
-    "coder": "Who coded: auto:<codebook version> (a theme found by the codebook's patterns), "
+    "coder": "Who coded: auto:<codebook version> (a theme found by the codebook's patterns, or a research question "
+    "named by its key terms), "
     "learned:<model version> (the research question judged by the learned model) or a researcher's name.",
-    "terms": "Why it was suggested (JSON list of the excerpt's own words): the codebook terms found (auto:…), "
+    "terms": "Why it was suggested (JSON list of the excerpt's own words): the codebook terms or key terms found (auto:…), "
     "or the words that weighed most for the learned model (learned:…).",
     "decided_by": "The researcher whose decision the row stands on: who accepted the suggestion or added the code "
     "(empty: a suggestion not reviewed yet).",

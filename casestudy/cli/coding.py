@@ -110,6 +110,8 @@ def codebook_list(folder, codebook_dir):
     for code in book.codes:
         indent = "  " if code.codable else ""
         click.echo(f"{indent}{code.id:<34} {code.name}")
+        if code.key_terms:
+            click.echo(f"  {'key terms:':<34} {', '.join(code.key_terms)}")
 
 
 # --- review -------------------------------------------------------------------------

@@ -41,7 +41,7 @@ CODE_ID = re.compile(r"^(RQ[1-6])\.[a-z0-9]+(?:-[a-z0-9]+)*$")
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 CODE_FIELDS = ("id", "name", "description", "inclusion", "exclusion", "example", "colour", "patterns")
-RQ_FIELDS = {"rq", "name", "description", "colour", "examples", "codes"}
+RQ_FIELDS = {"rq", "name", "description", "colour", "examples", "key_terms", "codes"}
 PATTERN_KINDS = {"phrases", "lemmas", "tokens", "weak", "exclude", "context"}
 SETTINGS_FIELDS = {"name", "description", "min_score", "weak_weight", "lemmas", "files"}
 
@@ -72,6 +72,9 @@ class Code:
     # an RQ's own examples: how people talk about the question in general words (training
     # text for the learned model; empty for themes, whose one example is ``example``)
     examples: list[str] = field(default_factory=list)
+    # an RQ's key terms (LEMMA): the question's own headline words, which lower the learned
+    # model's bar for the RQ (see engine.KEY_FLOOR; empty for themes)
+    key_terms: list[str] = field(default_factory=list)
     path: str = ""
 
 
@@ -100,6 +103,11 @@ class Codebook:
     @property
     def coder(self) -> str:
         return f"auto:{self.version}"
+
+    @property
+    def key_terms(self) -> dict[str, list[str]]:
+        """Each research question's key terms (only those that have any)."""
+        return {c.rq: c.key_terms for c in self.codes if not c.codable and c.key_terms}
 
 
 # --- finding -------------------------------------------------------------------------
@@ -292,8 +300,12 @@ def _load_rq_file(path: Path, data, sort_base: int) -> tuple[list[Code], dict]:
     if not isinstance(raw_codes, list) or not raw_codes:
         raise CasestudyError(f"{rq}: codes must be a non-empty list of themes", path)
     examples = [_text(e, f"{rq}: examples entry", path) for e in _string_list(data.get("examples"), f"{rq}: examples", path)]
+    key_terms = _string_list(data.get("key_terms"), f"{rq}: key_terms", path)
+    wordless = next((term for term in key_terms if not re.search(r"[^\W_]", term)), None)
+    if wordless is not None:
+        raise CasestudyError(f"{rq}: key_terms entry {wordless!r} has no word in it", path)
     top = Code(id=rq, rq=rq, name=name, description=description, colour=colour.lower(), codable=False, sort=sort_base,
-               examples=examples, path=str(path))
+               examples=examples, key_terms=key_terms, path=str(path))
     codes = [top]
     for number, raw in enumerate(raw_codes, start=1):
         codes.append(_load_code(raw, rq, path, sort_base + number))

@@ -86,6 +86,7 @@ class Result:
     dropped: int = 0  # unreviewed suggestions withdrawn (no longer made)
     kept: int = 0  # unreviewed suggestions made again (kept, with the new score and explanation)
     held_back: int = 0  # pattern suggestions the learned model did not back
+    keyed: int = 0  # new suggestions of a research question itself carried by its key terms (coder auto:…)
     by_rq: dict = field(default_factory=lambda: defaultdict(int))
     by_coder: dict = field(default_factory=lambda: defaultdict(int))
     codes: dict = field(default_factory=dict)
@@ -106,8 +107,14 @@ class Result:
         if self.by_coder:
             parts = []
             for coder, n in sorted(self.by_coder.items()):
-                what = "themes matched by the codebook's patterns" if coder.startswith("auto:") else "research questions judged by the learned model alone"
-                parts.append(f"{n:,} {what} ({coder})")
+                if not coder.startswith("auto:"):
+                    what = f"{n:,} research questions judged by the learned model alone"
+                elif self.keyed:
+                    what = (f"{n - self.keyed:,} themes matched by the codebook's patterns and {self.keyed:,} research "
+                            "questions named by their key terms")
+                else:
+                    what = f"{n:,} themes matched by the codebook's patterns"
+                parts.append(f"{what} ({coder})")
             lines.append("New suggestions by coder: " + "; ".join(parts) + ".")
         if self.held_back:
             lines.append(f"{self.held_back:,} pattern matches held back: the learned model did not find their research question.")
@@ -541,6 +548,7 @@ ALONE = 0.5
 VETO = 0.3
 LOCAL = 0.8
 LOCAL_FROM = 0.05
+KEY_FLOOR = 0.1  # an RQ whose key terms the excerpt names is suggested from this P(RQ)
 EXPLAIN_TOP = 5  # words shown as the learned model's explanation
 
 
@@ -597,6 +605,40 @@ class _SentenceProbabilities:
         return best
 
 
+class _KeyTerms:
+    """The codebook's key terms (each RQ's own headline words) as lemma sequences, read by
+    the learned model's featuriser so they meet an excerpt's lemmas as it reads them."""
+
+    def __init__(self, book: Codebook, featurizer):
+        self.by_rq: dict[str, list[tuple[str, ...]]] = {}
+        for rq, phrases in book.key_terms.items():
+            sequences = [tuple(lemma for lemma, _, _ in featurizer.words(p)) for p in phrases]
+            self.by_rq[rq] = sorted({s for s in sequences if s})
+        self._first = {rq: frozenset(s[0] for s in sequences) for rq, sequences in self.by_rq.items()}
+
+    def found(self, lemmas: list[str], rq: str, present: "set[str] | None" = None) -> list[tuple[str, ...]]:
+        """The key terms of ``rq`` among the excerpt's ``lemmas`` (``present``: their set, if known)."""
+        first = self._first.get(rq)
+        if not first:
+            return []
+        present = set(lemmas) if present is None else present
+        if first.isdisjoint(present):
+            return []
+        out = []
+        for sequence in self.by_rq[rq]:
+            if sequence[0] not in present:
+                continue
+            n = len(sequence)
+            if n == 1 or any(tuple(lemmas[i:i + n]) == sequence for i, lemma in enumerate(lemmas) if lemma == sequence[0]):
+                out.append(sequence)
+        return out
+
+
+def _keyable(probability: dict[str, float], rq: str) -> bool:
+    """High enough for the RQ's key terms to carry it, and not already carried by the model."""
+    return KEY_FLOOR <= probability[rq] < ALONE
+
+
 def _vetoed(probability: dict[str, float], rq: str) -> bool:
     """The excerpt as a whole is not enough for a theme of ``rq`` whose patterns fired."""
     p = probability[rq]
@@ -617,6 +659,7 @@ class Coder:
         self.engine = engine
         self.model = model
         self.featurizer = featurizer or learned.Featurizer(engine.lemma_of)
+        self.keys = _KeyTerms(engine.book, self.featurizer)
         self.held_back = 0  # pattern suggestions the model vetoed
 
     def suggest(self, text: str, matches: list[Match], terms: list[str] | None = None,
@@ -636,24 +679,34 @@ class Coder:
         for m in matches:
             by_rq[engine.rq_of[m.code_id]].append(m)
         out = []
+        present = None  # the excerpt's lemmas as a set, made when key terms are first looked for
         for rq, p in probability.items():
             themes = by_rq.get(rq)
+            keys = []
+            if rq in self.keys.by_rq and _keyable(probability, rq) and (not themes or _vetoed(probability, rq)):
+                lemmas = self._lemmas(text, terms)
+                present = set(lemmas) if present is None else present
+                keys = self.keys.found(lemmas, rq, present)
             if themes:
-                if _vetoed(probability, rq):
+                if keys or not _vetoed(probability, rq):
+                    backed = [(m, p) for m in themes]
+                else:
                     backed = []
                     if _rescuable(probability, rq):
                         if local is None:
                             local = _SentenceProbabilities(text, terms, model, self.featurizer)
                         backed = [(m, q) for m, q in ((m, local.of(m, rq)) for m in themes) if q >= LOCAL]
                     self.held_back += len(themes) - len(backed)
-                else:
-                    backed = [(m, p) for m in themes]
                 for m, q in backed:
                     score = 1.0 - (1.0 - m.score) * (1.0 - q)
                     out.append(Suggestion(m.code_id, rq, pattern_coder, round(score, 3), m.terms, m.offsets, round(q, 3)))
             elif p >= ALONE:
                 words, offsets = self.explain(text, terms, rq, features)
                 out.append(Suggestion(rq, rq, model.coder, round(p, 3), words, offsets, round(p, 3)))
+            elif keys:
+                words, offsets = self._locate(text, [" ".join(k) for k in keys])
+                score = 1.0 - math.exp(-len(keys)) * (1.0 - p)
+                out.append(Suggestion(rq, rq, pattern_coder, round(score, 3), words, offsets, round(p, 3)))
         return out
 
     def explain(self, text: str, terms: list[str], rq: str,
@@ -662,12 +715,17 @@ class Coder:
         with their character offsets in ``text``."""
         blocks, row = features if features is not None else (None, 0)
         top = [t for t, _ in self.model.contributions(terms, rq, top=EXPLAIN_TOP, blocks=blocks, row=row)]
+        return self._locate(text, top)
+
+    def _locate(self, text: str, lemma_terms: list[str]) -> tuple[list[str], list[list[int]]]:
+        """Where each lemma term (a lemma or lemmas joined by spaces) first stands in ``text``:
+        the words as written and their character offsets (terms not found are left out)."""
         words = self.featurizer.words(text)
         at: dict[str, list[int]] = defaultdict(list)  # lemma → where it stands, first first
         for i, (lemma, _, _) in enumerate(words):
             at[lemma].append(i)
         out_terms, out_offsets = [], []
-        for term in top:
+        for term in lemma_terms:
             parts = term.split(" ")
             for i in at.get(parts[0], ()):
                 if all(i + k < len(words) and words[i + k][0] == parts[k] for k in range(1, len(parts))):
@@ -676,6 +734,11 @@ class Coder:
                     out_offsets.append([start, end])
                     break
         return out_terms, out_offsets
+
+    def _lemmas(self, text: str, terms) -> list[str]:
+        """The excerpt's lemmas in order (kept on its terms, else read again)."""
+        lemmas = getattr(terms, "lemmas", None)
+        return lemmas if lemmas is not None else self.featurizer.terms(text).lemmas
 
     def suggest_many(self, texts: list[str]) -> Iterator[list[Suggestion]]:
         if self.model is None:
@@ -702,6 +765,8 @@ class Coder:
             if not matches:
                 continue
             asked = {rq for rq in probability if _vetoed(probability, rq) and _rescuable(probability, rq)}
+            if asked and self.keys.by_rq:  # a theme its RQ's key terms back needs no sentence
+                asked = {rq for rq in asked if not (_keyable(probability, rq) and self.keys.found(docs[row].lemmas, rq))}
             vetoed = [m for m in matches if rq_of[m.code_id] in asked] if asked else None
             if vetoed:
                 sentences = local[row] = _SentenceProbabilities(texts[row], docs[row], self.model, self.featurizer)
@@ -934,6 +999,8 @@ def code_database(
                     inserts.append((excerpt_id, sg.code_id, sg.coder, "suggested", terms, offsets, sg.score, book.version, stamp, stamp, display))
                     result.by_rq[sg.rq] += 1
                     result.by_coder[sg.coder] += 1
+                    if sg.code_id == sg.rq and sg.coder == book.coder:
+                        result.keyed += 1
             withdrawn = [(cid,) for pair, cid in existing.items() if pair not in kept]
             conn.executemany("DELETE FROM codings WHERE id = ?", withdrawn)
             conn.executemany(

@@ -626,13 +626,17 @@ class Report:
 
     def suggesters(self) -> str:
         """Who made the unreviewed suggestions, for :meth:`status_sentence`: the codebook alone,
-        or how many themes its patterns matched and how many RQs the learned model judged."""
-        patterns = sum(1 for r in self.rows if r.get("status") == "suggested" and str(r.get("coder", "")).startswith("auto:"))
-        learned = sum(1 for r in self.rows if r.get("status") == "suggested" and str(r.get("coder", "")).startswith("learned:"))
-        if not learned:
+        or how many themes its patterns matched, how many RQs their key terms named and how many
+        RQs the learned model judged."""
+        suggested = [r for r in self.rows if r.get("status") == "suggested"]
+        automatic = [r for r in suggested if str(r.get("coder", "")).startswith("auto:")]
+        learned = sum(1 for r in suggested if str(r.get("coder", "")).startswith("learned:"))
+        keyed = sum(1 for r in automatic if r.get("code_id") == r.get("rq"))
+        if not learned and not keyed:
             return " of the codebook"
-        return (f": {patterns:,} themes matched by the codebook's patterns and {learned:,} research questions judged "
-                "as a whole by the learned model")
+        named = f", {keyed:,} research questions named by their key terms" if keyed else ""
+        return (f": {len(automatic) - keyed:,} themes matched by the codebook's patterns{named} and {learned:,} research "
+                "questions judged as a whole by the learned model")
 
     def quote_status_sentence(self) -> str:
         if self.quoted_statuses == {"accepted"}:
