@@ -38,8 +38,8 @@ def test_default_codebook_has_six_rqs_with_themes():
     assert re.fullmatch(r"[0-9a-f]{12}", book.version)
     names = {c.name for c in tops}
     assert "RQ1 Purpose and aims" in names
-    # key terms: each RQ's own headline words, none for RQ2 (its words are said of everyone)
-    assert set(book.key_terms) == {"RQ1", "RQ3", "RQ4", "RQ5", "RQ6"}
+    # key terms: each RQ's own headline words; none for RQ1 and RQ2 (their words are said of everything)
+    assert set(book.key_terms) == {"RQ3", "RQ4", "RQ5", "RQ6"}
     assert "governance" in book.key_terms["RQ3"] and "icb" in book.key_terms["RQ5"]
     assert not any(c.key_terms for c in book.codable)
 

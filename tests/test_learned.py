@@ -243,6 +243,23 @@ def test_a_key_term_backs_a_theme_the_model_would_hold_back(book, engine, featur
     assert not [s for s in coder.suggest(text, engine.match(text)) if s.rq == "RQ3"] and coder.held_back == len(themes)
 
 
+@pytest.mark.parametrize("text", [
+    "Yes, that's fine, go ahead.", "Sure, no problem.", "Report of | Director of Strategy and Partnerships",
+    "Mainly the money, honestly.", "Leadership, mostly. The budget too.",
+])
+def test_a_short_reply_is_too_little_for_the_model_or_a_key_term(book, engine, featurizer, monkeypatch, text):
+    """Under MIN_WORDS content words, neither the model alone nor a key term suggests anything
+    (the model never saw a text that short), whatever it gives the RQs; five words are enough."""
+    model = learned.default_model(book, featurizer)
+    monkeypatch.setattr(coding, "ALONE", 0.0)  # the model "believes" every RQ
+    monkeypatch.setattr(coding, "KEY_FLOOR", 0.0)
+    assert coding._too_short(featurizer.terms(text)) and not engine.match(text)
+    assert coding.Coder(engine, model, featurizer).suggest(text, []) == []
+    longer = text + " It matters for the whole partnership."
+    assert not coding._too_short(featurizer.terms(longer))
+    assert {s.rq for s in coding.Coder(engine, model, featurizer).suggest(longer, [])} == set(RQS)
+
+
 @pytest.mark.parametrize("text, rq, found", [
     ("Our Integrated Care Boards agreed it.", "RQ5", [("integrate", "care", "board")]),
     ("The ICBs' plans.", "RQ5", [("icb",)]),

@@ -549,6 +549,7 @@ VETO = 0.3
 LOCAL = 0.8
 LOCAL_FROM = 0.05
 KEY_FLOOR = 0.1  # an RQ whose key terms the excerpt names is suggested from this P(RQ)
+MIN_WORDS = 5  # content words an excerpt needs for the model alone or a key term to suggest an RQ
 EXPLAIN_TOP = 5  # words shown as the learned model's explanation
 
 
@@ -634,6 +635,18 @@ class _KeyTerms:
         return out
 
 
+def _too_short(terms) -> bool:
+    """Fewer than MIN_WORDS content words (the terms that are single words: they come first)."""
+    n = 0
+    for term in terms:
+        if " " in term:
+            break
+        n += 1
+        if n >= MIN_WORDS:
+            return False
+    return True
+
+
 def _keyable(probability: dict[str, float], rq: str) -> bool:
     """High enough for the RQ's key terms to carry it, and not already carried by the model."""
     return KEY_FLOOR <= probability[rq] < ALONE
@@ -680,9 +693,14 @@ class Coder:
             by_rq[engine.rq_of[m.code_id]].append(m)
         out = []
         present = None  # the excerpt's lemmas as a set, made when key terms are first looked for
+        short = None  # fewer than MIN_WORDS content words, worked out when first needed
         for rq, p in probability.items():
             themes = by_rq.get(rq)
             keys = []
+            if themes is None and (p >= ALONE or (rq in self.keys.by_rq and p >= KEY_FLOOR)):
+                short = _too_short(terms) if short is None else short
+                if short:  # a reply such as "Yes, that's fine, go ahead.": too little for the model to read
+                    continue
             if rq in self.keys.by_rq and _keyable(probability, rq) and (not themes or _vetoed(probability, rq)):
                 lemmas = self._lemmas(text, terms)
                 present = set(lemmas) if present is None else present
