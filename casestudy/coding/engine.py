@@ -692,19 +692,17 @@ class Coder:
         for m in matches:
             by_rq[engine.rq_of[m.code_id]].append(m)
         out = []
-        present = None  # the excerpt's lemmas as a set, made when key terms are first looked for
-        short = None  # fewer than MIN_WORDS content words, worked out when first needed
+        lemmas = present = short = None  # the excerpt's lemmas (and their set), whether it is too short: when first needed
         for rq, p in probability.items():
             themes = by_rq.get(rq)
-            keys = []
-            if themes is None and (p >= ALONE or (rq in self.keys.by_rq and p >= KEY_FLOOR)):
-                short = _too_short(terms) if short is None else short
-                if short:  # a reply such as "Yes, that's fine, go ahead.": too little for the model to read
-                    continue
+            keys = ()
             if rq in self.keys.by_rq and _keyable(probability, rq) and (not themes or _vetoed(probability, rq)):
-                lemmas = self._lemmas(text, terms)
-                present = set(lemmas) if present is None else present
-                keys = self.keys.found(lemmas, rq, present)
+                short = _too_short(terms) if short is None else short
+                if not short:
+                    if lemmas is None:
+                        lemmas = self._lemmas(text, terms)
+                        present = set(lemmas)
+                    keys = self.keys.found(lemmas, rq, present)
             if themes:
                 if keys or not _vetoed(probability, rq):
                     backed = [(m, p) for m in themes]
@@ -719,8 +717,10 @@ class Coder:
                     score = 1.0 - (1.0 - m.score) * (1.0 - q)
                     out.append(Suggestion(m.code_id, rq, pattern_coder, round(score, 3), m.terms, m.offsets, round(q, 3)))
             elif p >= ALONE:
-                words, offsets = self.explain(text, terms, rq, features)
-                out.append(Suggestion(rq, rq, model.coder, round(p, 3), words, offsets, round(p, 3)))
+                short = _too_short(terms) if short is None else short
+                if not short:  # a reply such as "Yes, that's fine, go ahead." is too little for the model to read
+                    words, offsets = self.explain(text, terms, rq, features)
+                    out.append(Suggestion(rq, rq, model.coder, round(p, 3), words, offsets, round(p, 3)))
             elif keys:
                 words, offsets = self._locate(text, [" ".join(k) for k in keys])
                 score = 1.0 - math.exp(-len(keys)) * (1.0 - p)
@@ -784,7 +784,9 @@ class Coder:
                 continue
             asked = {rq for rq in probability if _vetoed(probability, rq) and _rescuable(probability, rq)}
             if asked and self.keys.by_rq:  # a theme its RQ's key terms back needs no sentence
-                asked = {rq for rq in asked if not (_keyable(probability, rq) and self.keys.found(docs[row].lemmas, rq))}
+                keyed = not _too_short(docs[row]) and {rq for rq in asked if _keyable(probability, rq)
+                                                         and self.keys.found(docs[row].lemmas, rq)}
+                asked = asked - keyed if keyed else asked
             vetoed = [m for m in matches if rq_of[m.code_id] in asked] if asked else None
             if vetoed:
                 sentences = local[row] = _SentenceProbabilities(texts[row], docs[row], self.model, self.featurizer)
