@@ -340,8 +340,8 @@ def test_source_names_are_file_safe_and_titles_kept(export_fixture_db, tmp_path)
 
 
 def test_codebook_round_trip_is_lossless(tmp_path):
-    """export qdc -> import qdc gives the same codebook version (name, lemma overrides, context patterns
-    included) and, coding the shipped corpus, exactly the same suggestions."""
+    """export qdc -> import qdc gives the same codebook version (name, lemma overrides, context patterns,
+    key terms included) and, coding the shipped corpus, exactly the same suggestions."""
     from casestudy.coding import codebook
     from casestudy.coding.engine import engine_for
     from casestudy.export.refi import Study, codebook_xml, definitions_for
@@ -362,6 +362,7 @@ def test_codebook_round_trip_is_lossless(tmp_path):
     back = codebook.load(tmp_path / "back")
     assert back.version == book.version and back.name == book.name
     assert back.lemma_overrides == book.lemma_overrides
+    assert back.key_terms == book.key_terms and book.key_terms  # each RQ's key terms come back too
     assert [(c.id, c.context, c.tokens) for c in back.codes] == [(c.id, c.context, c.tokens) for c in book.codes]
     corpus = Path(__file__).resolve().parents[1] / "corpus"
     texts = []
