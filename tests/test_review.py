@@ -81,6 +81,25 @@ def test_show_in_context_pseudonymised(coded_db):
     assert "\x1b[" in styled.output  # matched terms highlighted
 
 
+def test_show_says_what_carried_each_suggestion(coded_db):
+    """review show names what carried each suggestion: a theme's matched terms, an RQ's own key
+    terms, or the learned model's words."""
+    db = dblib.open_db(coded_db)
+    kinds = {
+        "matched": "c.coder LIKE 'auto:%' AND c.code_id != cd.rq",
+        "key terms": "c.coder LIKE 'auto:%' AND c.code_id = cd.rq",
+        "learned from words": "c.coder LIKE 'learned:%'",
+    }
+    for label, where in kinds.items():
+        row = db.execute(f"""SELECT c.excerpt_id, c.code_id, c.terms FROM codings c JOIN codes cd ON cd.id = c.code_id
+                             WHERE {where} AND c.terms != '[]' ORDER BY c.id LIMIT 1""").fetchone()
+        assert row, label
+        result = run("review", "show", row[0], "--db", coded_db)
+        line = next(l for l in result.output.splitlines() if f" {row[1]} " in l and "suggested" in l)
+        assert f"  {label}: [" in line, line
+    db.close()
+
+
 def test_accept_reject_record_coder_and_audit(coded_db):
     db = dblib.open_db(coded_db)
     a, b, c = [r[0] for r in db.execute("SELECT id FROM codings ORDER BY id LIMIT 3")]

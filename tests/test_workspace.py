@@ -58,6 +58,31 @@ def test_the_login_is_the_coder_on_every_decision(server):
     assert q(path, "SELECT status, reviewed_by FROM codings WHERE id = ?", first) == [("suggested", None)]
 
 
+def test_each_chip_says_what_carried_its_suggestion(server):
+    """A suggestion's chip names what carried it: a theme's matched words, its research
+    question's key terms, or the learned model's top words."""
+    base, path = server
+    ann = Client(base, "ann")
+    kinds = {
+        "matched": "c.coder LIKE 'auto:%' AND c.code_id != cd.rq",
+        "key terms": "c.coder LIKE 'auto:%' AND c.code_id = cd.rq",
+        "model's top words": "c.coder LIKE 'learned:%'",
+    }
+    for label, where in kinds.items():
+        found = q(path, f"""SELECT c.id, e.source_id FROM codings c JOIN codes cd ON cd.id = c.code_id
+                            JOIN excerpts e ON e.id = c.excerpt_id JOIN sources s ON s.id = e.source_id
+                            LEFT JOIN consents cs ON cs.participant_id = e.participant_id
+                            WHERE {where} AND c.status = 'suggested' AND c.terms != '[]'
+                              AND (s.kind != 'transcript' OR (cs.interview = 1 AND cs.withdrawn_date IS NULL))
+                            ORDER BY c.id LIMIT 1""")
+        assert found, label
+        coding_id, source_id = found[0]
+        page = ann.get(f"/source/{source_id}").text
+        chip = re.search(rf'data-coding="{coding_id}".*?<span class="ws-why">([^<]*)</span>', page, re.S)
+        assert chip and chip.group(1).startswith(f"{label}: "), (label, chip and chip.group(1))
+    ann.close()
+
+
 def test_every_post_needs_the_csrf_token(server):
     base, path = server
     ann = Client(base, "ann")
