@@ -399,6 +399,8 @@ def test_cli_code_says_which_coder_and_learn_shows_words(tmp_path, study):
         "SELECT count(*) FROM codings WHERE coder LIKE 'auto:%' AND code_id IN ('RQ1','RQ2','RQ3','RQ4','RQ5','RQ6')").fetchone()[0]
     assert keyed  # the sample study has research questions named by their key terms: the codebook's, and said so
     assert f"and {keyed:,} research questions named by their key terms (auto:" in result.output
+    (detail,) = sqlite_utils.Database(path).execute("SELECT detail FROM audit_log WHERE action = 'code.run'").fetchone()
+    assert json.loads(detail)["keyed"] == keyed  # the run's record says so too
     learn = runner.invoke(cli, ["learn", "--db", str(path), "--top", "3"])
     assert learn.exit_code == 0, learn.output
     assert "default model" in learn.output and "RQ4:" in learn.output

@@ -1062,6 +1062,7 @@ def code_database(
             kept=result.kept,
             withdrawn=result.dropped,
             held_back=result.held_back,
+            keyed=result.keyed,
             **{f"codes_{k}": v for k, v in result.codes.items()},
         )
     result.by_rq = dict(result.by_rq)
