@@ -543,7 +543,10 @@ def engine_for(book: Codebook) -> Engine:
 # sentence; asked only when the excerpt has at least LOCAL_FROM, below which it is plainly
 # not about the RQ). Themes whose patterns fired are suggested inside a suggested RQ (coder
 # auto:<codebook>); an RQ the model alone carries is suggested as the RQ itself (coder
-# learned:<model>). Score: 1 - (1 - pattern score) * (1 - model probability).
+# learned:<model>). An RQ whose key terms the excerpt names needs only KEY_FLOOR (its themes,
+# or the RQ itself by auto:<codebook>); an excerpt of fewer than MIN_WORDS content words gets
+# nothing from the model alone or a key term. Score: 1 - (1 - pattern score) * (1 - model
+# probability).
 ALONE = 0.5
 VETO = 0.3
 LOCAL = 0.8
@@ -692,17 +695,10 @@ class Coder:
         for m in matches:
             by_rq[engine.rq_of[m.code_id]].append(m)
         out = []
-        lemmas = present = short = None  # the excerpt's lemmas (and their set), whether it is too short: when first needed
+        keyed = self._keyed(text, terms, probability, by_rq) if self.keys.by_rq else {}
         for rq, p in probability.items():
             themes = by_rq.get(rq)
-            keys = ()
-            if rq in self.keys.by_rq and _keyable(probability, rq) and (not themes or _vetoed(probability, rq)):
-                short = _too_short(terms) if short is None else short
-                if not short:
-                    if lemmas is None:
-                        lemmas = self._lemmas(text, terms)
-                        present = set(lemmas)
-                    keys = self.keys.found(lemmas, rq, present)
+            keys = keyed.get(rq)
             if themes:
                 if keys or not _vetoed(probability, rq):
                     backed = [(m, p) for m in themes]
@@ -717,8 +713,7 @@ class Coder:
                     score = 1.0 - (1.0 - m.score) * (1.0 - q)
                     out.append(Suggestion(m.code_id, rq, pattern_coder, round(score, 3), m.terms, m.offsets, round(q, 3)))
             elif p >= ALONE:
-                short = _too_short(terms) if short is None else short
-                if not short:  # a reply such as "Yes, that's fine, go ahead." is too little for the model to read
+                if not _too_short(terms):  # a reply such as "Yes, that's fine, go ahead." is too little for the model to read
                     words, offsets = self.explain(text, terms, rq, features)
                     out.append(Suggestion(rq, rq, model.coder, round(p, 3), words, offsets, round(p, 3)))
             elif keys:
@@ -753,6 +748,18 @@ class Coder:
                     break
         return out_terms, out_offsets
 
+    def _keyed(self, text: str, terms, probability: dict[str, float], themed) -> dict[str, list[tuple[str, ...]]]:
+        """The RQs the excerpt's key terms carry, with the key terms it names: each RQ with key
+        terms that the model puts between KEY_FLOOR and ALONE and whose fired themes (``themed``:
+        the RQs with any) it would otherwise hold back, in an excerpt long enough to read."""
+        candidates = [rq for rq in self.keys.by_rq
+                      if _keyable(probability, rq) and (rq not in themed or _vetoed(probability, rq))]
+        if not candidates or _too_short(terms):
+            return {}
+        lemmas = self._lemmas(text, terms)
+        present = set(lemmas)
+        return {rq: found for rq in candidates if (found := self.keys.found(lemmas, rq, present))}
+
     def _lemmas(self, text: str, terms) -> list[str]:
         """The excerpt's lemmas in order (kept on its terms, else read again)."""
         lemmas = getattr(terms, "lemmas", None)
@@ -784,9 +791,7 @@ class Coder:
                 continue
             asked = {rq for rq in probability if _vetoed(probability, rq) and _rescuable(probability, rq)}
             if asked and self.keys.by_rq:  # a theme its RQ's key terms back needs no sentence
-                keyed = not _too_short(docs[row]) and {rq for rq in asked if _keyable(probability, rq)
-                                                         and self.keys.found(docs[row].lemmas, rq)}
-                asked = asked - keyed if keyed else asked
+                asked -= self._keyed(texts[row], docs[row], probability, {rq_of[m.code_id] for m in matches}).keys()
             vetoed = [m for m in matches if rq_of[m.code_id] in asked] if asked else None
             if vetoed:
                 sentences = local[row] = _SentenceProbabilities(texts[row], docs[row], self.model, self.featurizer)
