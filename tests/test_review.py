@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from casestudy.coding import codebook
+from casestudy.coding import review as review_lib
 from casestudy.coding import engine as coding
 from casestudy.ingest import files as ingest
 from casestudy import db as dblib
@@ -88,7 +89,7 @@ def test_show_says_what_carried_each_suggestion(coded_db):
     kinds = {
         "matched": "c.coder LIKE 'auto:%' AND c.code_id != cd.rq",
         "key terms": "c.coder LIKE 'auto:%' AND c.code_id = cd.rq",
-        "learned from words": "c.coder LIKE 'learned:%'",
+        "model's top words": "c.coder LIKE 'learned:%'",
     }
     for label, where in kinds.items():
         row = db.execute(f"""SELECT c.excerpt_id, c.code_id, c.terms FROM codings c JOIN codes cd ON cd.id = c.code_id
@@ -210,3 +211,10 @@ def test_coder_name_required(coded_db, dump_db):
     for name in ("AUTO:1a2b", "Learned:x", "auto:x", "Autumn Lee", "A. Researcher"):
         in_sql = conn.execute(f"SELECT {dblib.machine_coder('?')}".replace("?", "'" + name + "'")).fetchone()[0]
         assert bool(in_sql) == dblib.is_machine_coder(name), name
+
+
+def test_name_beside_rq_says_the_question_once():
+    assert review_lib.name_beside_rq("RQ5 Coordination with ICB plans", "RQ5") == "Coordination with ICB plans"
+    assert review_lib.name_beside_rq("Joint forward plan", "RQ5") == "Joint forward plan"
+    assert review_lib.name_beside_rq("RQ5", "RQ5") == "RQ5"
+    assert review_lib.name_beside_rq("RQ50 things", "RQ5") == "RQ50 things"

@@ -167,14 +167,7 @@ def print_excerpt(view: review_lib.ExcerptView, *, context: int = 300) -> None:
         terms = ", ".join(json.loads(c["terms"] or "[]"))
         decided = f" by {c['reviewed_by']} {c['reviewed_at']}" if c["reviewed_by"] else ""
         score = f" {c['score']:.2f}" if c["score"] is not None else ""
-        why = ""
-        if terms:  # what carried the suggestion: the patterns' terms, the RQ's key terms, or the learned model's words
-            if c["coder"].startswith("learned:"):
-                why = f"  learned from words: [{terms}]"
-            elif c["code_id"] == c["rq"]:
-                why = f"  key terms: [{terms}]"
-            else:
-                why = f"  matched: [{terms}]"
+        why = f"  {review_lib.why_label(c)}: [{terms}]" if terms else ""
         click.echo(f"  #{c['id']:<6} {c['status']:<9} {c['code_id']:<32}{score} {c['coder']}{decided}{why}")
     for m in view.memos:
         about = f"on {m['code_id']}" if m["code_id"] else "on this excerpt"

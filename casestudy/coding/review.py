@@ -83,6 +83,22 @@ def who(row: dict) -> str:
     return {"board-paper": "Board paper", "policy": "Policy", "observation": "Observation notes"}.get(row.get("source_kind"), "Document")
 
 
+def why_label(coding: dict) -> str:
+    """What carried a suggestion, as review show and the workspace name it: a theme's
+    "matched" words, its research question's "key terms", or the "model's top words"."""
+    if (coding.get("coder") or "").startswith("learned:"):
+        return "model's top words"
+    return "key terms" if coding.get("code_id") == coding.get("rq") else "matched"
+
+
+def name_beside_rq(name: str, rq: str) -> str:
+    """A code's name shown beside its RQ badge: a question's own code ("RQ5 Coordination with
+    ICB plans") without the RQ said twice."""
+    if not rq or not name.startswith(rq + " "):
+        return name
+    return name[len(rq):].lstrip(" :–-") or name
+
+
 def where(row: dict) -> str:
     bits = [row.get("source_title"), row.get("ics"), f"wave {row['wave']}" if row.get("wave") else None, row.get("date")]
     if row.get("page"):

@@ -240,6 +240,8 @@ def _build(db: sqlite_utils.Database, rows: list[dict], coder: str) -> list[Exce
                 continue  # blind: neither suggestions nor other people's decisions
             c["automatic"] = automatic
             c["why"] = _terms(c)
+            c["why_label"] = review.why_label(c)
+            c["label"] = review.name_beside_rq(c["code_name"], c["rq"])
             span = _display_span(row, c)
             c["span"] = span
             c["quote"] = row["display_text"][span[0]:span[1]] if span else None
