@@ -141,13 +141,19 @@ def test_review_show_pseudonymises_memo_text(work):
     assert names_in(out) == [], out
 
 
-def test_review_show_pseudonymises_matched_terms(tmp_path):
-    """A codebook term that matches a name (a review named after a person, say) was printed raw."""
+def name_matching_codebook(tmp_path: Path) -> Path:
+    """The default codebook with a name among RQ3's terms (a review named after a person, say)."""
     book = tmp_path / "codebook"
     shutil.copytree(REPO / "codebook", book)
     rq3 = book / "rq3-governance.yaml"
     rq3.write_text(rq3.read_text(encoding="utf-8").replace("lemmas: [", 'lemmas: ["Bartholomew Quince", ', 1),
                    encoding="utf-8")
+    return book
+
+
+def test_review_show_pseudonymises_matched_terms(tmp_path):
+    """A codebook term that matches a name (a review named after a person, say) was printed raw."""
+    book = name_matching_codebook(tmp_path)
     work = build(tmp_path, codebook=book)
     ex = excerpt_id(work, "P01", "whole point")
     conn = sqlite3.connect(work)
@@ -156,6 +162,25 @@ def test_review_show_pseudonymises_matched_terms(tmp_path):
     out = run("review", "show", ex, "--db", work).output
     assert "Codings:" in out
     assert names_in(out) == [], out
+
+
+def test_review_why_pseudonymises_text_and_matched_terms(tmp_path):
+    """`review why` shows the excerpt and the words the patterns matched: never a name."""
+    book = name_matching_codebook(tmp_path)
+    work = build(tmp_path, codebook=book)
+    ex = excerpt_id(work, "P01", "whole point")
+    out = run("review", "why", ex, "--codebook", book, "--db", work)
+    assert out.exit_code == 0, out.output
+    assert "matched RQ3." in out.output and "[the finance director]" in out.output
+    assert names_in(out.output) == [], out.output
+
+
+def test_review_why_refuses_a_withdrawn_participants_excerpt(work):
+    ex = excerpt_id(work, "P02", "purple giraffe")
+    assert run("consent", "withdraw", "P02", "--db", work).exit_code == 0
+    out = run("review", "why", ex, "--db", work)
+    assert out.exit_code == 1 and out.output.startswith("Error: ") and len(out.output.strip().splitlines()) == 1, out.output
+    assert "purple giraffe" not in out.output and "Traceback" not in out.output
 
 
 # --- exports: --publish-db must be a current publish database ------------------------------------

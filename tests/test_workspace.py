@@ -87,6 +87,36 @@ def test_each_chip_says_what_carried_its_suggestion(server):
     ann.close()
 
 
+def test_why_says_for_each_question_why_it_was_or_was_not_suggested(server):
+    """The "Why?" button's answer: one row per research question, the suggested ones marked,
+    read only, never for an interviewer turn, a withdrawn participant or a stranger."""
+    base, path = server
+    ann = Client(base, "ann")
+    coding_id, excerpt_id, rq = q(path, """SELECT c.id, c.excerpt_id, cd.rq FROM codings c JOIN codes cd ON cd.id = c.code_id
+                                          JOIN excerpts e ON e.id = c.excerpt_id
+                                          WHERE c.status = 'suggested' AND e.participant_id = 'P01' ORDER BY c.id LIMIT 1""")[0]
+    before = q(path, "SELECT count(*) FROM audit_log")
+    response = ann.get(f"/api/why/{excerpt_id}")
+    assert response.status_code == 200, response.text
+    answer = response.json()["why_html"]
+    rows = re.findall(r'<tr class="(ws-why\w+)">\s*<th scope="row">(RQ\d)</th>', answer)
+    assert [r for _, r in rows] == ["RQ1", "RQ2", "RQ3", "RQ4", "RQ5", "RQ6"], answer
+    assert dict((r, c) for c, r in rows)[rq] == "ws-whyyes"
+    assert "judged as it was coded" in answer
+    assert q(path, "SELECT count(*) FROM audit_log") == before
+    page = ann.get(f"/source/{transcript_of(path, 'P01')}").text
+    assert f'id="e{excerpt_id}"' in page and 'data-act="why"' in page
+    interviewer = q(path, "SELECT id FROM excerpts WHERE is_interviewer = 1 LIMIT 1")[0][0]
+    refused = ann.get(f"/api/why/{interviewer}")
+    assert refused.status_code == 400 and "interviewer turn" in refused.json()["error"]
+    withdrawn = q(path, """SELECT e.id FROM excerpts e JOIN consents cs ON cs.participant_id = e.participant_id
+                           WHERE cs.withdrawn_date IS NOT NULL AND e.is_interviewer = 0 LIMIT 1""")
+    for (hidden,) in withdrawn:
+        assert ann.get(f"/api/why/{hidden}").status_code == 400
+    assert Client(base, "").get(f"/api/why/{excerpt_id}").status_code == 401
+    ann.close()
+
+
 def test_every_post_needs_the_csrf_token(server):
     base, path = server
     ann = Client(base, "ann")
@@ -208,6 +238,8 @@ def test_blind_double_coding_by_two_logins(own_server):
                 response = client.act("/api/add", excerpt_id=excerpt_id, code_id=code)
                 assert response.status_code == 200, response.text
             assert client.act("/api/finish", excerpt_id=excerpt_id, done=1).status_code == 200
+    # nor ask why the coder suggested what it did, while coding blind
+    assert ann.get(f"/api/why/{sample[0]}").status_code == 400
     # a blind coder cannot decide a suggestion on a blind excerpt
     hidden = q(path, f"SELECT id FROM codings WHERE coder LIKE 'auto:%' AND excerpt_id IN ({','.join(map(str, sample))}) LIMIT 1")
     if hidden:

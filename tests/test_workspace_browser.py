@@ -155,6 +155,13 @@ def test_a_coding_session_end_to_end(session):
     wait_status(page, "Memo saved")
     assert page.locator(f"#e{excerpt} .ws-memo").count() == 1
 
+    # why (or why not): one row per research question under the excerpt; w again closes it
+    page.keyboard.press("w")
+    page.wait_for_selector(f"#e{excerpt} .ws-whybox")
+    assert page.locator(f"#e{excerpt} .ws-whytable tr").count() == 6
+    page.keyboard.press("w")
+    page.wait_for_selector(f"#e{excerpt} .ws-whybox", state="detached")
+
     # undo the last decision (the span coding), then code the phrase again
     page.keyboard.press("u")
     wait_status(page, "Undid")

@@ -33,7 +33,9 @@ def code_cmd(codebook_dir, patterns_only, retrain, coder, db_path):
     on each research question; inside a question they agree on, the themes whose patterns
     matched are suggested (coder auto:<codebook version>); a question the model alone carries
     is suggested as the question itself (coder learned:<model version>), with the words
-    that weighed most. The learned model is the study's own once it has enough human
+    that weighed most, and so is one the excerpt names by the question's key terms when the
+    model gives it a little weight (coder auto:<codebook version>). `casestudy review why
+    EXCERPT_ID` says why for one excerpt. The learned model is the study's own once it has enough human
     decisions (retrained when enough are new), else the default model. Participant turns,
     paper paragraphs and observation notes are coded, never interviewer turns or withdrawn
     participants. Accepted, rejected and hand-added codings are never changed; re-coding with
@@ -193,7 +195,7 @@ def _read_key() -> str:
 
 @click.group("review", cls=Group)
 def review_group():
-    """Review coding suggestions: list, show, accept, reject, add, remove, memo, next.
+    """Review coding suggestions: list, show, why, accept, reject, add, remove, memo, next.
 
     Every decision is recorded with your name (--coder or $CASESTUDY_CODER) and the time,
     on the coding and in the audit log. Excerpts are shown pseudonymised.
@@ -246,6 +248,37 @@ def review_show(excerpt_id, db_path):
     highlighted, with its codings and memos."""
     db = open_existing(db_path)
     print_excerpt(review_lib.show(db, excerpt_id))
+
+
+@review_group.command("why")
+@click.argument("excerpt_id", type=int)
+@codebook_dir_option
+@db_option
+def review_why(excerpt_id, codebook_dir, db_path):
+    """Why each research question was or was not suggested for EXCERPT_ID: the learned
+    model's probability, the themes whose patterns matched, the key terms named, and the
+    rule that decided (with its thresholds). Judged again with the codebook and model the
+    excerpt was coded with; nothing is written."""
+    from casestudy.coding import why as why_lib
+
+    db = open_existing(db_path)
+    found = why_lib.account(db, excerpt_id, codebook_lib.load(codebook_dir))
+    row = found.excerpt
+    click.echo(click.style(f"Excerpt {excerpt_id}", bold=True) + f" · {review_lib.who(row)} · {review_lib.where(row)}")
+    click.echo(row["display_text"])
+    click.echo(f"Judged {found.model_note}.")
+    for j in found.judgements:
+        p = f"{j.probability:.2f}" if j.probability is not None else "  - "
+        verdict = "suggested" if j.suggested else "not suggested"
+        click.echo(click.style(f"{j.rq} {p} {verdict}", bold=bool(j.suggested)) + f": {j.reason}.")
+        if j.suggested:
+            click.echo(f"    suggested: {', '.join(j.suggested)}")
+        for code_id, words in j.matched.items():
+            click.echo(f"    matched {code_id}: [{', '.join(words)}]")
+        if j.key_terms:
+            click.echo(f"    key terms: [{', '.join(j.key_terms)}]")
+        for decision in j.decided:
+            click.echo(f"    decided: {decision} (people's decisions are never overridden)")
 
 
 def _decide(coding_ids, status, coder, db_path):

@@ -567,6 +567,18 @@ class Suggestion:
     probability: float | None = None  # the learned model's P(RQ), when a model was used
 
 
+@dataclass
+class Verdict:
+    """What the combination rule made of one research question for one excerpt, in words."""
+
+    rq: str
+    probability: float | None  # the learned model's P(RQ) for the whole excerpt (None: patterns only)
+    suggested: list[Suggestion]  # what was suggested for the RQ (themes, or the RQ itself)
+    matched: list[Match]  # the RQ's themes whose patterns fired
+    key_terms: list[str]  # the RQ's key terms the excerpt names, as written
+    reason: str
+
+
 class _SentenceProbabilities:
     """The model's probabilities for the sentences of one excerpt that held-back theme
     matches stand in: worked out for a whole page at once (:meth:`Coder.suggest_many`),
@@ -666,6 +678,36 @@ def _rescuable(probability: dict[str, float], rq: str) -> bool:
     return probability[rq] >= LOCAL_FROM
 
 
+def _reason(p, suggested, matched, named, short: bool, pattern_coder: str) -> str:
+    """One line on why an RQ was or was not suggested, naming the rule's thresholds."""
+    if p is None:
+        return "a theme's patterns matched" if suggested else "no theme's patterns matched (patterns only)"
+    model = f"the model gives it {p:.2f}"
+    if suggested:
+        if any(s.coder != pattern_coder for s in suggested):
+            return f"carried by the model alone: {model} (at least {ALONE})"
+        if any(s.code_id == s.rq for s in suggested):
+            return f"its key terms are named and {model} (at least {KEY_FLOOR})"
+        if p >= VETO:
+            return f"a theme's patterns matched and {model} (at least {VETO})"
+        if named:
+            return f"a theme's patterns matched, its key terms are named and {model} (at least {KEY_FLOOR})"
+        return f"a theme's patterns matched in a sentence the model gives at least {LOCAL} ({model} as a whole)"
+    if matched:
+        why = f"held back: a theme's patterns matched but {model} (under {VETO}) and no sentence they matched in reaches {LOCAL}"
+        if named:
+            why += "; its key terms are named, but " + (
+                f"the excerpt has under {MIN_WORDS} content words" if short else f"they need at least {KEY_FLOOR}")
+        return why
+    if short and p >= ALONE:
+        return f"too short: {model} (at least {ALONE}), but under {MIN_WORDS} content words are too few for the model alone"
+    if short and named and p >= KEY_FLOOR:
+        return f"too short: its key terms are named and {model} (at least {KEY_FLOOR}), but under {MIN_WORDS} content words are too few"
+    if named:
+        return f"its key terms are named, but {model} (under {KEY_FLOOR})"
+    return f"no theme's patterns matched, no key term named, and {model} (under {ALONE})"
+
+
 class Coder:
     """Patterns and (optionally) a learned model, combined by the rule above."""
 
@@ -729,6 +771,25 @@ class Coder:
         blocks, row = features if features is not None else (None, 0)
         top = [t for t, _ in self.model.contributions(terms, rq, top=EXPLAIN_TOP, blocks=blocks, row=row)]
         return self._locate(text, top)
+
+    def verdicts(self, text: str, matches: list[Match]) -> list[Verdict]:
+        """For each research question, what :meth:`suggest` made of this excerpt and why (the
+        rule's thresholds named), including the questions it did not suggest."""
+        terms = self.featurizer.terms(text)
+        probability = self.model.probabilities(terms) if self.model is not None else None
+        made = self.suggest(text, matches, terms, probability)
+        short = _too_short(terms)
+        lemmas = self._lemmas(text, terms)
+        out = []
+        for rq in codebook_lib.RQS:
+            matched = [m for m in matches if self.engine.rq_of[m.code_id] == rq]
+            keys = [" ".join(k) for k in self.keys.found(lemmas, rq)]
+            named = self._locate(text, keys)[0]
+            suggested = [s for s in made if s.rq == rq]
+            p = None if probability is None else probability[rq]
+            out.append(Verdict(rq, p, suggested, matched, named,
+                               _reason(p, suggested, matched, named, short, self.engine.book.coder)))
+        return out
 
     def _locate(self, text: str, lemma_terms: list[str]) -> tuple[list[str], list[list[int]]]:
         """Where each lemma term (a lemma or lemmas joined by spaces) first stands in ``text``:

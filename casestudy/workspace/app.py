@@ -173,6 +173,7 @@ class Workspace:
             ("POST", "/api/undo", self.api_undo),
             ("POST", "/api/memo", self.api_memo),
             ("POST", "/api/finish", self.api_finish),
+            ("GET", "/api/why/", self.api_why),
             ("GET", "/static/", self.static),
         ]
 
@@ -413,6 +414,18 @@ class Workspace:
         done = str(form.get("done", "1")) not in ("0", "false", "")
         self.write(lambda db: samples.finish(db, excerpt_id, request.user, done))
         return self._excerpt_json(excerpt_id, request.user)
+
+    def api_why(self, request: Request) -> Response:
+        """Why each research question was or was not suggested for the excerpt (read only)."""
+        from casestudy.coding import why
+
+        excerpt_id = _tail_id(request.path)
+        db = self.db()
+        if excerpt_id in samples.blind_excerpts(db, request.user):
+            raise CasestudyError(f"excerpt {excerpt_id} is in your blind sample: the coder's judgement is hidden while you code it")
+        found = why.account(db, excerpt_id)
+        html = self.env.get_template("why.html").render(a=found, excerpt_id=excerpt_id)
+        return Response.json({"excerpt_id": excerpt_id, "why_html": html})
 
     def _check_visible(self, excerpt_id: int, user: str, coding: dict) -> None:
         """A blind coder may decide only their own codings on their blind excerpts."""

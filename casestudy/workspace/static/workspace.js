@@ -281,6 +281,23 @@
     }
   }
 
+  async function why(article) {
+    const open = article.querySelector(".ws-whybox");
+    if (open) { open.remove(); return; }
+    let body = {};
+    try {
+      const response = await fetch("/api/why/" + article.dataset.id, { credentials: "same-origin" });
+      body = await response.json();
+      if (!response.ok) { say("No answer: " + (body.error || response.status), true); return; }
+    } catch (e) {
+      say("No answer: the workspace server cannot be reached.", true);
+      return;
+    }
+    const box = document.createElement("div");
+    box.innerHTML = body.why_html.trim();
+    article.querySelector(".ws-tools").after(box.firstElementChild);
+  }
+
   async function finish(article, done) {
     const body = await post("/api/finish", { excerpt_id: Number(article.dataset.id), done: done });
     if (body) say(done ? "Finished." : "Reopened.");
@@ -298,6 +315,7 @@
     else if (act === "remove") post("/api/remove", { coding_id: Number(chipEl.dataset.coding) }).then((b) => b && say("Removed — u to undo."));
     else if (act === "add") openPicker(article);
     else if (act === "memo") openMemo(article);
+    else if (act === "why") why(article);
     else if (act === "finish") finish(article, button.dataset.done === "1");
   });
   document.getElementById("next-unreviewed").addEventListener("click", () => move(1, true));
@@ -328,6 +346,7 @@
     }
     else if (key === "c" && current) openPicker(current);
     else if (key === "m") openMemo(current);
+    else if (key === "w" && current) why(current);
     else if (key === "u") undo();
     else if (key === "d" && current) {
       const b = current.querySelector('button[data-act="finish"]');
