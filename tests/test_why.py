@@ -18,17 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 RQS = codebook.RQS
 
 
-@pytest.fixture(scope="module")
-def coded(tmp_path_factory) -> Path:
-    import filemakers
-
-    tmp = tmp_path_factory.mktemp("why")
-    path = tmp / "work.db"
-    db = dblib.open_db(path)
-    ingest.ingest(db, [filemakers.make_study(tmp)], actor="test", skip_bad=True)
-    coding.code_database(db, codebook.load(REPO / "codebook"))
-    db.close()
-    return path
+@pytest.fixture
+def coded(coded_study_db) -> Path:
+    """The coded sample study (shared: tests that write work on a copy)."""
+    return coded_study_db
 
 
 def run(*args):

@@ -117,6 +117,29 @@ def test_why_says_for_each_question_why_it_was_or_was_not_suggested(server):
     ann.close()
 
 
+def test_the_agreement_page_shows_how_the_suggestions_fared(server):
+    """The scorecard under the agreement table: per RQ what `review scorecard` computes."""
+    from casestudy.coding import scorecard
+
+    base, path = server
+    ann = Client(base, "ann")
+    excerpt_id = q(path, """SELECT c.excerpt_id FROM codings c JOIN excerpts e ON e.id = c.excerpt_id
+                            WHERE c.status = 'suggested' AND e.participant_id = 'P01' ORDER BY c.id LIMIT 1""")[0][0]
+    for (coding_id,) in q(path, "SELECT id FROM codings WHERE excerpt_id = ? AND status = 'suggested'", excerpt_id):
+        assert ann.act("/api/decide", coding_id=coding_id, decision="accept").status_code == 200
+    page = ann.get("/agreement").text
+    db = dblib.open_db(path)
+    card = scorecard.compute(db)
+    db.close()
+    assert card.reviewed >= 1
+    table = re.search(r'<table class="ws-table" id="scorecard-table">.*?</table>', page, re.S).group(0)
+    for s in card.by_rq:
+        row = re.search(rf"<tr><th>{s.rq}</th>(.*?)</tr>", table, re.S).group(1)
+        assert re.findall(r'<td class="n">([^<]*)</td>', row)[:3] == [str(s.agreed), str(s.false_alarms), str(s.missed)]
+    assert f"On the {card.reviewed} excerpt(s)" in page
+    ann.close()
+
+
 def test_every_post_needs_the_csrf_token(server):
     base, path = server
     ann = Client(base, "ann")

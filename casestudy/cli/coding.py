@@ -195,7 +195,7 @@ def _read_key() -> str:
 
 @click.group("review", cls=Group)
 def review_group():
-    """Review coding suggestions: list, show, why, accept, reject, add, remove, memo, next.
+    """Review coding suggestions: list, show, why, accept, reject, add, remove, memo, next, scorecard.
 
     Every decision is recorded with your name (--coder or $CASESTUDY_CODER) and the time,
     on the coding and in the audit log. Excerpts are shown pseudonymised.
@@ -279,6 +279,42 @@ def review_why(excerpt_id, codebook_dir, db_path):
             click.echo(f"    key terms: [{', '.join(j.key_terms)}]")
         for decision in j.decided:
             click.echo(f"    decided: {decision} (people's decisions are never overridden)")
+
+
+@review_group.command("scorecard")
+@click.option("--least", type=click.IntRange(min=1), default=5, show_default=True,
+              help="List the themes accepted least often among those decided at least this many times.")
+@db_option
+def review_scorecard(least, db_path):
+    """How the automatic suggestions fared against the team's decisions: for each research
+    question, on the excerpts reviewed so far, how often a suggestion was agreed, a false
+    alarm, or missed (a code added by hand); precision, recall, F1 and macro-F1, the measure
+    of benchmarks/quality.py on your own study. Then how often each kind of suggestion was
+    accepted, and the themes accepted least often."""
+    from casestudy.coding import scorecard as scorecard_lib
+
+    card = scorecard_lib.compute(open_existing(db_path))
+    click.echo(f"How the automatic suggestions fared against the team's decisions, on {card.reviewed:,} reviewed "
+               f"excerpt{'s' if card.reviewed != 1 else ''}"
+               + (f" ({card.partly:,} with suggestions still waiting are left out)" if card.partly else "") + ".")
+    if not card.reviewed:
+        click.echo("Nothing reviewed yet: decide every suggestion on an excerpt (or add codes) and ask again.")
+        return
+    fmt = lambda v: "   -" if v is None else f"{v:.2f}"  # noqa: E731
+    click.echo(f"  {'RQ':<4} {'agreed':>6} {'false alarms':>12} {'missed':>6}  {'precision':>9} {'recall':>6} {'F1':>5}")
+    for s in card.by_rq:
+        click.echo(f"  {s.rq:<4} {s.agreed:>6} {s.false_alarms:>12} {s.missed:>6}  {fmt(s.precision):>9} {fmt(s.recall):>6} {fmt(s.f1):>5}")
+    click.echo(f"  macro-F1 {fmt(card.macro_f1)} (over the research questions suggested or applied)")
+    click.echo("Accepted, by what carried the suggestion:")
+    for kind, n in card.by_kind.items():
+        decided = n["accepted"] + n["rejected"]
+        share = f" ({100 * n['accepted'] / decided:.0f}%)" if decided else ""
+        click.echo(f"  {kind:<12} {n['accepted']:,} of {decided:,}{share}")
+    worst = card.worst_themes(least)
+    if worst:
+        click.echo(f"Themes accepted least often (decided at least {least} times):")
+        for code_id, accepted, decided in worst:
+            click.echo(f"  {code_id:<36} {accepted} of {decided} ({100 * accepted / decided:.0f}%)")
 
 
 def _decide(coding_ids, status, coder, db_path):

@@ -27,7 +27,7 @@ from typing import Callable
 
 from casestudy import db as dblib
 from casestudy.coding import agreement as agreement_lib
-from casestudy.coding import review, samples
+from casestudy.coding import review, samples, scorecard
 from casestudy.errors import CasestudyError
 from casestudy.workspace import pages
 
@@ -325,7 +325,7 @@ class Workspace:
         disagreements = [d for d in result.disagreements if d.excerpt_id not in hidden]
         names = {c["id"]: c["name"] for c in pages.codebook(db)}
         return self.render("agreement.html", request, result=result, disagreements=disagreements, hidden=len(hidden),
-                           names=names)
+                           names=names, card=scorecard.compute(db))
 
     def samples_page(self, request: Request, message: str | None = None, status: int = 200) -> Response:
         db = self.db()
