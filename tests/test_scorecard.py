@@ -14,7 +14,6 @@ from casestudy.cli.main import cli
 from casestudy.coding import codebook, review, scorecard
 
 
-
 @pytest.fixture
 def coded(coded_study_db, tmp_path) -> Path:
     path = tmp_path / "work.db"
