@@ -248,6 +248,7 @@ def review_show(excerpt_id, db_path):
     highlighted, with its codings and memos."""
     db = open_existing(db_path)
     print_excerpt(review_lib.show(db, excerpt_id))
+    click.echo(click.style(f"Why each research question was or was not suggested: casestudy review why {excerpt_id}", dim=True))
 
 
 @review_group.command("why")

@@ -117,7 +117,8 @@ class Result:
                 parts.append(f"{what} ({coder})")
             lines.append("New suggestions by coder: " + "; ".join(parts) + ".")
         if self.held_back:
-            lines.append(f"{self.held_back:,} pattern matches held back: the learned model did not find their research question.")
+            lines.append(f"{self.held_back:,} pattern matches held back: the learned model did not find their research question "
+                         "(`casestudy review why EXCERPT_ID` says why for one excerpt).")
         if self.by_rq:
             lines.append("New suggestions by research question: " + ", ".join(f"{rq} {n}" for rq, n in sorted(self.by_rq.items())))
         return "\n".join(lines)
