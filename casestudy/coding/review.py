@@ -83,12 +83,23 @@ def who(row: dict) -> str:
     return {"board-paper": "Board paper", "policy": "Policy", "observation": "Observation notes"}.get(row.get("source_kind"), "Document")
 
 
-def why_label(coding: dict) -> str:
-    """What carried a suggestion, as review show and the workspace name it: a theme's
-    "matched" words, its research question's "key terms", or the "model's top words"."""
+# how an automatic suggestion was made (docs/coding.md, "How a suggestion is made"), and what
+# review show and the workspace call the words that carried it
+SUGGESTION_KINDS = {"themes": "matched", "key terms": "key terms", "model alone": "model's top words"}
+
+
+def suggestion_kind(coding: dict) -> str:
+    """How an automatic suggestion was made: a theme's patterns ("themes"), its research
+    question's key terms ("key terms"), or the learned model alone ("model alone")."""
     if (coding.get("coder") or "").startswith("learned:"):
-        return "model's top words"
-    return "key terms" if coding.get("code_id") == coding.get("rq") else "matched"
+        return "model alone"
+    return "key terms" if coding.get("code_id") == coding.get("rq") else "themes"
+
+
+def why_label(coding: dict) -> str:
+    """What the words that carried a suggestion are called: a theme's "matched" words, its
+    research question's "key terms", or the "model's top words"."""
+    return SUGGESTION_KINDS[suggestion_kind(coding)]
 
 
 def name_beside_rq(name: str, rq: str) -> str:

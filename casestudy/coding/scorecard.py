@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from casestudy.coding.codebook import RQS
+from casestudy.coding.review import SUGGESTION_KINDS, suggestion_kind
 from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, is_machine_coder
-
-KINDS = ("themes", "key terms", "model alone")  # what carried a suggestion (review.why_label's three)
 
 
 @dataclass
@@ -57,7 +56,7 @@ class Scorecard:
     reviewed: int  # excerpts counted
     partly: int  # excerpts with decisions and suggestions still waiting (left out)
     by_rq: list[RQScore]
-    by_kind: dict[str, Counter] = field(default_factory=dict)  # kind → Counter(accepted=, rejected=)
+    by_kind: dict[str, Counter] = field(default_factory=dict)  # review.suggestion_kind → Counter(accepted=, rejected=)
     by_theme: dict[str, Counter] = field(default_factory=dict)  # code id → Counter(accepted=, rejected=)
 
     @property
@@ -75,13 +74,6 @@ class Scorecard:
         return sorted(rows, key=lambda r: (r[1] / r[2], -r[2], r[0]))[:top]
 
 
-def kind_of(coding: dict) -> str:
-    """What carried an automatic suggestion: a theme's patterns, its RQ's key terms, the model alone."""
-    if coding["coder"].startswith("learned:"):
-        return "model alone"
-    return "key terms" if coding["code_id"] == coding["rq"] else "themes"
-
-
 def compute(db: sqlite_utils.Database) -> Scorecard:
     """The scorecard of the study's codings as they stand (consented evidence only)."""
     per_excerpt: dict[int, list[dict]] = defaultdict(list)
@@ -91,7 +83,7 @@ def compute(db: sqlite_utils.Database) -> Scorecard:
                             ORDER BY c.excerpt_id, c.id"""):
         per_excerpt[row["excerpt_id"]].append(row)
     scores = {rq: RQScore(rq) for rq in RQS}
-    by_kind: dict[str, Counter] = {kind: Counter() for kind in KINDS}
+    by_kind: dict[str, Counter] = {kind: Counter() for kind in SUGGESTION_KINDS}
     by_theme: dict[str, Counter] = defaultdict(Counter)
     reviewed = partly = 0
     for codings in per_excerpt.values():
@@ -114,7 +106,7 @@ def compute(db: sqlite_utils.Database) -> Scorecard:
             else:
                 score.missed += 1
         for c in machine:
-            by_kind[kind_of(c)][c["status"]] += 1
+            by_kind[suggestion_kind(c)][c["status"]] += 1
             if c["code_id"] != c["rq"]:
                 by_theme[c["code_id"]][c["status"]] += 1
     return Scorecard(reviewed, partly, [scores[rq] for rq in RQS], by_kind, dict(by_theme))
