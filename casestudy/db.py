@@ -48,6 +48,8 @@ def human_coder(column: str = "c.coder") -> str:
     return f"(NOT {machine_coder(column)})"
 
 
+SOURCE_KINDS = ("transcript", "board-paper", "policy", "observation")  # what sources.kind may be
+
 CONSENTED_EXCERPT = """
     e.is_interviewer = 0
     AND (

@@ -10,6 +10,7 @@ import click
 from casestudy.coding import codebook as codebook_lib
 from casestudy.coding import engine as coding_lib
 from casestudy.cli.options import Group, coder_option, db_option, open_existing, person_option, progressbar
+from casestudy.db import SOURCE_KINDS
 from casestudy.errors import CasestudyError
 
 codebook_dir_option = click.option(
@@ -210,7 +211,7 @@ def queue_filters(function):
             click.option("--ics", help="Only sources of this ICS."),
             click.option("--wave", type=click.IntRange(min=1), help="Only this fieldwork wave."),
             click.option("--source", metavar="ID|TEXT", help="Only this source (id, or text in its title or path)."),
-            click.option("--kind", type=click.Choice(["transcript", "board-paper", "policy", "observation"]), help="Only this kind of source."),
+            click.option("--kind", type=click.Choice(SOURCE_KINDS), help="Only this kind of source."),
         ]
     ):
         function = option(function)

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from casestudy.cli.options import Group, coder_option, db_option
+from casestudy.db import SOURCE_KINDS
 
 
 def publish_db_option(function):
@@ -173,7 +174,7 @@ def import_qdc_cmd(file, out_dir, patterns_from, rq, mapping, force, db_path):
 
 @import_group.command("qdpx")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--kind", type=click.Choice(["transcript", "board-paper", "policy", "observation"]),
+@click.option("--kind", type=click.Choice(SOURCE_KINDS),
               help="The kind of every source not given in --sources (and not recorded in the project).")
 @click.option("--sources", "sources", type=click.Path(dir_okay=False, path_type=Path),
               help="CSV, one row per source: name (as in the project), kind, participant_id, ics, collaborative, wave, date, title.")

@@ -35,14 +35,14 @@ from pathlib import Path
 import sqlite_utils
 
 from casestudy.consent import pseudonyms
-from casestudy.db import audit, insert_row, insert_rows, is_machine_coder, now
+from casestudy.db import SOURCE_KINDS, audit, insert_row, insert_rows, is_machine_coder, now
 from casestudy.errors import CasestudyError
 from casestudy.export import refi
 from casestudy.export.refi import _child, _children, _local
 from casestudy.ingest import files as ingest_files
 from casestudy.ingest import readers
 
-KINDS = ("transcript", "board-paper", "policy", "observation")
+KINDS = SOURCE_KINDS
 WITHHELD = re.compile(r"^(?:[^\n:]{1,40}: )?\[withheld[^\]]*\]$")
 
 

@@ -22,11 +22,11 @@ from casestudy.consent import register as consent
 from casestudy.ingest import indicators
 from casestudy.consent import pseudonyms
 from casestudy.ingest import readers
-from casestudy.db import audit, fetch_rows, human_coder, insert_row, insert_rows, now, update_row
+from casestudy.db import SOURCE_KINDS, audit, fetch_rows, human_coder, insert_row, insert_rows, now, update_row
 from casestudy.errors import CasestudyError
 from casestudy.tables import iso_date, read_table
 
-KINDS = ("transcript", "board-paper", "policy", "observation", "consent", "names", "indicators")
+KINDS = (*SOURCE_KINDS, "consent", "names", "indicators")
 META_FIELDS = ("kind", "ics", "collaborative", "wave", "date", "participant_id", "title")
 MANIFEST = "manifest.csv"
 STUDY_SETTINGS = "study.yaml"  # a study folder's settings, beside its manifest: read before anything else

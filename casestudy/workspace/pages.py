@@ -17,11 +17,11 @@ import sqlite_utils
 from casestudy.coding import review, samples
 from casestudy.coding.engine import display_offsets
 from casestudy.consent import pseudonyms
-from casestudy.db import (CONSENTED_EXCERPT, EXCERPT_JOIN, PLACE_JOIN, SOURCE_JOIN, VISIBLE_SOURCE, human_coder,
+from casestudy.db import (SOURCE_KINDS, CONSENTED_EXCERPT, EXCERPT_JOIN, PLACE_JOIN, SOURCE_JOIN, VISIBLE_SOURCE, human_coder,
                           is_machine_coder, machine_coder)
 from casestudy.errors import CasestudyError
 
-KINDS = ("transcript", "board-paper", "policy", "observation")
+KINDS = SOURCE_KINDS
 STATUS_FILTERS = {
     "to-review": "suggestions waiting",
     "reviewed": "no suggestion waiting",
