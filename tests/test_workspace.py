@@ -10,6 +10,7 @@ import os
 import re
 import stat
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,6 +20,9 @@ from casestudy.cli.main import cli
 from casestudy.consent import pseudonyms, register
 from test_agreement import alpha_by_definition
 from workspace_server import Client, copy_db, q, start, stop
+
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +142,30 @@ def test_the_agreement_page_shows_how_the_suggestions_fared(server):
         assert re.findall(r'<td class="n">([^<]*)</td>', row)[:3] == [str(s.agreed), str(s.false_alarms), str(s.missed)]
     assert f"On the {card.reviewed} excerpt(s)" in page
     ann.close()
+
+
+def test_why_judges_with_the_codebook_the_workspace_was_given(workspace_template, tmp_path):
+    """`casestudy workspace --codebook DIR`: "Why?" judges with that codebook (here one the
+    study was not coded with, so it says so), not the project's."""
+    import shutil
+
+    book = tmp_path / "codebook"
+    shutil.copytree(REPO / "codebook", book)
+    rq6 = book / "rq6-outcomes.yaml"
+    rq6.write_text(rq6.read_text(encoding="utf-8").replace("key_terms: [", "key_terms: [throughput, ", 1), encoding="utf-8")
+    from casestudy.coding import codebook
+
+    version = codebook.load(book).version
+    path = copy_db(workspace_template, tmp_path / "db")
+    excerpt_id = q(path, "SELECT excerpt_id FROM codings WHERE status = 'suggested' ORDER BY id LIMIT 1")[0][0]
+    process, base = start(path, "--codebook", str(book))
+    try:
+        ann = Client(base, "ann")
+        answer = ann.get(f"/api/why/{excerpt_id}").json()["why_html"]
+        assert f"not yet coded with codebook {version}" in answer, answer
+        ann.close()
+    finally:
+        stop(process)
 
 
 def test_every_post_needs_the_csrf_token(server):
@@ -317,6 +345,7 @@ def test_passwords_off_the_local_host(workspace_template, tmp_path):
         (["--users", "{bad}"], "is not NAME:HASH"),
         (["--add-user", "ann"], "--add-user needs --users FILE"),
         (["--certfile", "nope.pem", "--keyfile", "nope.key"], "no such file"),
+        (["--codebook", "{missing}"], "no such codebook folder"),
     ],
 )
 def test_bad_starts_are_one_line_errors(workspace_template, tmp_path, args, message):
@@ -325,7 +354,7 @@ def test_bad_starts_are_one_line_errors(workspace_template, tmp_path, args, mess
     bad = tmp_path / "bad.txt"
     bad.write_text("ann secret\n")
     db_path = copy_db(workspace_template, tmp_path / "db")
-    args = [a.format(users=users, bad=bad) for a in args]
+    args = [a.format(users=users, bad=bad, missing=tmp_path / "no-codebook") for a in args]
     result = CliRunner().invoke(cli, ["workspace", *args, "--db", str(db_path)])
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()

@@ -9,16 +9,10 @@ import click
 
 from casestudy.coding import codebook as codebook_lib
 from casestudy.coding import engine as coding_lib
-from casestudy.cli.options import Group, coder_option, db_option, open_existing, person_option, progressbar
+from casestudy.cli.options import Group, codebook_dir_option, coder_option, db_option, open_existing, person_option, progressbar
 from casestudy.db import SOURCE_KINDS
 from casestudy.errors import CasestudyError
 
-codebook_dir_option = click.option(
-    "--codebook",
-    "codebook_dir",
-    type=click.Path(path_type=Path),
-    help="A codebook folder of YAML files (default: $CASESTUDY_CODEBOOK, else the project's codebook/).",
-)
 
 
 @click.command("code")

@@ -6,6 +6,7 @@ import getpass
 import os
 import sqlite3
 import sys
+from pathlib import Path
 
 import click
 
@@ -44,6 +45,14 @@ def db_option(function):
         show_default="db/casestudy.db or $CASESTUDY_DB",
         help="The working SQLite database.",
     )(function)
+
+
+codebook_dir_option = click.option(
+    "--codebook",
+    "codebook_dir",
+    type=click.Path(path_type=Path),
+    help="A codebook folder of YAML files (default: $CASESTUDY_CODEBOOK, else the project's codebook/).",
+)
 
 
 def coder_option(function):

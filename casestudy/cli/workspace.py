@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from casestudy.cli.options import db_option
+from casestudy.cli.options import codebook_dir_option, db_option
 
 
 @click.command("workspace")
@@ -18,8 +18,9 @@ from casestudy.cli.options import db_option
 @click.option("--keyfile", type=click.Path(dir_okay=False), help="TLS private key (PEM) for --certfile.")
 @click.option("--behind-tls-proxy", is_flag=True, help="A reverse proxy in front terminates HTTPS (see docs/security.md).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the workspace in your web browser.")
+@codebook_dir_option
 @db_option
-def workspace_cmd(port, host, users_path, add_user, certfile, keyfile, behind_tls_proxy, open_browser, db_path):
+def workspace_cmd(port, host, users_path, add_user, certfile, keyfile, behind_tls_proxy, open_browser, codebook_dir, db_path):
     """Code in the browser: read whole sources, accept or reject suggestions, add codes,
     code selected words, write memos, double-code blind samples and see agreement.
 
@@ -38,5 +39,5 @@ def workspace_cmd(port, host, users_path, add_user, certfile, keyfile, behind_tl
         app.add_user(users_path, add_user, password)
         click.echo(f"{add_user} can log in with that password; start with --users {users_path}.")
         return
-    config = server.make_config(db_path, host, users_path, certfile, keyfile, behind_tls_proxy)
+    config = server.make_config(db_path, host, users_path, certfile, keyfile, behind_tls_proxy, codebook_dir)
     server.run(config, host=host, port=port, open_browser=open_browser, certfile=certfile, keyfile=keyfile, echo=click.echo)

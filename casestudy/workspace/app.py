@@ -27,6 +27,7 @@ from typing import Callable
 
 from casestudy import db as dblib
 from casestudy.coding import agreement as agreement_lib
+from casestudy.coding import codebook as codebook_lib
 from casestudy.coding import review, samples, scorecard
 from casestudy.errors import CasestudyError
 from casestudy.workspace import pages
@@ -44,6 +45,7 @@ class Config:
     users: dict[str, str] | None = None  # name -> PBKDF2 hash; None = no passwords (local only)
     secret: str = ""
     secure_cookies: bool = False
+    codebook_dir: "str | Path | None" = None  # for "Why?" (None: $CASESTUDY_CODEBOOK, else the project's)
 
 
 def read_users(path: "str | Path") -> dict[str, str]:
@@ -423,7 +425,7 @@ class Workspace:
         db = self.db()
         if excerpt_id in samples.blind_excerpts(db, request.user):
             raise CasestudyError(f"excerpt {excerpt_id} is in your blind sample: the coder's judgement is hidden while you code it")
-        found = why.account(db, excerpt_id)
+        found = why.account(db, excerpt_id, codebook_lib.load(self.config.codebook_dir))
         html = self.env.get_template("why.html").render(a=found, excerpt_id=excerpt_id)
         return Response.json({"excerpt_id": excerpt_id, "why_html": html})
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from casestudy import db as dblib
+from casestudy.coding import codebook as codebook_lib
 from casestudy.browse.site import LOCAL_HOSTS, check_tls_files
 from casestudy.errors import CasestudyError
 from casestudy.workspace.app import Config, build, read_users
@@ -35,8 +36,9 @@ def check_host(host: str, users: dict | None, tls: bool, behind_tls_proxy: bool)
 
 
 def make_config(db_path: "str | Path", host: str, users_path: "str | Path | None", certfile=None, keyfile=None,
-                behind_tls_proxy: bool = False) -> Config:
-    """Check everything before serving: the database, the users file, TLS files and the host."""
+                behind_tls_proxy: bool = False, codebook_dir: "str | Path | None" = None) -> Config:
+    """Check everything before serving: the database, the users file, TLS files, the host and
+    the codebook ("Why?" judges excerpts with it)."""
     db_path = Path(db_path)
     db = dblib.open_db(db_path, create=False)  # creates nothing, migrates an old database
     db.close()
@@ -44,8 +46,9 @@ def make_config(db_path: "str | Path", host: str, users_path: "str | Path | None
     users = read_users(users_path) if users_path else None
     tls = check_tls_files(certfile, keyfile)
     check_host(host, users, tls, behind_tls_proxy)
+    codebook_lib.load(codebook_dir)  # a codebook that does not load stops here, not at the first "Why?"
     return Config(db_path=db_path, users=users, secret=os.environ.get(SECRET_ENV) or secrets.token_hex(32),
-                  secure_cookies=tls or behind_tls_proxy)
+                  secure_cookies=tls or behind_tls_proxy, codebook_dir=codebook_dir)
 
 
 def run(config: Config, host: str = "127.0.0.1", port: int = DEFAULT_PORT, open_browser: bool = False,
