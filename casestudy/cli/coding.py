@@ -14,7 +14,6 @@ from casestudy.db import SOURCE_KINDS
 from casestudy.errors import CasestudyError
 
 
-
 @click.command("code")
 @codebook_dir_option
 @click.option("--patterns-only", is_flag=True, help="Use the codebook's patterns alone, without the learned model.")
@@ -29,12 +28,13 @@ def code_cmd(codebook_dir, patterns_only, retrain, coder, db_path):
     matched are suggested (coder auto:<codebook version>); a question the model alone carries
     is suggested as the question itself (coder learned:<model version>), with the words
     that weighed most, and so is one the excerpt names by the question's key terms when the
-    model gives it a little weight (coder auto:<codebook version>). `casestudy review why
-    EXCERPT_ID` says why for one excerpt. The learned model is the study's own once it has enough human
-    decisions (retrained when enough are new), else the default model. Participant turns,
-    paper paragraphs and observation notes are coded, never interviewer turns or withdrawn
-    participants. Accepted, rejected and hand-added codings are never changed; re-coding with
-    a new codebook or model only adds or withdraws unreviewed suggestions.
+    model gives it a little weight (coder auto:<codebook version>); `casestudy review why
+    EXCERPT_ID` says why for one excerpt. The learned model is the study's own once it has
+    enough human decisions (retrained when enough are new), else the default model.
+    Participant turns, paper paragraphs and observation notes are coded, never interviewer
+    turns or withdrawn participants. Accepted, rejected and hand-added codings are never
+    changed; re-coding with a new codebook or model only adds or withdraws unreviewed
+    suggestions.
     """
     book = codebook_lib.load(codebook_dir)
     db = open_existing(db_path)
