@@ -487,3 +487,20 @@ def test_character_ngrams_carry_evidence_to_words_never_trained_on(engine, featu
     assert dict(model.contributions(terms, "RQ4", top=10)).get("subfunding", 0) > 0
     words, offsets = coding.Coder(engine, model, featurizer).explain(text, terms, "RQ4")
     assert words[:1] == ["Subfunding"] and offsets[:1] == [[0, 10]]
+
+
+def test_explanations_name_words_not_function_words(engine, featurizer):
+    """A word pair with a function word ("the icb") weighs as its content word in an
+    explanation and in `learn`'s top words: "ICB", never "the ICB"."""
+    assert learned.shown_term("the icb") == "icb" and learned.shown_term("icb the") == "icb"
+    assert learned.shown_term("joint committee") == "joint committee" and learned.shown_term("of the") == "of the"
+    model = learned.default_model(engine.book, featurizer)
+    for words in learned.top_words(model, 20).values():
+        assert len(words) == len(set(words)) and all(w == learned.shown_term(w) for w in words), words
+    coder = coding.Coder(engine, model, featurizer)
+    text = "We meet the ICB every month and the collaborative's plans are now part of the ICB's own plan for the system."
+    carried = [s for s in coder.suggest(text, engine.match(text)) if s.coder.startswith("learned:")]
+    assert carried, "the learned model carries RQ5 here"
+    for s in carried:
+        assert s.terms and not any(t.lower().startswith("the ") for t in s.terms), s.terms
+        assert all(text[a:b] == t for t, (a, b) in zip(s.terms, s.offsets))

@@ -56,7 +56,7 @@ import sqlite_utils
 from casestudy.coding import codebook as codebook_lib
 from casestudy.consent import pseudonyms
 from casestudy.coding.codebook import Codebook
-from casestudy.coding.learned import sentence_bounds
+from casestudy.coding.learned import sentence_bounds, shown_term
 from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, audit, is_machine_coder, machine_coder, now
 from casestudy.errors import CasestudyError
 
@@ -679,6 +679,16 @@ def _rescuable(probability: dict[str, float], rq: str) -> bool:
     return probability[rq] >= LOCAL_FROM
 
 
+def _words_that_weighed(contributions: list[tuple[str, float]]) -> list[str]:
+    """The EXPLAIN_TOP terms that weighed most, a word pair with a function word ("the icb")
+    counted as its content word ("icb"): the explanation names words, not "the"."""
+    total: dict[str, float] = {}
+    for term, value in contributions:
+        key = shown_term(term)
+        total[key] = total.get(key, 0.0) + value
+    return [t for t, _ in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))[:EXPLAIN_TOP]]
+
+
 def _reason(p, suggested, matched, named, short: bool, pattern_coder: str) -> str:
     """One line on why an RQ was or was not suggested, naming the rule's thresholds."""
     if p is None:
@@ -770,8 +780,8 @@ class Coder:
         """The excerpt's own words that carried the model's judgement for ``rq`` (most first),
         with their character offsets in ``text``."""
         blocks, row = features if features is not None else (None, 0)
-        top = [t for t, _ in self.model.contributions(terms, rq, top=EXPLAIN_TOP, blocks=blocks, row=row)]
-        return self._locate(text, top)
+        weighed = self.model.contributions(terms, rq, top=3 * EXPLAIN_TOP, blocks=blocks, row=row)
+        return self._locate(text, _words_that_weighed(weighed))
 
     def verdicts(self, text: str, matches: list[Match]) -> list[Verdict]:
         """For each research question, what :meth:`suggest` made of this excerpt and why (the

@@ -821,12 +821,28 @@ def choose(db, book: Codebook, featurizer: Featurizer, *, retrain: bool = False)
     return Choice(model, decisions, True, f"the study's model was retrained on {decisions} human decisions")
 
 
+def shown_term(term: str) -> str:
+    """A term as an explanation names it: a word pair with a function word ("the icb") as its
+    content word ("icb"); anything else as it is."""
+    parts = term.split(" ")
+    if len(parts) == 2 and (parts[0] in STOP) != (parts[1] in STOP):
+        return parts[1] if parts[0] in STOP else parts[0]
+    return term
+
+
 def top_words(model: Model, top: int = 8) -> dict[str, list[str]]:
-    """The words (and word pairs) that weigh most towards each RQ in ``model``."""
+    """The words (and word pairs) that weigh most towards each RQ in ``model``; a pair with a
+    function word ("the icb") is shown as its content word, once."""
     inverse = sorted(model.vocabulary, key=model.vocabulary.get)
     out = {}
     for k, rq in enumerate(RQS):
         weights = model.weights[k]
-        order = sorted(range(len(weights)), key=lambda j: -weights[j])[:top]
-        out[rq] = [inverse[j] for j in order if weights[j] > 0]
+        words: list[str] = []
+        for j in sorted(range(len(weights)), key=lambda j: -weights[j]):
+            if weights[j] <= 0 or len(words) == top:
+                break
+            word = shown_term(inverse[j])
+            if word not in words:
+                words.append(word)
+        out[rq] = words
     return out
