@@ -24,24 +24,6 @@ def study(tmp_path) -> Path:
     return filemakers.make_study(tmp_path)
 
 
-@pytest.fixture(scope="session")
-def coded_study_db(tmp_path_factory) -> Path:
-    """The sample study ingested and coded with the default codebook, built once per worker:
-    read it, or copy it before writing."""
-    from casestudy import db as dblib
-    from casestudy.coding import codebook
-    from casestudy.coding import engine as coding
-    from casestudy.ingest import files as ingest
-
-    tmp = tmp_path_factory.mktemp("coded-study")
-    path = tmp / "work.db"
-    db = dblib.open_db(path)
-    ingest.ingest(db, [filemakers.make_study(tmp)], actor="test", skip_bad=True)
-    coding.code_database(db, codebook.load(Path(__file__).resolve().parents[1] / "codebook"))
-    db.close()
-    return path
-
-
 @pytest.fixture
 def db_path(tmp_path) -> Path:
     """Path of an initialised, empty working database."""
@@ -118,6 +100,13 @@ def workspace_template(tmp_path_factory) -> Path:
     import workspace_server
 
     return workspace_server.build_coded_study(tmp_path_factory.mktemp("workspace-template"))
+
+
+@pytest.fixture
+def coded_study_db(workspace_template) -> Path:
+    """The sample study ingested and coded with the default codebook (the workspace's template,
+    built once per worker): read it, or copy it before writing."""
+    return workspace_template
 
 
 # --- Word report rendering (word) ----------------------------------------------------
