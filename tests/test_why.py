@@ -70,6 +70,22 @@ def test_an_excerpt_not_yet_coded_is_judged_with_the_model_code_would_use(coded,
     db.close()
 
 
+def test_a_model_no_longer_stored_is_said(coded, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy.db"
+    shutil.copy(coded, copy)
+    db = dblib.open_db(copy)
+    excerpt_id = evidence_ids(db)[0]
+    version = db.execute("SELECT codebook_version FROM coded_excerpts WHERE excerpt_id = ?", [excerpt_id]).fetchone()[0].split("+")[1]
+    db.execute("DELETE FROM learned_models WHERE version = ?", [version])
+    db.conn.commit()
+    why._LOADED.clear()
+    found = why.account(db, excerpt_id, codebook.load(REPO / "codebook"))
+    assert found.model_note.startswith(f"coded with learned:{version}, which the database no longer holds: judged with")
+    db.close()
+
+
 def test_patterns_only_coding_is_judged_by_the_patterns(tmp_path, study):
     path = tmp_path / "work.db"
     db = dblib.open_db(path)

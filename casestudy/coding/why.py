@@ -75,17 +75,17 @@ def _model_for(db, excerpt_id: int, book: Codebook, featurizer):
         "ORDER BY coded_at DESC LIMIT 1", [excerpt_id, book.version + "%"]).fetchone()
     if ran and ran[0] == book.version:
         return None, f"coded by codebook {book.version}'s patterns alone (`casestudy code --patterns-only`)"
+    why_not = f"not yet coded with codebook {book.version}"
     if ran:
         version = ran[0].split("+", 1)[1]
         model = _stored_model(db, version)
         if model is not None:
             return model, f"as it was coded: codebook {book.version}, learned:{version}"
+        why_not = f"coded with learned:{version}, which the database no longer holds"
     study = learned.latest_study_model(db)
     if study is not None and learned.decision_count(db) >= learned.MIN_DECISIONS:
-        return study, (f"not yet coded with codebook {book.version}: judged with the study's model "
-                       f"(trained on {study.n_decisions} human decisions)")
-    return (learned.default_model(book, featurizer),
-            f"not yet coded with codebook {book.version}: judged with the default model")
+        return study, f"{why_not}: judged with the study's model (trained on {study.n_decisions} human decisions)"
+    return learned.default_model(book, featurizer), f"{why_not}: judged with the default model"
 
 
 _LOADED: dict = {}  # version → the last model read (a version names its content)
