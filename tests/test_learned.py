@@ -260,6 +260,28 @@ def test_a_short_reply_is_too_little_for_the_model_or_a_key_term(book, engine, f
     assert {s.rq for s in coding.Coder(engine, model, featurizer).suggest(longer, [])} == set(RQS)
 
 
+def test_a_theme_in_a_short_excerpt_needs_the_model_alone_s_bar(book, engine, featurizer):
+    """A cover-sheet row or a heading has too few words for a theme's patterns to carry its RQ
+    on the model's word 0.3: under MIN_WORDS content words a theme needs ALONE (0.5)."""
+    model = learned.default_model(book, featurizer)
+    coder = coding.Coder(engine, model, featurizer)
+    row = "Purpose | For discussion and assurance"
+    terms = featurizer.terms(row)
+    p = model.probabilities(terms)
+    matched = engine.match(row)
+    assert coding._too_short(terms) and matched
+    assert all(coding.VETO <= p[coding.engine_for(book).rq_of[m.code_id]] < coding.ALONE for m in matched if m.code_id.startswith("RQ3"))
+    assert [m.code_id for m in matched if m.code_id.startswith("RQ3")]  # the assurance theme fires...
+    assert not [s for s in coder.suggest(row, matched) if s.rq == "RQ3"]  # ...and is held back
+    verdict = next(v for v in coder.verdicts(row, matched) if v.rq == "RQ3")
+    assert verdict.reason.startswith("held back") and f"under {coding.MIN_WORDS} content words" in verdict.reason
+    heading = "3. Group Chief Executive's report"  # the model carries it: the theme stays
+    assert coding._too_short(featurizer.terms(heading))
+    assert [s.code_id for s in coder.suggest(heading, engine.match(heading)) if s.rq == "RQ3"]
+    longer = row + ": the board takes assurance from the joint committee's minutes."
+    assert [s for s in coder.suggest(longer, engine.match(longer)) if s.rq == "RQ3"]
+
+
 @pytest.mark.parametrize("text, rq, found", [
     ("Our Integrated Care Boards agreed it.", "RQ5", [("integrate", "care", "board")]),
     ("The ICBs' plans.", "RQ5", [("icb",)]),

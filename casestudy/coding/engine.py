@@ -545,15 +545,15 @@ def engine_for(book: Codebook) -> Engine:
 # not about the RQ). Themes whose patterns fired are suggested inside a suggested RQ (coder
 # auto:<codebook>); an RQ the model alone carries is suggested as the RQ itself (coder
 # learned:<model>). An RQ whose key terms the excerpt names needs only KEY_FLOOR (its themes,
-# or the RQ itself by auto:<codebook>); an excerpt of fewer than MIN_WORDS content words gets
-# nothing from the model alone or a key term. Score: 1 - (1 - pattern score) * (1 - model
-# probability).
+# or the RQ itself by auto:<codebook>); an excerpt of fewer than MIN_WORDS content words (a
+# table row, a heading, a short reply) gets nothing from the model alone or a key term, and
+# its themes need ALONE. Score: 1 - (1 - pattern score) * (1 - model probability).
 ALONE = 0.5
 VETO = 0.3
 LOCAL = 0.8
 LOCAL_FROM = 0.05
 KEY_FLOOR = 0.1  # an RQ whose key terms the excerpt names is suggested from this P(RQ)
-MIN_WORDS = 5  # content words an excerpt needs for the model alone or a key term to suggest an RQ
+MIN_WORDS = 5  # content words an excerpt needs for the model alone or a key term to suggest an RQ (and for a theme under ALONE)
 EXPLAIN_TOP = 5  # words shown as the learned model's explanation
 
 
@@ -699,16 +699,19 @@ def _reason(p, suggested, matched, named, short: bool, pattern_coder: str) -> st
             return f"carried by the model alone: {model} (at least {ALONE})"
         if any(s.code_id == s.rq for s in suggested):
             return f"its key terms are named and {model} (at least {KEY_FLOOR})"
+        if short:
+            return f"a theme's patterns matched and {model} (at least {ALONE}, as the excerpt has under {MIN_WORDS} content words)"
         if p >= VETO:
             return f"a theme's patterns matched and {model} (at least {VETO})"
         if named:
             return f"a theme's patterns matched, its key terms are named and {model} (at least {KEY_FLOOR})"
         return f"a theme's patterns matched in a sentence the model gives at least {LOCAL} ({model} as a whole)"
+    if matched and short:
+        return f"held back: a theme's patterns matched, but the excerpt has under {MIN_WORDS} content words and {model} (under {ALONE})"
     if matched:
         why = f"held back: a theme's patterns matched but {model} (under {VETO}) and no sentence they matched in reaches {LOCAL}"
         if named:
-            why += "; its key terms are named, but " + (
-                f"the excerpt has under {MIN_WORDS} content words" if short else f"they need at least {KEY_FLOOR}")
+            why += f"; its key terms are named, but they need at least {KEY_FLOOR}"
         return why
     if short and p >= ALONE:
         return f"too short: {model} (at least {ALONE}), but under {MIN_WORDS} content words are too few for the model alone"
@@ -749,11 +752,15 @@ class Coder:
             by_rq[engine.rq_of[m.code_id]].append(m)
         out = []
         keyed = self._keyed(text, terms, probability, by_rq) if self.keys.by_rq else {}
+        short = bool(matches) and _too_short(terms)
         for rq, p in probability.items():
             themes = by_rq.get(rq)
             keys = keyed.get(rq)
             if themes:
-                if keys or not _vetoed(probability, rq):
+                if short and p < ALONE:  # a table row, a heading: a theme's words alone are too little
+                    backed = []
+                    self.held_back += len(themes)
+                elif keys or not _vetoed(probability, rq):
                     backed = [(m, p) for m in themes]
                 else:
                     backed = []
@@ -859,7 +866,7 @@ class Coder:
         wanted: list[tuple[int, int]] = []
         sentence_terms: list = []
         for row, (matches, probability) in enumerate(zip(matched, probabilities)):
-            if not matches:
+            if not matches or _too_short(docs[row]):  # a short excerpt's themes need ALONE: no sentence asked
                 continue
             asked = {rq for rq in probability if _vetoed(probability, rq) and _rescuable(probability, rq)}
             if asked and self.keys.by_rq:  # a theme its RQ's key terms back needs no sentence
