@@ -37,6 +37,18 @@ def is_machine_coder(coder: "str | None") -> bool:
     return bool(coder) and str(coder).lower().startswith(MACHINE_CODER_PREFIXES)
 
 
+SUGGESTION_KINDS = ("themes", "key terms", "model alone")  # how an automatic suggestion is made
+
+
+def suggestion_kind(coding: dict) -> str:
+    """How an automatic suggestion (a dict with ``coder``, ``code_id`` and ``rq``) was made: a
+    theme's patterns ("themes"), its research question's key terms (the RQ's own code, by the
+    patterns' coder: "key terms"), or the learned model alone ("model alone")."""
+    if str(coding.get("coder") or "").startswith(LEARNED_CODER_PREFIX):
+        return "model alone"
+    return "key terms" if coding.get("code_id") == coding.get("rq") else "themes"
+
+
 def machine_coder(column: str = "c.coder") -> str:
     """``is_machine_coder`` in SQL, for the coder column ``column`` (``c.coder``, or ``coder``
     in a query of one table): ``(c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%')``."""

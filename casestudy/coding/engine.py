@@ -752,7 +752,7 @@ class Coder:
             by_rq[engine.rq_of[m.code_id]].append(m)
         out = []
         keyed = self._keyed(text, terms, probability, by_rq) if self.keys.by_rq else {}
-        short = bool(matches) and _too_short(terms)
+        short = _too_short(terms)
         for rq, p in probability.items():
             themes = by_rq.get(rq)
             keys = keyed.get(rq)
@@ -773,7 +773,7 @@ class Coder:
                     score = 1.0 - (1.0 - m.score) * (1.0 - q)
                     out.append(Suggestion(m.code_id, rq, pattern_coder, round(score, 3), m.terms, m.offsets, round(q, 3)))
             elif p >= ALONE:
-                if not _too_short(terms):  # a reply such as "Yes, that's fine, go ahead." is too little for the model to read
+                if not short:  # a reply such as "Yes, that's fine, go ahead." is too little for the model to read
                     words, offsets = self.explain(text, terms, rq, features)
                     out.append(Suggestion(rq, rq, model.coder, round(p, 3), words, offsets, round(p, 3)))
             elif keys:

@@ -21,7 +21,8 @@ import sqlite_utils
 from casestudy.consent import pseudonyms
 from casestudy.coding.engine import display_offsets
 from casestudy.db import (CODING_JOIN, CONSENTED_EXCERPT, EXCERPT_JOIN, PLACE_JOIN, SOURCE_JOIN,
-                          VISIBLE_SOURCE, audit, fetch_rows, insert_row, is_machine_coder, now, update_row)
+                          VISIBLE_SOURCE, audit, fetch_rows, insert_row, is_machine_coder, now, suggestion_kind,
+                          update_row)
 from casestudy.errors import CasestudyError
 
 STATUSES = ("suggested", "accepted", "rejected")
@@ -83,23 +84,14 @@ def who(row: dict) -> str:
     return {"board-paper": "Board paper", "policy": "Policy", "observation": "Observation notes"}.get(row.get("source_kind"), "Document")
 
 
-# how an automatic suggestion was made (docs/coding.md, "How a suggestion is made"), and what
-# review show and the workspace call the words that carried it
-SUGGESTION_KINDS = {"themes": "matched", "key terms": "key terms", "model alone": "model's top words"}
-
-
-def suggestion_kind(coding: dict) -> str:
-    """How an automatic suggestion was made: a theme's patterns ("themes"), its research
-    question's key terms ("key terms"), or the learned model alone ("model alone")."""
-    if (coding.get("coder") or "").startswith("learned:"):
-        return "model alone"
-    return "key terms" if coding.get("code_id") == coding.get("rq") else "themes"
+# what review show and the workspace call the words that carried each kind of suggestion
+WHY_LABELS = {"themes": "matched", "key terms": "key terms", "model alone": "model's top words"}
 
 
 def why_label(coding: dict) -> str:
     """What the words that carried a suggestion are called: a theme's "matched" words, its
     research question's "key terms", or the "model's top words"."""
-    return SUGGESTION_KINDS[suggestion_kind(coding)]
+    return WHY_LABELS[suggestion_kind(coding)]
 
 
 def name_beside_rq(name: str, rq: str) -> str:

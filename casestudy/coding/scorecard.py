@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from casestudy.coding.codebook import RQS
-from casestudy.coding.review import SUGGESTION_KINDS, suggestion_kind
-from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, is_machine_coder
+from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, SUGGESTION_KINDS, is_machine_coder, suggestion_kind
 
 
 @dataclass
@@ -56,7 +55,7 @@ class Scorecard:
     reviewed: int  # excerpts counted
     partly: int  # excerpts with decisions and suggestions still waiting (left out)
     by_rq: list[RQScore]
-    by_kind: dict[str, Counter] = field(default_factory=dict)  # review.suggestion_kind → Counter(accepted=, rejected=)
+    by_kind: dict[str, Counter] = field(default_factory=dict)  # db.suggestion_kind → Counter(accepted=, rejected=)
     by_theme: dict[str, Counter] = field(default_factory=dict)  # code id → Counter(accepted=, rejected=)
 
     @property

@@ -26,7 +26,7 @@ import datetime as _dt
 import re
 import sqlite3
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
 from casestudy import study
-from casestudy.db import machine_coder
+from casestudy.db import machine_coder, suggestion_kind
 from casestudy.export import common
 from casestudy.export.quotes import (
     MIN_WORDS,
@@ -628,14 +628,12 @@ class Report:
         """Who made the unreviewed suggestions, for :meth:`status_sentence`: the codebook alone,
         or how many themes its patterns matched, how many RQs their key terms named and how many
         RQs the learned model judged."""
-        suggested = [r for r in self.rows if r.get("status") == "suggested"]
-        automatic = [r for r in suggested if str(r.get("coder", "")).startswith("auto:")]
-        learned = sum(1 for r in suggested if str(r.get("coder", "")).startswith("learned:"))
-        keyed = sum(1 for r in automatic if r.get("code_id") == r.get("rq"))
+        kinds = Counter(suggestion_kind(r) for r in self.rows if r.get("status") == "suggested")
+        keyed, learned = kinds["key terms"], kinds["model alone"]
         if not learned and not keyed:
             return " of the codebook"
         named = f", {keyed:,} research questions named by their key terms" if keyed else ""
-        return (f": {len(automatic) - keyed:,} themes matched by the codebook's patterns{named} and {learned:,} research "
+        return (f": {kinds['themes']:,} themes matched by the codebook's patterns{named} and {learned:,} research "
                 "questions judged as a whole by the learned model")
 
     def quote_status_sentence(self) -> str:
