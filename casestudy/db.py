@@ -665,6 +665,31 @@ SELECT excerpt_id, coder, 1, code_id, 1 FROM machine
 """
 
 
+# How each reviewed excerpt's automatic suggestions fared (casestudy.coding.scorecard, the
+# publish database's scorecard, the Word report): one row per excerpt a person decided on and
+# research question that was suggested by an automatic coder or applied (accepted, or added by
+# hand). ``waiting`` = suggestions on the excerpt still await a decision (the excerpt is only
+# partly reviewed, and the scorecard leaves it out).
+SUGGESTION_OUTCOMES_VIEW = """
+WITH decided AS (
+  SELECT c.excerpt_id,
+         max((c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%') AND c.status = 'suggested') AS waiting
+  FROM codings c GROUP BY c.excerpt_id
+  HAVING max(c.reviewed_at IS NOT NULL OR NOT (c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%'))
+)
+SELECT c.excerpt_id AS excerpt_id, cd.rq AS rq,
+       max(c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%') AS suggested,
+       max(c.status = 'accepted') AS applied,
+       CASE WHEN max(c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%') AND max(c.status = 'accepted') THEN 'agreed'
+            WHEN max(c.coder LIKE 'auto:%' OR c.coder LIKE 'learned:%') THEN 'false alarm'
+            ELSE 'missed' END AS outcome,
+       d.waiting AS waiting
+FROM codings c JOIN codes cd ON cd.id = c.code_id JOIN decided d ON d.excerpt_id = c.excerpt_id
+GROUP BY c.excerpt_id, cd.rq
+HAVING suggested OR applied
+"""
+
+
 def _m007_workspace(db: sqlite_utils.Database) -> None:
     """The coding workspace (``casestudy workspace``): spans, every human decision, blind samples.
 
@@ -767,6 +792,12 @@ def _m009_name_matcher(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m010_suggestion_outcomes(db: sqlite_utils.Database) -> None:
+    """``suggestion_outcomes``: how the automatic suggestions fared on each reviewed excerpt
+    (agreed, false alarm, missed per research question), for the coder's scorecard."""
+    db.create_view("suggestion_outcomes", SUGGESTION_OUTCOMES_VIEW)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "initial schema", _m001_initial),
     (2, "coded_excerpts: incremental coding per codebook version", _m002_coded_excerpts),
@@ -777,6 +808,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (7, "workspace: coding spans, every human decision, blind double-coding assignments", _m007_workspace),
     (8, "learned_models: the learned suggestion models", _m008_learned_models),
     (9, "name_matcher: the name matcher's tables, stored when the names change", _m009_name_matcher),
+    (10, "suggestion_outcomes: the automatic suggestions against the team's decisions", _m010_suggestion_outcomes),
 ]
 
 

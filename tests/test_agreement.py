@@ -184,6 +184,17 @@ def test_statistics_against_independent_computations():
     assert agreement.krippendorff_alpha([[1.0, 1.0], [1.0, 1.0]]) is None
 
 
+def test_undefined_alpha_is_none_and_silent():
+    """Every unit two coders rated given one value (0/0), or no unit rated by two: None, with no
+    numpy warning on stderr (the Word report's export printed one) and no exception."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert agreement.krippendorff_alpha([[1.0, 1.0, math.nan], [1.0, 1.0, 0.0]]) is None
+        assert agreement.krippendorff_alpha([[1.0, math.nan], [math.nan, 0.0]]) is None
+
+
 def test_blind_sample_agreement_from_decisions(coded):
     db, _ = coded
     sample = samples.assign(db, ["ann", "bob"], 6, "lead", seed=3, kind="transcript")

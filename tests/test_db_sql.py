@@ -26,6 +26,8 @@ def test_the_recorded_views_use_the_same_machine_coder_test(tmp_path):
     human = " AND ".join(f"c.coder NOT LIKE '{p}%'" for p in dblib.MACHINE_CODER_PREFIXES)
     assert f"CASE WHEN {human} THEN c.coder END" in evidence
     assert f"WHERE {dblib.machine_coder()} AND c.excerpt_id IN" in _view_sql(db, "agreement_ratings")
+    outcomes = _view_sql(db, "suggestion_outcomes")
+    assert outcomes.count(dblib.machine_coder()) == 5 and "LIKE" not in outcomes.replace(dblib.machine_coder(), "")
 
 
 def test_the_evidence_view_joins_what_coding_join_and_place_join_join(tmp_path):

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 from click.testing import CliRunner
 
 from casestudy import db as dblib
@@ -97,3 +98,75 @@ def test_cli_table_and_the_themes_accepted_least(coded):
     assert any(l.startswith("  macro-F1 0.") for l in lines)
     assert "Themes accepted least often (decided at least 1 times):" in out.output
     assert "Accepted, by what carried the suggestion:" in out.output
+
+
+def _decide_some(path: Path) -> None:
+    """Accept two of every three waiting suggestions on the first excerpts, reject the rest, and
+    leave one excerpt partly reviewed."""
+    db = dblib.open_db(path)
+    excerpts = [r[0] for r in db.execute("SELECT DISTINCT excerpt_id FROM codings WHERE status = 'suggested' ORDER BY excerpt_id")]
+    with dblib.transaction(db):
+        for n, excerpt_id in enumerate(excerpts[:40]):
+            found = suggestions(db, excerpt_id)
+            if n == 39:
+                review.decide(db, [found[0][0]], "accepted", "ann")
+                continue
+            for k, (coding_id, _, _) in enumerate(found):
+                review.decide(db, [coding_id], "rejected" if k % 3 == 2 else "accepted", "ann")
+    db.close()
+
+
+def test_the_publish_database_carries_the_scorecard(coded, tmp_path):
+    """suggestion_outcomes and the coder_scorecard view in the publish database give what the
+    working database's scorecard gives; a withdrawn participant's excerpts are in neither."""
+    from casestudy.consent import publish
+
+    _decide_some(coded)
+    db = dblib.open_db(coded)
+    pid = db.execute("""SELECT e.participant_id FROM suggestion_outcomes o JOIN excerpts e ON e.id = o.excerpt_id
+                        WHERE e.participant_id IS NOT NULL AND NOT o.waiting ORDER BY o.excerpt_id LIMIT 1""").fetchone()[0]
+    theirs = {r[0] for r in db.execute("SELECT id FROM excerpts WHERE participant_id = ?", [pid])}
+    db.close()
+    assert run("consent", "withdraw", pid, "--db", coded).exit_code == 0
+    db = dblib.open_db(coded)
+    card = scorecard.compute(db)
+    db.close()
+    out = tmp_path / "pub.db"
+    publish.publish(coded, out)
+    pub = sqlite_utils.Database(out)
+    rows = {r["rq"]: r for r in pub["coder_scorecard"].rows}
+    assert card.reviewed > 10
+    for s in card.by_rq:
+        row = rows.get(s.rq, {"agreed": 0, "false_alarms": 0, "missed": 0})
+        assert (row["agreed"], row["false_alarms"], row["missed"]) == (s.agreed, s.false_alarms, s.missed)
+        if s.f1 is not None:
+            assert row["f1"] == pytest.approx(s.f1, abs=0.005) and row["precision"] == pytest.approx(s.precision, abs=0.005)
+    published = {r[0] for r in pub.execute("SELECT DISTINCT excerpt_id FROM suggestion_outcomes")}
+    assert len(published) == card.reviewed and not published & theirs
+    assert "text" not in pub["suggestion_outcomes"].columns_dict
+
+
+def test_the_word_report_shows_the_scorecard(coded, tmp_path):
+    import docx
+    from test_export_docx import table_after
+
+    empty = tmp_path / "empty.docx"
+    assert run("export", "docx", empty, "--db", coded).exit_code == 0
+    paragraphs = [p.text for p in docx.Document(str(empty)).paragraphs]
+    assert any(p.startswith("No excerpt has been reviewed in full yet") for p in paragraphs)
+    _decide_some(coded)
+    db = dblib.open_db(coded)
+    card = scorecard.compute(db)
+    db.close()
+    report = tmp_path / "report.docx"
+    result = run("export", "docx", report, "--db", coded)
+    assert result.exit_code == 0, result.output
+    document = docx.Document(str(report))
+    table = table_after(document, "Automatic suggestions against researchers' decisions")
+    got = {row.cells[0].text: [c.text for c in row.cells[1:]] for row in table.rows[1:]}
+    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    assert got == {s.rq: [str(s.agreed), str(s.false_alarms), str(s.missed), fmt(s.precision), fmt(s.recall), fmt(s.f1)]
+                   for s in card.by_rq}
+    text = "\n".join(p.text for p in document.paragraphs)
+    assert f"on the {card.reviewed} excerpts researchers have reviewed in full" in text
+    assert f"(macro-F1 {card.macro_f1:.2f})" in text

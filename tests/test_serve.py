@@ -74,7 +74,8 @@ def test_tables_are_described_and_internal_tables_hidden(ds, pub):
     described = meta["databases"]["study"]["tables"]
     evidence_cols = [r[1] for r in sql(pub, "PRAGMA table_info(evidence)")]
     assert set(evidence_cols) <= set(described["evidence"]["columns"])  # every column a researcher sees
-    for name in ("excerpts", "sources", "codes", "participants", "framework", "memos", "consent_summary"):
+    for name in ("excerpts", "sources", "codes", "participants", "framework", "memos", "consent_summary",
+                 "review_summary", "agreement_ratings", "suggestion_outcomes", "coder_scorecard"):
         cols = [r[1] for r in sql(pub, f"PRAGMA table_info({name})")]
         assert set(cols) <= set(described[name]["columns"]), name
         assert described[name]["description"]
@@ -82,6 +83,7 @@ def test_tables_are_described_and_internal_tables_hidden(ds, pub):
     page = get(ds, "/study/evidence").text
     assert "One row per code applied to an excerpt" in page
     assert "Research question RQ1–RQ6" in page  # column descriptions are shown
+    assert "how many of its suggestions researchers kept (precision)" in get(ds, "/study/coder_scorecard").text
 
 
 def test_never_serves_the_working_database(served_study, tmp_path):

@@ -246,6 +246,37 @@ TABLES = {
         },
         "facets": ["coder", "value"],
     },
+    "suggestion_outcomes": {
+        "description": "How the automatic suggestions fared against the researchers' decisions, on each excerpt "
+        "reviewed in full (a person decided on it and no suggestion on it is waiting): one row per research "
+        "question suggested or applied there. coder_scorecard sums it. No text.",
+        "columns": {
+            "excerpt_id": "The excerpt reviewed.",
+            "rq": "Research question (RQ1–RQ6).",
+            "suggested": "1 when an automatic coder (the codebook's patterns or the learned model) suggested it.",
+            "applied": "1 when a researcher applied it (accepted a suggestion, or added a code by hand).",
+            "outcome": "agreed (suggested and applied), false alarm (suggested, not applied) or missed (applied, not suggested).",
+            "ics": "Integrated Care System of the excerpt's source.",
+            "wave": "Fieldwork wave of the excerpt's source.",
+        },
+        "facets": ["rq", "outcome", "ics", "wave"],
+    },
+    "coder_scorecard": {
+        "description": "The automatic coder's scorecard on this study, per research question, as `casestudy review "
+        "scorecard` and the workspace's agreement page show it: on the excerpts reviewed in full, how many of its "
+        "suggestions researchers kept (precision) and how many of the questions they applied it had suggested "
+        "(recall). Researchers saw the suggestions as they decided, so recall counts only what they added by hand.",
+        "columns": {
+            "rq": "Research question (RQ1–RQ6).",
+            "excerpts": "Excerpts reviewed in full where it was suggested or applied.",
+            "agreed": "Suggested and applied.",
+            "false_alarms": "Suggested, not applied.",
+            "missed": "Applied by a researcher, not suggested.",
+            "precision": "agreed / (agreed + false alarms).",
+            "recall": "agreed / (agreed + missed).",
+            "f1": "The harmonic mean of precision and recall.",
+        },
+    },
     "coding_details": {
         "description": "When each published coding was made, who accepted it and when, and the span it covers (for REFI-QDA exports).",
         "columns": {

@@ -102,7 +102,14 @@ def krippendorff_alpha(matrix: list[list[float]]) -> float | None:
     import krippendorff
     import numpy
 
-    result = float(krippendorff.alpha(reliability_data=numpy.array(matrix, dtype=float), level_of_measurement="nominal"))
+    # undefined: no unit rated by two coders (the package raises), or every such unit given one
+    # value (0/0: numpy would warn on stderr)
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        try:
+            result = float(krippendorff.alpha(reliability_data=numpy.array(matrix, dtype=float),
+                                              level_of_measurement="nominal"))
+        except ValueError:
+            return None
     return None if math.isnan(result) else result
 
 
@@ -264,4 +271,5 @@ def fmt(value: float | None, percent: bool = False) -> str:
     """A figure for a table: two decimals, a whole percentage, or an en dash when undefined."""
     if value is None:
         return "–"
+    value = round(value, 2) or 0.0  # never "-0.00"
     return f"{100 * value:.0f}%" if percent else f"{value:.2f}"

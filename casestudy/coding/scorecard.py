@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from casestudy.coding.codebook import RQS
-from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, SUGGESTION_KINDS, is_machine_coder, suggestion_kind
+from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, SUGGESTION_KINDS, machine_coder, suggestion_kind
 
 
 @dataclass
@@ -74,38 +74,31 @@ class Scorecard:
 
 
 def compute(db: sqlite_utils.Database) -> Scorecard:
-    """The scorecard of the study's codings as they stand (consented evidence only)."""
-    per_excerpt: dict[int, list[dict]] = defaultdict(list)
-    for row in db.query(f"""SELECT c.excerpt_id, c.code_id, c.coder, c.status, c.reviewed_at, cd.rq
-                            FROM codings c JOIN codes cd ON cd.id = c.code_id
-                            WHERE c.excerpt_id IN (SELECT e.id FROM {EXCERPT_JOIN} WHERE {CONSENTED_EXCERPT})
-                            ORDER BY c.excerpt_id, c.id"""):
-        per_excerpt[row["excerpt_id"]].append(row)
+    """The scorecard of the study's codings as they stand (consented evidence only), from the
+    working database's ``suggestion_outcomes`` view (casestudy.db)."""
+    consented = f"SELECT e.id FROM {EXCERPT_JOIN} WHERE {CONSENTED_EXCERPT}"
     scores = {rq: RQScore(rq) for rq in RQS}
+    reviewed, partly = set(), set()
+    for row in db.query(f"SELECT excerpt_id, rq, outcome, waiting FROM suggestion_outcomes WHERE excerpt_id IN ({consented})"):
+        if row["waiting"]:
+            partly.add(row["excerpt_id"])
+            continue
+        reviewed.add(row["excerpt_id"])
+        add_outcome(scores[row["rq"]], row["outcome"])
     by_kind: dict[str, Counter] = {kind: Counter() for kind in SUGGESTION_KINDS}
     by_theme: dict[str, Counter] = defaultdict(Counter)
-    reviewed = partly = 0
-    for codings in per_excerpt.values():
-        decided = any(c["reviewed_at"] or not is_machine_coder(c["coder"]) for c in codings)
-        if not decided:
-            continue
-        machine = [c for c in codings if is_machine_coder(c["coder"])]
-        if any(c["status"] == "suggested" for c in machine):
-            partly += 1
-            continue
-        reviewed += 1
-        suggested = {c["rq"] for c in machine}
-        applied = {c["rq"] for c in codings if c["status"] == "accepted"}
-        for rq in suggested | applied:
-            score = scores[rq]
-            if rq in suggested and rq in applied:
-                score.agreed += 1
-            elif rq in suggested:
-                score.false_alarms += 1
-            else:
-                score.missed += 1
-        for c in machine:
-            by_kind[suggestion_kind(c)][c["status"]] += 1
-            if c["code_id"] != c["rq"]:
-                by_theme[c["code_id"]][c["status"]] += 1
-    return Scorecard(reviewed, partly, [scores[rq] for rq in RQS], by_kind, dict(by_theme))
+    for c in db.query(f"""SELECT c.code_id, c.coder, c.status, cd.rq FROM codings c JOIN codes cd ON cd.id = c.code_id
+                          WHERE {machine_coder()} AND c.excerpt_id IN
+                                (SELECT excerpt_id FROM suggestion_outcomes WHERE NOT waiting AND excerpt_id IN ({consented}))"""):
+        by_kind[suggestion_kind(c)][c["status"]] += 1
+        if c["code_id"] != c["rq"]:
+            by_theme[c["code_id"]][c["status"]] += 1
+    return Scorecard(len(reviewed), len(partly), [scores[rq] for rq in RQS], by_kind, dict(by_theme))
+
+
+OUTCOMES = {"agreed": "agreed", "false alarm": "false_alarms", "missed": "missed"}  # suggestion_outcomes.outcome → RQScore
+
+
+def add_outcome(score: RQScore, outcome: str, n: int = 1) -> None:
+    """Count ``n`` excerpts of ``outcome`` (a ``suggestion_outcomes`` value) in ``score``."""
+    setattr(score, OUTCOMES[outcome], getattr(score, OUTCOMES[outcome]) + n)

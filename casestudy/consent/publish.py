@@ -498,6 +498,7 @@ def _build(db: sqlite_utils.Database, path: Path) -> dict:
         _write_framework(ctx)
         _write_summaries(ctx)
         _write_agreement_ratings(ctx)
+        _write_suggestion_outcomes(ctx)
         _finish(out)
     finally:
         out.close()
@@ -632,6 +633,8 @@ def _create_tables(out: sqlite_utils.Database) -> None:
     out.execute(_INDICATORS_TABLE)
     out["review_summary"].create(_REVIEW_SUMMARY_COLUMNS)
     out["agreement_ratings"].create(_AGREEMENT_COLUMNS)
+    out["suggestion_outcomes"].create(_OUTCOME_COLUMNS)
+    out.create_view("coder_scorecard", CODER_SCORECARD_VIEW)
     out["disclosure"].create(_DISCLOSURE_COLUMNS)
     # the replaced spans of the excerpts whose text changed (none: offsets map to themselves)
     out.execute("CREATE TEMP TABLE excerpt_spans (excerpt_id INTEGER PRIMARY KEY, spans TEXT NOT NULL)")
@@ -1005,10 +1008,23 @@ def _write_summaries(ctx: _Context) -> None:
 
 def _write_agreement_ratings(ctx: _Context) -> None:
     """Every human decision as agreement input (casestudy.coding.agreement), on published excerpts only."""
-    if "agreement_ratings" not in ctx.db.view_names():
+    _copy_per_excerpt(ctx, "agreement_ratings", "SELECT excerpt_id, coder, automatic, code_id, value FROM agreement_ratings")
+
+
+def _write_suggestion_outcomes(ctx: _Context) -> None:
+    """How the automatic suggestions fared on each published excerpt reviewed in full (the
+    coder's scorecard: ``coder_scorecard`` sums it per research question)."""
+    _copy_per_excerpt(ctx, "suggestion_outcomes",
+                      "SELECT excerpt_id, rq, suggested, applied, outcome FROM suggestion_outcomes WHERE NOT waiting")
+
+
+def _copy_per_excerpt(ctx: _Context, view: str, sql: str) -> None:
+    """Rows of a working-database view, each about one excerpt, copied with the excerpt's ICS and
+    wave for the excerpts that are published (never an interviewer turn)."""
+    if view not in ctx.db.view_names():
         return
-    rows = _Rows(ctx.out, "agreement_ratings")
-    for chunk in _chunks(ctx.db.query("SELECT excerpt_id, coder, automatic, code_id, value FROM agreement_ratings")):
+    rows = _Rows(ctx.out, view)
+    for chunk in _chunks(ctx.db.query(sql)):
         excerpts = _published_excerpts(ctx, [r["excerpt_id"] for r in chunk])
         for r in chunk:
             excerpt = excerpts.get(r["excerpt_id"])
@@ -1152,6 +1168,18 @@ GROUP BY cd.rq, i.name, s.wave, c.status
 """
 _REVIEW_SUMMARY_COLUMNS = {"rq": str, "ics": str, "wave": int, "status": str, "n": int}
 _AGREEMENT_COLUMNS = {"excerpt_id": int, "coder": str, "automatic": int, "code_id": str, "value": int, "ics": str, "wave": int}
+_OUTCOME_COLUMNS = {"excerpt_id": int, "rq": str, "suggested": int, "applied": int, "outcome": str, "ics": str, "wave": int}
+# The coder's scorecard per research question (as `casestudy review scorecard` computes it from
+# the working database): precision = suggested and kept, recall = applied and suggested.
+CODER_SCORECARD_VIEW = """
+SELECT rq, count(DISTINCT excerpt_id) AS excerpts,
+       sum(outcome = 'agreed') AS agreed, sum(outcome = 'false alarm') AS false_alarms, sum(outcome = 'missed') AS missed,
+       round(1.0 * sum(outcome = 'agreed') / nullif(sum(suggested), 0), 2) AS precision,
+       round(1.0 * sum(outcome = 'agreed') / nullif(sum(applied), 0), 2) AS recall,
+       CASE WHEN sum(suggested) > 0 AND sum(applied) > 0
+            THEN round(2.0 * sum(outcome = 'agreed') / (sum(suggested) + sum(applied)), 2) END AS f1
+FROM suggestion_outcomes GROUP BY rq ORDER BY rq
+"""
 
 # What disclosure control found in published interview turns (which rule, what it did):
 # never the phrase itself when it was generalised.

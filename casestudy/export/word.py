@@ -907,12 +907,7 @@ class Report:
         doc = self.doc
         conn = self.conn
         doc.add_heading("Appendix C. Coder agreement", level=1)
-        where, params = [], []
-        for column, values in (("rq", self.rqs), ("ics", self.filters.ics), ("wave", self.filters.waves)):
-            if values:
-                where.append(f"{column} IN ({', '.join('?' * len(values))})")
-                params.extend(values)
-        clause = " AND ".join(where) or "1"
+        clause, params = self.filtered("rq", "ics", "wave")
         # review_summary counts rejected suggestions too (the evidence table leaves them out);
         # an older publish database without it falls back to the evidence table.
         if common.has_table(conn, "review_summary"):
@@ -940,8 +935,64 @@ class Report:
             for i, value in enumerate([rq, total, n["accepted"], n["rejected"], n["suggested"], share]):
                 _cell_text(cells[i], str(value), bold=i == 0, align=None if i == 0 else "right")
         _widths(table, [Cm(1.6), Cm(3.0), Cm(3.0), Cm(3.0), Cm(3.0), Cm(3.0)])
+        self.coder_scorecard()
 
         self.agreement_between_coders()
+
+    def filtered(self, *columns: str) -> tuple[str, list]:
+        """A WHERE clause (and its parameters) holding the report's filters on ``columns`` of
+        a publish table: ``rq`` its research questions, ``ics`` and ``wave`` its ICS and waves."""
+        chosen = {"rq": self.rqs, "ics": self.filters.ics, "wave": self.filters.waves}
+        where, params = [], []
+        for column in columns:
+            if chosen[column]:
+                where.append(f"{column} IN ({', '.join('?' * len(chosen[column]))})")
+                params.extend(chosen[column])
+        return " AND ".join(where) or "1", params
+
+    def coder_scorecard(self) -> None:
+        """The automatic coder's scorecard on the excerpts researchers reviewed in full (the publish
+        database's ``suggestion_outcomes``, as `casestudy review scorecard` computes it)."""
+        from casestudy.coding import scorecard
+        from casestudy.coding.agreement import fmt
+
+        doc, conn = self.doc, self.conn
+        if not common.has_table(conn, "suggestion_outcomes"):
+            return
+        clause, params = self.filtered("rq", "ics", "wave")
+        scores = {rq: scorecard.RQScore(rq) for rq in self.rqs}
+        for r in common.rows(conn, f"SELECT rq, outcome, count(*) AS n FROM suggestion_outcomes WHERE {clause} "
+                                   "GROUP BY rq, outcome", params):
+            scorecard.add_outcome(scores[r["rq"]], r["outcome"], r["n"])
+        reviewed = conn.execute(f"SELECT count(DISTINCT excerpt_id) FROM suggestion_outcomes WHERE {clause}",
+                                params).fetchone()[0]
+        if not reviewed:
+            doc.add_paragraph("No excerpt has been reviewed in full yet (a researcher decided on it and no suggestion on "
+                              "it is waiting), so the suggestions cannot yet be compared with researchers' decisions.",
+                              style="Note")
+            return
+        card = scorecard.Scorecard(reviewed, 0, list(scores.values()))
+        doc.add_paragraph(
+            f"How far the suggestions can be trusted: on the {reviewed:,} excerpt{'s' if reviewed != 1 else ''} "
+            f"researchers have reviewed in full, per research question, how many suggestions they kept and how many "
+            f"questions they applied that were not suggested (macro-F1 {fmt(card.macro_f1)}).")
+        self.caption("Automatic suggestions against researchers' decisions")
+        table = doc.add_table(rows=1, cols=7)
+        table.style = doc.styles["Light List Accent 1"]
+        _header(table, ["RQ", "Agreed", "False alarms", "Missed", "Precision", "Recall", "F1"])
+        _align_header(table, 1)
+        for score in card.by_rq:
+            cells = table.add_row().cells
+            values = [score.rq, score.agreed, score.false_alarms, score.missed,
+                      fmt(score.precision), fmt(score.recall), fmt(score.f1)]
+            for i, value in enumerate(values):
+                _cell_text(cells[i], str(value), bold=i == 0, align=None if i == 0 else "right")
+        _widths(table, [Cm(1.6), Cm(2.4), Cm(2.6), Cm(2.4), Cm(2.4), Cm(2.4), Cm(2.4)])
+        self.table_note(
+            "Excerpts reviewed in full, counted once per research question: agreed = suggested and applied, false "
+            "alarm = suggested and not applied, missed = applied by a researcher and not suggested. Precision = "
+            "agreed / suggested, recall = agreed / applied. Researchers saw the suggestions as they decided, so "
+            "recall counts only what they added by hand.")
 
     def agreement_between_coders(self) -> None:
         """Inter-coder agreement from every researcher's decisions: the table the workspace's
@@ -955,12 +1006,7 @@ class Report:
                               "again to report it.", style="Note")
             return
         # the report's ICS and wave filters; its RQ filter is the themes compared
-        where, params = [], []
-        for column, values in (("ics", self.filters.ics), ("wave", self.filters.waves)):
-            if values:
-                where.append(f"{column} IN ({', '.join('?' * len(values))})")
-                params.extend(values)
-        where = " AND ".join(where) or "1"
+        where, params = self.filtered("ics", "wave")
         rows = common.rows(conn, f"SELECT excerpt_id, coder, automatic, code_id, value FROM agreement_ratings WHERE {where}", params)
         themes = [{"id": c["id"], "rq": rq, "name": c["name"]} for rq in self.rqs for c, _ in self.themes_of(rq)]
         rq_codes = {r["rq"]: r["id"] for r in common.rows(conn, "SELECT id, rq FROM codes WHERE codable = 0")}
