@@ -52,6 +52,7 @@ def test_home_page_guides_a_newcomer(ds, pub):
     for rq in ("RQ1", "RQ2", "RQ3", "RQ4", "RQ5", "RQ6"):
         assert f'href="/study/excerpt_evidence?rqs__arraycontains={rq}"' in html
     assert '<form class="cs-search" action="/study/search" method="get"' in html
+    assert 'href="/study/coder_scorecard">How far to trust the suggestions</a>' in html
     assert "_memory" not in html and get(ds, "/_memory").status_code == 404  # Datasette's scratch database is gone
     assert '<option value="2">wave 2 (2025)</option>' in html
     assert "RQ3 Governance" in html  # the RQ names come from the codebook
