@@ -209,6 +209,23 @@ def build_publish_db(path: Path) -> Path:
         conn.execute("INSERT INTO agreement_ratings VALUES (?,?,?,?,?,?,?)", (*key, None, None, src[4], src[6]))
         conn.execute("INSERT INTO agreement_ratings VALUES (?,?,?,?,?,?,?)",
                      (*key, code_id, int(status == "accepted"), src[4], src[6]))
+    # the suggestions' outcomes as publish writes them (casestudy.db's suggestion_outcomes view):
+    # on each excerpt decided on with no automatic suggestion waiting, each RQ suggested or applied
+    conn.execute("""CREATE TABLE suggestion_outcomes (excerpt_id INTEGER, rq TEXT, suggested INTEGER, applied INTEGER,
+                    outcome TEXT, ics TEXT, wave INTEGER)""")
+    by_excerpt: dict = {}
+    for sid, idx, code_id, coder, status, _ in CODINGS:
+        by_excerpt.setdefault((sid, idx), []).append((codes[code_id][1], coder.startswith("auto:"), status))
+    for (sid, idx), rows in by_excerpt.items():
+        if any(auto and status == "suggested" for _, auto, status in rows):
+            continue
+        src = source_rows[sid]
+        for rq in sorted({rq for rq, auto, status in rows if auto or status == "accepted"}):
+            suggested = any(auto for r, auto, _ in rows if r == rq)
+            applied = any(status == "accepted" for r, _, status in rows if r == rq)
+            outcome = "agreed" if suggested and applied else "false alarm" if suggested else "missed"
+            conn.execute("INSERT INTO suggestion_outcomes VALUES (?,?,?,?,?,?,?)",
+                         (excerpt_ids[(sid, idx)], rq, int(suggested), int(applied), outcome, src[4], src[6]))
     conn.execute(
         """INSERT INTO framework SELECT rq, code_id, code, ics, wave, count(DISTINCT excerpt_id),
              count(DISTINCT participant_id), count(DISTINCT source_id) FROM evidence GROUP BY rq, code_id, ics, wave"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import zipfile
 from pathlib import Path
 
@@ -190,6 +191,26 @@ def test_refused_quotation_is_counted_never_quoted(report):
     assert "knock on doors" not in xml and P12_CANARY not in xml
     text = all_text(report)
     assert "1 further excerpt from participants who did not consent to verbatim quotation is counted above but not quoted." in text
+
+
+def test_the_coders_scorecard_counts_the_excerpts_reviewed_in_full(report, export_fixture_db, tmp_path):
+    """From the fixture's codings: the excerpts with no automatic suggestion waiting are (1, 1) RQ1,
+    (2, 1) RQ3, (3, 1) RQ2, (5, 0) RQ4 and (6, 1) RQ3, each suggestion accepted: five excerpts, all agreed."""
+    document = docx.Document(str(report))
+    table = table_after(document, "Automatic suggestions against researchers' decisions")
+    got = {row.cells[0].text: [c.text for c in row.cells[1:]] for row in table.rows[1:]}
+    agreed = {"RQ1": 1, "RQ2": 1, "RQ3": 2, "RQ4": 1, "RQ5": 0, "RQ6": 0}
+    assert got == {rq: [str(n), "0", "0"] + (["1.00"] * 3 if n else ["–"] * 3) for rq, n in agreed.items()}
+    assert "on the 5 excerpts researchers have reviewed in full" in all_text(report)
+    assert "(macro-F1 1.00)" in all_text(report)
+    old = tmp_path / "old.db"
+    shutil.copy(export_fixture_db, old)
+    with sqlite3.connect(old) as conn:
+        conn.execute("DROP TABLE suggestion_outcomes")
+    out = tmp_path / "old.docx"
+    export_docx("missing-working.db", out, publish_db=old)
+    assert "built before the suggestions' outcomes were recorded" in all_text(out)
+    assert "Automatic suggestions against researchers' decisions" not in all_text(out)
 
 
 def test_coder_agreement_and_kappa(report):

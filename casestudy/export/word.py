@@ -958,6 +958,9 @@ class Report:
 
         doc, conn = self.doc, self.conn
         if not common.has_table(conn, "suggestion_outcomes"):
+            doc.add_paragraph("This publish database was built before the suggestions' outcomes were recorded; run "
+                              "`casestudy publish` again to compare the suggestions with researchers' decisions.",
+                              style="Note")
             return
         clause, params = self.filtered("rq", "ics", "wave")
         scores = {rq: scorecard.RQScore(rq) for rq in self.rqs}
