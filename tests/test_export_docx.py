@@ -213,12 +213,27 @@ def test_the_coders_scorecard_counts_the_excerpts_reviewed_in_full(report, expor
     assert "Automatic suggestions against researchers' decisions" not in all_text(out)
 
 
+def test_the_disagreements_table_is_capped_and_says_how_many_more(export_fixture_db, tmp_path, monkeypatch):
+    from casestudy.export import word
+
+    monkeypatch.setattr(word, "THEMES_DISAGREED", 1)
+    out = tmp_path / "capped.docx"
+    export_docx("missing-working.db", out, publish_db=export_fixture_db)
+    document = docx.Document(str(out))
+    assert len(table_after(document, "Themes the researchers disagreed on").rows) == 2  # header and one theme
+    assert "1 more theme had a disagreement; the coding workspace's agreement page lists every theme" in all_text(out)
+
+
 def test_coder_agreement_and_kappa(report):
     document = docx.Document(str(report))
     review = table_after(document, "Review of automatic suggestions")
     assert row_cells(review, "RQ3")[1:] == ["5", "3", "0", "2", "100%"]
     kappa = table_after(document, "Inter-coder agreement")
     assert row_cells(kappa, "alice & bob")[1:5] == ["RQ1", "4", "75%", "0.47"]
+    # on excerpt (2, 2) alice applied "Reducing unwarranted variation", bob "Scale and resilience"
+    disputed = table_after(document, "Themes the researchers disagreed on")
+    assert sorted(row.cells[0].text for row in disputed.rows[1:]) == ["Reducing unwarranted variation", "Scale and resilience"]
+    assert all(row.cells[1].text == "RQ1" for row in disputed.rows[1:])
     assert cohen_kappa([True, False, True, False], [True, False, True, False]) == 1.0
     assert cohen_kappa([True, True], [True, True]) is None
 

@@ -55,6 +55,7 @@ from casestudy.errors import CasestudyError
 # what the cover says about the study comes from the study settings (casestudy.study), copied
 # into the publish database; `export docx --title/--pi/...` override them for one report
 REPORT_OPTIONS = ("title", "subtitle", "pi", "authors", "funder", "status")
+THEMES_DISAGREED = 8  # themes listed in the report's table of disagreements (the workspace lists all)
 KIND_LABELS = {
     "transcript": "Interview",
     "board-paper": "Board paper",
@@ -1042,12 +1043,7 @@ class Report:
                 _cell_text(cells[4], agreement.fmt(pair.kappa), align="right")
                 _cell_text(cells[5], agreement.fmt(row.alpha), align="right")
             _widths(table, [Cm(4.4), Cm(1.4), Cm(2.6), Cm(2.6), Cm(2.6), Cm(3.0)])
-            themed = [r for r in result.by_scope("theme") if r.pairs and any(r2.units for r2 in r.pairs)
-                      and any(d.code_id == r.code_id for d in result.disagreements)]
-            if themed:
-                doc.add_paragraph("Themes the researchers disagreed on: " + "; ".join(
-                    f"{r.name} ({r.rq}): agreement {agreement.fmt(r.agreement, percent=True)}, α {agreement.fmt(r.alpha)}"
-                    for r in themed) + ".")
+            self.themes_disagreed(result)
         machine = [(row, p) for row in result.by_scope("rq") for p in row.machine_pairs]
         if machine:
             doc.add_paragraph(
@@ -1063,6 +1059,34 @@ class Report:
                                            agreement.fmt(pair.kappa)]):
                     _cell_text(cells[k], value, bold=k == 2, align="right" if k >= 3 else None)
             _widths(table, [Cm(4.0), Cm(4.4), Cm(1.6), Cm(3.0), Cm(3.0)])
+
+    def themes_disagreed(self, result) -> None:
+        """The themes researchers disagreed on, lowest alpha first (at most THEMES_DISAGREED; the
+        workspace's agreement page lists them all)."""
+        from casestudy.coding import agreement
+
+        disputed = {d.code_id for d in result.disagreements}
+        themed = [r for r in result.by_scope("theme") if r.code_id in disputed and any(p.units for p in r.pairs)]
+        if not themed:
+            return
+        most = THEMES_DISAGREED
+        themed.sort(key=lambda r: (r.alpha is None, r.alpha or 0.0, r.agreement or 0.0, r.rq, r.name))
+        self.caption("Themes the researchers disagreed on, lowest Krippendorff's α first")
+        table = self.doc.add_table(rows=1, cols=5)
+        table.style = self.doc.styles["Light List Accent 1"]
+        _header(table, ["Theme", "RQ", "Units", "Agreement", "Krippendorff's α"])
+        _align_header(table, 2)
+        for r in themed[:most]:
+            cells = table.add_row().cells
+            for k, value in enumerate([r.name, r.rq, f"{r.units:,}", agreement.fmt(r.agreement, percent=True),
+                                       agreement.fmt(r.alpha)]):
+                _cell_text(cells[k], value, bold=k == 1, align="right" if k >= 2 else None)
+        _widths(table, [Cm(7.0), Cm(1.4), Cm(2.0), Cm(2.6), Cm(3.0)])
+        more = len(themed) - most
+        self.table_note("Units: excerpt and theme pairs that two or more researchers rated; agreement: the share of them "
+                        "with the same value."
+                        + (f" {more} more theme{'s' if more != 1 else ''} had a disagreement; the coding workspace's "
+                           "agreement page lists every theme and every disagreement." if more > 0 else ""))
 
     @staticmethod
     def _shared(rows: list[dict], a: str, b: str):
