@@ -70,6 +70,35 @@ def test_an_excerpt_not_yet_coded_is_judged_with_the_model_code_would_use(coded,
     db.close()
 
 
+def test_once_the_study_has_its_own_model_an_uncoded_excerpt_is_judged_with_it(coded, tmp_path):
+    """With MIN_DECISIONS human decisions, `code` trains the study's model; an excerpt not yet
+    coded with it is judged with that model (learned.model_in_use: what choose chose, read only)."""
+    import shutil
+
+    from casestudy.coding import learned, review
+
+    copy = tmp_path / "copy.db"
+    shutil.copy(coded, copy)
+    db = dblib.open_db(copy)
+    book = codebook.load(REPO / "codebook")
+    featurizer = learned.Featurizer(coding.engine_for(book).lemma_of)
+    assert learned.model_in_use(db, book, featurizer)[1] == "the default model"
+    ids = [r[0] for r in db.execute("SELECT id FROM codings WHERE status = 'suggested' ORDER BY id LIMIT ?",
+                                    [learned.MIN_DECISIONS])]
+    with dblib.transaction(db):
+        review.decide(db, ids, "accepted", "ann")
+        chosen = learned.choose(db, book, featurizer).model
+    model, which = learned.model_in_use(db, book, featurizer)
+    assert model.version == chosen.version and chosen.kind == "study"
+    assert which == f"the study's model (trained on {learned.MIN_DECISIONS} human decisions)"
+    excerpt_id = evidence_ids(db)[0]
+    db.execute("DELETE FROM coded_excerpts WHERE excerpt_id = ?", [excerpt_id])
+    db.conn.commit()
+    found = why.account(db, excerpt_id, book)
+    assert found.model == chosen.coder and found.model_note.endswith(f"judged with {which}")
+    db.close()
+
+
 def test_a_model_no_longer_stored_is_said(coded, tmp_path):
     import shutil
 

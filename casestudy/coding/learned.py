@@ -796,6 +796,17 @@ def _trained_or_cached(examples: list[Example], featurizer: Featurizer, quick: s
     return model
 
 
+def model_in_use(db, book: Codebook, featurizer: Featurizer) -> tuple[Model, str]:
+    """The model :func:`choose` codes with, read only (nothing trained or stored): the study's
+    latest model once the study has MIN_DECISIONS human decisions, else the default model; with
+    a phrase naming it. (``choose`` retrains the study's model when RETRAIN_EVERY more decisions
+    are in; this returns the one stored until then.)"""
+    study = latest_study_model(db)
+    if study is not None and decision_count(db) >= MIN_DECISIONS:
+        return study, f"the study's model (trained on {study.n_decisions} human decisions)"
+    return default_model(book, featurizer), "the default model"
+
+
 def choose(db, book: Codebook, featurizer: Featurizer, *, retrain: bool = False) -> Choice:
     """The model to code with: the study's own once it has MIN_DECISIONS human decisions
     (retrained when RETRAIN_EVERY decisions were added or changed, or when ``retrain``),

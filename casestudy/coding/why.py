@@ -82,10 +82,8 @@ def _model_for(db, excerpt_id: int, book: Codebook, featurizer):
         if model is not None:
             return model, f"as it was coded: codebook {book.version}, learned:{version}"
         why_not = f"coded with learned:{version}, which the database no longer holds"
-    study = learned.latest_study_model(db)
-    if study is not None and learned.decision_count(db) >= learned.MIN_DECISIONS:
-        return study, f"{why_not}: judged with the study's model (trained on {study.n_decisions} human decisions)"
-    return learned.default_model(book, featurizer), f"{why_not}: judged with the default model"
+    model, which = learned.model_in_use(db, book, featurizer)
+    return model, f"{why_not}: judged with {which}"
 
 
 _LOADED: dict = {}  # version → the last model read (a version names its content)
