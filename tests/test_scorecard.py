@@ -170,3 +170,10 @@ def test_the_word_report_shows_the_scorecard(coded, tmp_path):
     text = "\n".join(p.text for p in document.paragraphs)
     assert f"on the {card.reviewed} excerpts researchers have reviewed in full" in text
     assert f"(macro-F1 {card.macro_f1:.2f})" in text
+    # one research question: its row alone, over the same excerpts reviewed in full
+    only = tmp_path / "rq3.docx"
+    assert run("export", "docx", only, "--rq", "RQ3", "--db", coded).exit_code == 0
+    document = docx.Document(str(only))
+    rows = table_after(document, "Automatic suggestions against researchers' decisions").rows[1:]
+    assert [row.cells[0].text for row in rows] == ["RQ3"]
+    assert f"on the {card.reviewed} excerpts researchers have reviewed in full" in "\n".join(p.text for p in document.paragraphs)

@@ -968,8 +968,9 @@ class Report:
         for r in common.rows(conn, f"SELECT rq, outcome, count(*) AS n FROM suggestion_outcomes WHERE {clause} "
                                    "GROUP BY rq, outcome", params):
             scorecard.add_outcome(scores[r["rq"]], r["outcome"], r["n"])
-        reviewed = conn.execute(f"SELECT count(DISTINCT excerpt_id) FROM suggestion_outcomes WHERE {clause}",
-                                params).fetchone()[0]
+        where, place = self.filtered("ics", "wave")  # every excerpt reviewed in full, whatever its RQs
+        reviewed = conn.execute(f"SELECT count(DISTINCT excerpt_id) FROM suggestion_outcomes WHERE {where}",
+                                place).fetchone()[0]
         if not reviewed:
             doc.add_paragraph("No excerpt has been reviewed in full yet (a researcher decided on it and no suggestion on "
                               "it is waiting), so the suggestions cannot yet be compared with researchers' decisions.",
