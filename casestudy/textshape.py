@@ -9,6 +9,9 @@ tell evidence worth quoting (or suggesting) from the furniture of a document:
 * ``looks_like_agenda_line(text)``: an agenda item, minute heading, timed meeting line
   with nothing said in it ("11:32 Close.", "8. Integrated performance report"), or a line
   of an attendance list ("- Chair of the trust board");
+* ``looks_like_particulars(text)``: a labelled line of a meeting's or document's particulars
+  ("Venue: …", "Present: …", "Version 1.2 · approved by …"), which the coder does not read
+  as evidence either;
 * ``strip_observer_memos(text)``: the text without the researcher's own bracketed
   memos ("[RQ3: check this in wave 2.]"), keeping pseudonym tags (``[P04]``) and short
   editorial insertions (``[the ICB chair]``).
@@ -41,6 +44,14 @@ _AGENDA_WORDS = (
     "for decision", "for approval", "for information", "for assurance", "for discussion", "for noting",
 )
 _BULLET = re.compile(r"^\s*(?:[-–•*·▪]|\(?[a-z0-9]\))\s+", re.IGNORECASE)
+# A meeting's or a document's particulars on one labelled line ("Venue: Board Room, ICB
+# headquarters", "Present: …", "Version 1.2 · approved by the board · review date: March 2027")
+_PARTICULARS = re.compile(
+    r"^(?:venue|location|date|time|date and time|present|in attendance|attendees|apologies|quorum|"
+    r"minutes taken by|minute taker|secretariat|document owner|review date|classification)(?:\s*:|\s+[–—-]\s)\s*\S"
+    r"|^version\s+\d+(?:\.\d+)*\s*(?:$|[·|,;:(–—-])",
+    re.IGNORECASE,
+)
 
 
 def _words(text: str) -> list[str]:
@@ -91,6 +102,17 @@ def looks_like_table(text: str) -> bool:
     return len(words) >= 3 and numbers / len(words) >= 0.5
 
 
+def looks_like_particulars(text: str) -> bool:
+    """True for one labelled line of a meeting's or a document's particulars, with nothing said
+    in it: "Venue: Board Room, ICB headquarters.", "Date: 14 May 2024", "Present: …", "In
+    attendance: …", "Version 1.2 · approved by the partnership board · review date: March 2027"
+    (at most 16 words and one sentence)."""
+    text = (text or "").lstrip()
+    if not _PARTICULARS.match(text):  # most text fails here, at its first word
+        return False
+    return len(_words(text)) <= 16 and len(re.findall(r"[.!?](?:\s|$)", text)) <= 1
+
+
 def looks_like_agenda_line(text: str) -> bool:
     """True for the furniture of a meeting record, not something anybody said or argued:
 
@@ -98,13 +120,17 @@ def looks_like_agenda_line(text: str) -> bool:
     ("8. Integrated performance report, quarter 1 2025/26", "Item 7: any other business"),
     a timed line with only a formality in it ("11:32 Close.", "16:05 Summary of actions.
     Next meeting in November."), a standing agenda heading ("Apologies for absence"),
-    or a short line of a bulleted list such as an attendance list ("- Chair of the trust").
+    or a short line of a bulleted list such as an attendance list ("- Chair of the trust"), or
+    a meeting's or document's particulars ("Venue: Board Room, ICB headquarters.", "Present: …",
+    "Version 1.2 · approved by the partnership board · review date: March 2027").
     """
     text = " ".join((text or "").split())
     if not text:
         return False
     words = _words(text)
     if _BULLET.match(text) and len(words) <= 16:
+        return True
+    if looks_like_particulars(text):
         return True
     bare = re.sub(rf"^(?:{_TIME}\s*[-–—]?\s*)?", "", text).strip()
     bare_lower = bare.lower().rstrip(".:;")
@@ -161,6 +187,6 @@ def is_quotable_prose(text: str) -> bool:
 
 
 __all__ = [
-    "looks_like_table", "looks_like_agenda_line", "strip_observer_memos", "has_observer_memo",
+    "looks_like_table", "looks_like_agenda_line", "looks_like_particulars", "strip_observer_memos", "has_observer_memo",
     "is_quotable_prose", "number_runs",
 ]

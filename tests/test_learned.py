@@ -282,6 +282,23 @@ def test_a_theme_in_a_short_excerpt_needs_the_model_alone_s_bar(book, engine, fe
     assert [s for s in coder.suggest(longer, engine.match(longer)) if s.rq == "RQ3"]
 
 
+def test_a_line_of_particulars_is_too_little_to_read(book, engine, featurizer):
+    """A venue or version line has enough words but says nothing: the model alone (which gives a
+    venue at "ICB headquarters" RQ5 0.85) and key terms never code it, and a theme needs ALONE."""
+    model = learned.default_model(book, featurizer)
+    coder = coding.Coder(engine, model, featurizer)
+    venue = "Venue: Board Room, ICB headquarters, Ashmoor."
+    assert not coding._too_short(featurizer.terms(venue)) and model.probabilities(featurizer.terms(venue))["RQ5"] >= coding.ALONE
+    assert coder.suggest(venue, engine.match(venue)) == []
+    verdict = next(v for v in coder.verdicts(venue, engine.match(venue)) if v.rq == "RQ5")
+    assert verdict.reason.startswith("too little to read") and "line of particulars" in verdict.reason
+    version = "Version 1.2 · approved by the partnership board · review date: March 2027"
+    p = model.probabilities(featurizer.terms(version))["RQ3"]
+    assert p < coding.ALONE and not [s for s in coder.suggest(version, engine.match(version)) if s.rq == "RQ3"]
+    said = "Venue and timing aside, the joint committee now takes the decisions for all four trusts."
+    assert [s for s in coder.suggest(said, engine.match(said)) if s.rq == "RQ3"]  # a sentence is read as before
+
+
 @pytest.mark.parametrize("text, rq, found", [
     ("Our Integrated Care Boards agreed it.", "RQ5", [("integrate", "care", "board")]),
     ("The ICBs' plans.", "RQ5", [("icb",)]),

@@ -8,6 +8,7 @@ from casestudy.ingest.textshape import (
     has_observer_memo,
     is_quotable_prose,
     looks_like_agenda_line,
+    looks_like_particulars,
     looks_like_table,
     number_runs,
     strip_observer_memos,
@@ -78,6 +79,35 @@ def test_agenda_lines(text):
 @pytest.mark.parametrize("text", NOT_AGENDA)
 def test_numbered_or_timed_sentences_are_not_agenda_lines(text):
     assert not looks_like_agenda_line(text)
+
+
+PARTICULARS = [
+    "Venue: Board Room, ICB headquarters, Ashmoor.",
+    "Date: 14 May 2024",
+    "Present: the chairs of the four trusts and the ICB's director of strategy",
+    "In attendance – Company Secretary (minutes)",
+    "Apologies: Director of People and Culture; Chief Digital Officer.",
+    "Version 1.2 · approved by the partnership board · review date: March 2027",
+]
+NOT_PARTICULARS = [
+    "The date was set for the joint committee to take over elective care.",
+    "Present arrangements give the ICB the final say. The collaborative can only recommend.",
+    "Date: the committee agreed that decisions on elective care would be taken jointly from April, and that each board would delegate the matters listed.",
+    "Versions of the terms of reference were circulated to every board.",
+    "Time-limited funding for the collaborative ends in March.",
+    "Present-day pressures on the acute trusts leave no room for it.",
+    "Version 2 of the plan was agreed by all four boards.",
+] + PROSE
+
+
+@pytest.mark.parametrize("text", PARTICULARS)
+def test_particulars_lines(text):
+    assert looks_like_particulars(text) and looks_like_agenda_line(text)
+
+
+@pytest.mark.parametrize("text", NOT_PARTICULARS)
+def test_sentences_are_not_particulars(text):
+    assert not looks_like_particulars(text)
 
 
 def test_number_runs():

@@ -49,7 +49,7 @@ def test_the_account_is_what_code_stored(coded):
             assert 0.0 <= j.probability <= 1.0 and any(f"{t}" in j.reason for t in (0.1, 0.3, 0.5, 0.8)), j
             kinds.add(j.reason.split(":")[0].split(" ")[0])
             if j.suggested:
-                assert not j.reason.startswith(("held back", "no theme", "too short")), j
+                assert not j.reason.startswith(("held back", "no theme", "too little")), j
             if j.reason.startswith("held back"):
                 assert j.matched and not j.suggested
     db.close()

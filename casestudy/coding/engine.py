@@ -59,6 +59,7 @@ from casestudy.coding.codebook import Codebook
 from casestudy.coding.learned import sentence_bounds, shown_term
 from casestudy.db import CONSENTED_EXCERPT, EXCERPT_JOIN, audit, is_machine_coder, machine_coder, now
 from casestudy.errors import CasestudyError
+from casestudy.textshape import looks_like_particulars
 
 CHUNK = 1000  # excerpts read from SQLite at a time
 BATCH = 256  # texts per nlp.pipe batch
@@ -545,9 +546,10 @@ def engine_for(book: Codebook) -> Engine:
 # not about the RQ). Themes whose patterns fired are suggested inside a suggested RQ (coder
 # auto:<codebook>); an RQ the model alone carries is suggested as the RQ itself (coder
 # learned:<model>). An RQ whose key terms the excerpt names needs only KEY_FLOOR (its themes,
-# or the RQ itself by auto:<codebook>); an excerpt of fewer than MIN_WORDS content words (a
-# table row, a heading, a short reply) gets nothing from the model alone or a key term, and
-# its themes need ALONE. Score: 1 - (1 - pattern score) * (1 - model probability).
+# or the RQ itself by auto:<codebook>); an excerpt too little to read (fewer than MIN_WORDS
+# content words: a table row, a heading, a short reply; or a line of particulars: "Venue: …",
+# "Present: …", "Version 1.2 · approved by …") gets nothing from the model alone or a key term,
+# and its themes need ALONE. Score: 1 - (1 - pattern score) * (1 - model probability).
 ALONE = 0.5
 VETO = 0.3
 LOCAL = 0.8
@@ -651,6 +653,13 @@ class _KeyTerms:
         return out
 
 
+def _too_little(text: str, terms) -> bool:
+    """Too little to read: fewer than MIN_WORDS content words, or a line of a meeting's or a
+    document's particulars ("Venue: …", "Present: …", "Version 1.2 · approved by …":
+    casestudy.textshape.looks_like_particulars)."""
+    return _too_short(terms) or looks_like_particulars(text)
+
+
 def _too_short(terms) -> bool:
     """Fewer than MIN_WORDS content words (the terms that are single words: they come first)."""
     n = 0
@@ -689,8 +698,14 @@ def _words_that_weighed(contributions: list[tuple[str, float]]) -> list[str]:
     return [t for t, _ in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))[:EXPLAIN_TOP]]
 
 
-def _reason(p, suggested, matched, named, short: bool, pattern_coder: str) -> str:
-    """One line on why an RQ was or was not suggested, naming the rule's thresholds."""
+def _too_little_why(short: "str | bool") -> str:
+    """Why an excerpt is too little to read, for :func:`_reason` (``short``: "particulars", or true)."""
+    return "it is a line of particulars (venue, date, attendance, version)" if short == "particulars" else f"under {MIN_WORDS} content words"
+
+
+def _reason(p, suggested, matched, named, short: "str | bool", pattern_coder: str) -> str:
+    """One line on why an RQ was or was not suggested, naming the rule's thresholds (``short``:
+    the excerpt is too little to read, "particulars" when it is a line of a meeting's or document's particulars)."""
     if p is None:
         return "a theme's patterns matched" if suggested else "no theme's patterns matched (patterns only)"
     model = f"the model gives it {p:.2f}"
@@ -700,23 +715,23 @@ def _reason(p, suggested, matched, named, short: bool, pattern_coder: str) -> st
         if any(s.code_id == s.rq for s in suggested):
             return f"its key terms are named and {model} (at least {KEY_FLOOR})"
         if short:
-            return f"a theme's patterns matched and {model} (at least {ALONE}, as the excerpt has under {MIN_WORDS} content words)"
+            return f"a theme's patterns matched and {model} (at least {ALONE}, as {_too_little_why(short)})"
         if p >= VETO:
             return f"a theme's patterns matched and {model} (at least {VETO})"
         if named:
             return f"a theme's patterns matched, its key terms are named and {model} (at least {KEY_FLOOR})"
         return f"a theme's patterns matched in a sentence the model gives at least {LOCAL} ({model} as a whole)"
     if matched and short:
-        return f"held back: a theme's patterns matched, but the excerpt has under {MIN_WORDS} content words and {model} (under {ALONE})"
+        return f"held back: a theme's patterns matched, but {_too_little_why(short)} and {model} (under {ALONE})"
     if matched:
         why = f"held back: a theme's patterns matched but {model} (under {VETO}) and no sentence they matched in reaches {LOCAL}"
         if named:
             why += f"; its key terms are named, but they need at least {KEY_FLOOR}"
         return why
     if short and p >= ALONE:
-        return f"too short: {model} (at least {ALONE}), but under {MIN_WORDS} content words are too few for the model alone"
+        return f"too little to read: {model} (at least {ALONE}), but {_too_little_why(short)}: too little for the model alone"
     if short and named and p >= KEY_FLOOR:
-        return f"too short: its key terms are named and {model} (at least {KEY_FLOOR}), but under {MIN_WORDS} content words are too few"
+        return f"too little to read: its key terms are named and {model} (at least {KEY_FLOOR}), but {_too_little_why(short)}"
     if named:
         return f"its key terms are named, but {model} (under {KEY_FLOOR})"
     return f"no theme's patterns matched, no key term named, and {model} (under {ALONE})"
@@ -752,7 +767,7 @@ class Coder:
             by_rq[engine.rq_of[m.code_id]].append(m)
         out = []
         keyed = self._keyed(text, terms, probability, by_rq) if self.keys.by_rq else {}
-        short = _too_short(terms)
+        short = _too_little(text, terms)
         for rq, p in probability.items():
             themes = by_rq.get(rq)
             keys = keyed.get(rq)
@@ -796,7 +811,7 @@ class Coder:
         terms = self.featurizer.terms(text)
         probability = self.model.probabilities(terms) if self.model is not None else None
         made = self.suggest(text, matches, terms, probability)
-        short = _too_short(terms)
+        short = _too_short(terms) or ("particulars" if looks_like_particulars(text) else False)
         lemmas = self._lemmas(text, terms)
         out = []
         for rq in codebook_lib.RQS:
@@ -833,7 +848,7 @@ class Coder:
         the RQs with any) it would otherwise hold back, in an excerpt long enough to read."""
         candidates = [rq for rq in self.keys.by_rq
                       if _keyable(probability, rq) and (rq not in themed or _vetoed(probability, rq))]
-        if not candidates or _too_short(terms):
+        if not candidates or _too_little(text, terms):
             return {}
         lemmas = self._lemmas(text, terms)
         present = set(lemmas)
@@ -866,7 +881,7 @@ class Coder:
         wanted: list[tuple[int, int]] = []
         sentence_terms: list = []
         for row, (matches, probability) in enumerate(zip(matched, probabilities)):
-            if not matches or _too_short(docs[row]):  # a short excerpt's themes need ALONE: no sentence asked
+            if not matches or _too_little(texts[row], docs[row]):  # too little to read: its themes need ALONE, no sentence asked
                 continue
             asked = {rq for rq in probability if _vetoed(probability, rq) and _rescuable(probability, rq)}
             if asked and self.keys.by_rq:  # a theme its RQ's key terms back needs no sentence
