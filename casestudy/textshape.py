@@ -47,8 +47,10 @@ _BULLET = re.compile(r"^\s*(?:[-–•*·▪]|\(?[a-z0-9]\))\s+", re.IGNORECASE)
 # A meeting's or a document's particulars on one labelled line ("Venue: Board Room, ICB
 # headquarters", "Present: …", "Version 1.2 · approved by the board · review date: March 2027")
 _PARTICULARS = re.compile(
-    r"^(?:venue|location|date|time|date and time|present|in attendance|attendees|apologies|quorum|"
-    r"minutes taken by|minute taker|secretariat|document owner|review date|classification)(?:\s*:|\s+[–—-]\s)\s*\S"
+    r"^(?:venue|location|date|time|date and time|date of meeting|meeting|present|in attendance|attendees|apologies|"
+    r"quorum|minutes taken by|minute taker|secretariat|agenda item|report author|author|prepared by|presented by|"
+    r"executive sponsor|sponsor|approved by|approval date|effective date|review date|next review|document owner|"
+    r"owner|classification)(?:\s*[:|]|\s+[–—-]\s)\s*\S"
     r"|^version\s+\d+(?:\.\d+)*\s*(?:$|[·|,;:(–—-])",
     re.IGNORECASE,
 )

@@ -88,6 +88,8 @@ PARTICULARS = [
     "In attendance – Company Secretary (minutes)",
     "Apologies: Director of People and Culture; Chief Digital Officer.",
     "Version 1.2 · approved by the partnership board · review date: March 2027",
+    "Approved by | ICB Board (meeting in public), 27 March 2025",
+    "Report author: Head of Corporate Governance",
 ]
 NOT_PARTICULARS = [
     "The date was set for the joint committee to take over elective care.",
@@ -97,6 +99,9 @@ NOT_PARTICULARS = [
     "Time-limited funding for the collaborative ends in March.",
     "Present-day pressures on the acute trusts leave no room for it.",
     "Version 2 of the plan was agreed by all four boards.",
+    "Recommendation | The Board is asked to approve the delegation of the community budget from April.",
+    "Meeting the four-hour standard has taken all three trusts working as one.",
+    "Owners of the pathway are the three clinical directors, who report to the joint committee.",
 ] + PROSE
 
 
