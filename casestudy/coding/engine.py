@@ -729,7 +729,7 @@ def _reason(p, suggested, matched, named, short: "str | bool", pattern_coder: st
             why += f"; its key terms are named, but they need at least {KEY_FLOOR}"
         return why
     if short and p >= ALONE:
-        return f"too little to read: {model} (at least {ALONE}), but {_too_little_why(short)}: too little for the model alone"
+        return f"too little to read: {model} (at least {ALONE}), but {_too_little_why(short)}, which the model alone never codes"
     if short and named and p >= KEY_FLOOR:
         return f"too little to read: its key terms are named and {model} (at least {KEY_FLOOR}), but {_too_little_why(short)}"
     if named:
