@@ -653,11 +653,13 @@ class _KeyTerms:
         return out
 
 
-def _too_little(text: str, terms) -> bool:
-    """Too little to read: fewer than MIN_WORDS content words, or a line of a meeting's or a
-    document's particulars ("Venue: …", "Present: …", "Version 1.2 · approved by …":
-    casestudy.textshape.looks_like_particulars)."""
-    return _too_short(terms) or looks_like_particulars(text)
+def _too_little(text: str, terms) -> "str | None":
+    """Why the excerpt is too little to read, or None: "short" (fewer than MIN_WORDS content
+    words) or "particulars" (a line of a meeting's or a document's particulars, "Venue: …",
+    "Present: …", "Version 1.2 · approved by …": casestudy.textshape.looks_like_particulars)."""
+    if _too_short(terms):
+        return "short"
+    return "particulars" if looks_like_particulars(text) else None
 
 
 def _too_short(terms) -> bool:
@@ -698,14 +700,14 @@ def _words_that_weighed(contributions: list[tuple[str, float]]) -> list[str]:
     return [t for t, _ in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))[:EXPLAIN_TOP]]
 
 
-def _too_little_why(short: "str | bool") -> str:
-    """Why an excerpt is too little to read, for :func:`_reason` (``short``: "particulars", or true)."""
+def _too_little_why(short: str) -> str:
+    """Why an excerpt is too little to read, in words (``short``: what :func:`_too_little` said)."""
     return "it is a line of particulars (venue, date, attendance, version)" if short == "particulars" else f"under {MIN_WORDS} content words"
 
 
-def _reason(p, suggested, matched, named, short: "str | bool", pattern_coder: str) -> str:
+def _reason(p, suggested, matched, named, short: "str | None", pattern_coder: str) -> str:
     """One line on why an RQ was or was not suggested, naming the rule's thresholds (``short``:
-    the excerpt is too little to read, "particulars" when it is a line of a meeting's or document's particulars)."""
+    why the excerpt is too little to read, :func:`_too_little`)."""
     if p is None:
         return "a theme's patterns matched" if suggested else "no theme's patterns matched (patterns only)"
     model = f"the model gives it {p:.2f}"
@@ -811,7 +813,7 @@ class Coder:
         terms = self.featurizer.terms(text)
         probability = self.model.probabilities(terms) if self.model is not None else None
         made = self.suggest(text, matches, terms, probability)
-        short = _too_short(terms) or ("particulars" if looks_like_particulars(text) else False)
+        short = _too_little(text, terms)
         lemmas = self._lemmas(text, terms)
         out = []
         for rq in codebook_lib.RQS:
