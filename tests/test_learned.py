@@ -16,6 +16,7 @@ import pytest
 import sqlite_utils
 from click.testing import CliRunner
 
+from casestudy import db as dblib
 from casestudy.cli.main import cli
 from casestudy.coding import codebook, learned, review
 from casestudy.coding import engine as coding
@@ -423,6 +424,49 @@ def test_learning_from_decisions_changes_suggestions_and_keeps_decisions(coded):
     # the same decisions give the same model: coding again changes nothing
     third = coding.code_database(db, codebook.load(DEFAULT))
     assert third.model == second.model and third.excerpts == 0 and third.suggestions == 0
+
+
+def _codings_of(db, excerpts) -> set[tuple]:
+    marks = ",".join("?" * len(excerpts))
+    return {tuple(r) for r in db.execute(
+        f"SELECT excerpt_id, code_id, coder, status FROM codings WHERE excerpt_id IN ({marks})", list(excerpts))}
+
+
+def test_a_new_model_does_not_reopen_an_excerpt_reviewed_in_full(coded, tmp_path):
+    """Coded by the patterns alone, then 60 excerpts reviewed in full: coding with the (study's)
+    model adds its suggestions elsewhere but none to those excerpts, and says how many it left
+    alone; a new codebook version may still add to them."""
+    import shutil
+
+    db, _, _ = coded
+    book = codebook.load(DEFAULT)
+    coding.code_database(db, book, use_model=False)
+    reviewed = [r[0] for r in db.execute("SELECT DISTINCT excerpt_id FROM codings WHERE status = 'suggested' ORDER BY excerpt_id LIMIT 60")]
+    with dblib.transaction(db):
+        for excerpt_id in reviewed:
+            ids = [r[0] for r in db.execute("SELECT id FROM codings WHERE excerpt_id = ? AND status = 'suggested'", [excerpt_id])]
+            review.decide(db, ids, "accepted", "ann")
+    as_left = _codings_of(db, reviewed)
+    result = coding.code_database(db, book, actor="tester")
+    assert result.model and "retrained" in result.model_note and result.by_coder.get(result.model)  # the model coded elsewhere
+    assert result.settled >= 1 and result.settled_suggestions >= result.settled  # it would have added some here
+    assert _codings_of(db, reviewed) == as_left  # ...and added none
+    assert f"{result.settled:,} excerpts reviewed in full left as the team left them" in result.summary()
+    (detail,) = db.execute("SELECT detail FROM audit_log WHERE action = 'code.run' ORDER BY id DESC LIMIT 1").fetchone()
+    assert json.loads(detail)["settled"] == result.settled
+    # a new codebook version: a new theme is a new question, and reaches the reviewed excerpts too
+    changed = tmp_path / "codebook"
+    shutil.copytree(DEFAULT, changed)
+    rq3 = changed / "rq3-governance.yaml"
+    rq3.write_text(rq3.read_text(encoding="utf-8").replace(
+        "codes:\n", "codes:\n  - id: RQ3.test-collaborative\n    name: Collaborative (test)\n    description: Any mention.\n"
+        "    inclusion: Any.\n    exclusion: None.\n    example: \"The collaborative met.\"\n    colour: \"#123456\"\n"
+        "    patterns:\n      lemmas: [collaborative]\n", 1), encoding="utf-8")
+    new_book = codebook.load(changed)
+    assert new_book.version != book.version
+    coding.code_database(db, new_book, use_model=False)
+    added = {r for r in _codings_of(db, reviewed) - as_left if r[1] == "RQ3.test-collaborative"}
+    assert added and all(status == "suggested" for *_, status in added)
 
 
 def test_cli_code_says_which_coder_and_learn_shows_words(tmp_path, study):

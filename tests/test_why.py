@@ -95,7 +95,7 @@ def test_once_the_study_has_its_own_model_an_uncoded_excerpt_is_judged_with_it(c
     db.execute("DELETE FROM coded_excerpts WHERE excerpt_id = ?", [excerpt_id])
     db.conn.commit()
     found = why.account(db, excerpt_id, book)
-    assert found.model == chosen.coder and found.model_note.endswith(f"judged with {which}")
+    assert found.model == chosen.coder and f"judged with {which}" in found.model_note
     db.close()
 
 
@@ -143,6 +143,14 @@ def test_people_s_decisions_are_shown_beside_the_judgement(coded, tmp_path):
     out = run("review", "why", excerpt_id, "--db", copy)
     assert out.exit_code == 0, out.output
     assert f"decided: {code_id} rejected by ann" in out.output
+    reviewed_in_full = "reviewed in full by the team, so a retrained model adds no suggestions to it"
+    db = dblib.open_db(copy)
+    waiting = [r[0] for r in db.execute("SELECT id FROM codings WHERE excerpt_id = ? AND status = 'suggested'", [excerpt_id])]
+    db.close()
+    assert (reviewed_in_full in out.output) == (not waiting)
+    if waiting:  # decide the rest: now it is reviewed in full, and says so
+        assert run("review", "accept", *waiting, "--db", copy).exit_code == 0
+        assert reviewed_in_full in run("review", "why", excerpt_id, "--db", copy).output
 
 
 def test_cli_prints_one_line_per_question(coded):

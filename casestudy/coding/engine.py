@@ -88,6 +88,8 @@ class Result:
     kept: int = 0  # unreviewed suggestions made again (kept, with the new score and explanation)
     held_back: int = 0  # pattern suggestions the learned model did not back
     keyed: int = 0  # new suggestions of a research question itself carried by its key terms (coder auto:…)
+    settled: int = 0  # excerpts reviewed in full that a new model would have given suggestions: left alone
+    settled_suggestions: int = 0  # the suggestions not made there
     by_rq: dict = field(default_factory=lambda: defaultdict(int))
     by_coder: dict = field(default_factory=lambda: defaultdict(int))
     codes: dict = field(default_factory=dict)
@@ -117,6 +119,9 @@ class Result:
                     what = f"{n:,} themes matched by the codebook's patterns"
                 parts.append(f"{what} ({coder})")
             lines.append("New suggestions by coder: " + "; ".join(parts) + ".")
+        if self.settled:
+            lines.append(f"{self.settled:,} excerpts reviewed in full left as the team left them: a retrained model adds no "
+                         f"suggestions to them ({self.settled_suggestions:,} not made; a new codebook version may add some).")
         if self.held_back:
             lines.append(f"{self.held_back:,} pattern matches held back: the learned model did not find their research question "
                          "(`casestudy review why EXCERPT_ID` says why for one excerpt).")
@@ -964,6 +969,18 @@ def _pending_chunks(db: sqlite_utils.Database, version: str, chunk: int) -> Iter
         last = rows[-1][0]
 
 
+def _settled(conn, first: int, last: int, version: str, reviewed: set[int]) -> set[int]:
+    """Of ``reviewed`` (excerpts a person decided on with no suggestion waiting: reviewed in
+    full), those last coded with codebook ``version`` (with any model, or its patterns alone):
+    re-coding them with a new model adds nothing, while a new codebook version may."""
+    if not reviewed:
+        return set()
+    coded = {e for (e,) in conn.execute(
+        "SELECT excerpt_id FROM coded_excerpts WHERE excerpt_id BETWEEN ? AND ? AND (codebook_version = ? OR codebook_version LIKE ? || '+%')",
+        [first, last, version, version])}
+    return reviewed & coded
+
+
 def _terms_json(terms: list[str]) -> str:
     """``json.dumps(terms, ensure_ascii=False)`` for a list of strings: the encoder's own string
     escaping (``json.encoder.encode_basestring``), joined as it joins them, without building an encoder."""
@@ -1105,8 +1122,15 @@ def code_database(
                 else:
                     decided.add((excerpt_id, code_id))
                     decided_rq.add((excerpt_id, rq_of_code.get(code_id)))
+            settled = _settled(conn, first, last, book.version, {e for e, _ in decided} - {e for e, _ in existing})
             inserts, updates, kept = [], [], set()
             for (excerpt_id, _), suggestions in zip(rows, coder.suggest_many([text for _, text in rows])):
+                if excerpt_id in settled:  # reviewed in full under this codebook: a new model does not reopen it
+                    made = [sg for sg in suggestions if (excerpt_id, sg.code_id) not in decided
+                            and not (sg.code_id == sg.rq and (excerpt_id, sg.rq) in decided_rq)]
+                    result.settled += bool(made)
+                    result.settled_suggestions += len(made)
+                    continue
                 for sg in suggestions:
                     pair = (excerpt_id, sg.code_id)
                     if pair in decided or (sg.code_id == sg.rq and (excerpt_id, sg.rq) in decided_rq):
@@ -1164,6 +1188,7 @@ def code_database(
             withdrawn=result.dropped,
             held_back=result.held_back,
             keyed=result.keyed,
+            settled=result.settled,
             **{f"codes_{k}": v for k, v in result.codes.items()},
         )
     result.by_rq = dict(result.by_rq)

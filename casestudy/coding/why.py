@@ -53,6 +53,10 @@ def account(db: sqlite_utils.Database, excerpt_id: int, book: Codebook | None = 
     engine = engine_for(book)
     featurizer = learned.Featurizer(engine.lemma_of)
     model, note = _model_for(db, excerpt_id, book, featurizer)
+    if model is not None and db.execute(
+            "SELECT 1 FROM suggestion_outcomes WHERE excerpt_id = ? AND NOT waiting LIMIT 1", [excerpt_id]).fetchone():
+        note += ("; reviewed in full by the team, so a retrained model adds no suggestions to it (below is what "
+                 "this model would suggest; its codings are as the team left them)")
     verdicts = Coder(engine, model, featurizer).verdicts(row["text"], engine.match(row["text"]))
     shown = pseudonyms.from_db(db)
     decided = _decisions(db, excerpt_id)
