@@ -1122,6 +1122,8 @@ def code_database(
                 else:
                     decided.add((excerpt_id, code_id))
                     decided_rq.add((excerpt_id, rq_of_code.get(code_id)))
+            # reviewed in full: decided on, nothing waiting (casestudy.db's suggestion_outcomes view, read
+            # here from the rows already in hand rather than from the view over every coding)
             settled = _settled(conn, first, last, book.version, {e for e, _ in decided} - {e for e, _ in existing})
             inserts, updates, kept = [], [], set()
             for (excerpt_id, _), suggestions in zip(rows, coder.suggest_many([text for _, text in rows])):
