@@ -773,8 +773,8 @@ class Coder:
         for m in matches:
             by_rq[engine.rq_of[m.code_id]].append(m)
         out = []
-        keyed = self._keyed(text, terms, probability, by_rq) if self.keys.by_rq else {}
         short = _too_little(text, terms)
+        keyed = self._keyed(text, terms, probability, by_rq, short) if self.keys.by_rq else {}
         for rq, p in probability.items():
             themes = by_rq.get(rq)
             keys = keyed.get(rq)
@@ -849,13 +849,15 @@ class Coder:
                     break
         return out_terms, out_offsets
 
-    def _keyed(self, text: str, terms, probability: dict[str, float], themed) -> dict[str, list[tuple[str, ...]]]:
+    def _keyed(self, text: str, terms, probability: dict[str, float], themed,
+               short: "str | None") -> dict[str, list[tuple[str, ...]]]:
         """The RQs the excerpt's key terms carry, with the key terms it names: each RQ with key
         terms that the model puts between KEY_FLOOR and ALONE and whose fired themes (``themed``:
-        the RQs with any) it would otherwise hold back, in an excerpt long enough to read."""
+        the RQs with any) it would otherwise hold back, in an excerpt long enough to read
+        (``short``: why it is too little to read, :func:`_too_little`, or None)."""
         candidates = [rq for rq in self.keys.by_rq
                       if _keyable(probability, rq) and (rq not in themed or _vetoed(probability, rq))]
-        if not candidates or _too_little(text, terms):
+        if not candidates or short:
             return {}
         lemmas = self._lemmas(text, terms)
         present = set(lemmas)
@@ -892,7 +894,8 @@ class Coder:
                 continue
             asked = {rq for rq in probability if _vetoed(probability, rq) and _rescuable(probability, rq)}
             if asked and self.keys.by_rq:  # a theme its RQ's key terms back needs no sentence
-                asked -= self._keyed(texts[row], docs[row], probability, {rq_of[m.code_id] for m in matches}).keys()
+                asked -= self._keyed(texts[row], docs[row], probability, {rq_of[m.code_id] for m in matches},
+                                     None).keys()  # None: an excerpt too little to read was passed over above
             vetoed = [m for m in matches if rq_of[m.code_id] in asked] if asked else None
             if vetoed:
                 sentences = local[row] = _SentenceProbabilities(texts[row], docs[row], self.model, self.featurizer)
@@ -1127,16 +1130,15 @@ def code_database(
             settled = _settled(conn, first, last, book.version, {e for e, _ in decided} - {e for e, _ in existing})
             inserts, updates, kept = [], [], set()
             for (excerpt_id, _), suggestions in zip(rows, coder.suggest_many([text for _, text in rows])):
+                # a researcher's decision on a code (or, for a question's own code, on its RQ) stands
+                open_ = [sg for sg in suggestions if (excerpt_id, sg.code_id) not in decided
+                         and not (sg.code_id == sg.rq and (excerpt_id, sg.rq) in decided_rq)]
                 if excerpt_id in settled:  # reviewed in full under this codebook: a new model does not reopen it
-                    made = [sg for sg in suggestions if (excerpt_id, sg.code_id) not in decided
-                            and not (sg.code_id == sg.rq and (excerpt_id, sg.rq) in decided_rq)]
-                    result.settled += bool(made)
-                    result.settled_suggestions += len(made)
+                    result.settled += bool(open_)
+                    result.settled_suggestions += len(open_)
                     continue
-                for sg in suggestions:
+                for sg in open_:
                     pair = (excerpt_id, sg.code_id)
-                    if pair in decided or (sg.code_id == sg.rq and (excerpt_id, sg.rq) in decided_rq):
-                        continue  # a researcher's decision on this code (or this RQ) stands
                     terms, offsets = _terms_json(sg.terms), _offsets_json(sg.offsets)
                     display = shown_terms(sg.terms, terms)
                     if pair in existing:
